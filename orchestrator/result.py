@@ -1,0 +1,79 @@
+"""Read a workload's result JSON (schema benchmatrix.result/1) and decide a cell's status.
+
+Status and measured values stay apart: `classify` looks only at how the container ended, and
+`metrics_from` turns only numbers into metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+from typing import Optional
+
+from orchestrator.store import Metric
+
+RESULT_SCHEMA = "benchmatrix.result/1"
+OOM_MARKER = "BENCHMATRIX_OOM"
+OOM_EXIT_CODE = 3
+
+# result key → (metric name, unit)
+METRICS: dict[str, tuple[str, str]] = {
+    "train_img_per_s": ("train_img_per_s", "img/s"),
+    "train_seconds": ("train_seconds", "s"),
+    "step_seconds_median": ("step_seconds_median", "s"),
+    "final_loss": ("final_loss", "1"),
+    "final_accuracy": ("final_accuracy", "1"),
+    "test_accuracy": ("test_accuracy", "1"),
+    "inference_img_per_s": ("inference_img_per_s", "img/s"),
+    "params": ("params", "count"),
+    "peak_rss_mb": ("peak_rss_mb", "MB"),
+    "samples_per_epoch": ("samples_per_epoch", "count"),
+}
+
+
+class ResultError(ValueError):
+    """The result file is missing, unreadable or of an unknown schema."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    notes: list[str]
+
+
+def load_result(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ResultError(f"{path}: the workload wrote no result") from exc
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ResultError(f"{path}: unreadable result ({exc})") from exc
+    if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
+        raise ResultError(
+            f"{path}: expected schema {RESULT_SCHEMA}, got {data.get('schema') if isinstance(data, dict) else data!r}"
+        )
+    return data
+
+
+def classify(exit_code: Optional[int], timed_out: bool, oom_killed: bool, logs: str, result_ok: bool) -> str:
+    if timed_out:
+        return "timeout"
+    if oom_killed or exit_code == OOM_EXIT_CODE or OOM_MARKER in logs:
+        return "oom"
+    if exit_code == 0 and result_ok:
+        return "ok"
+    return "error"
+
+
+def metrics_from(result: dict) -> list[Metric]:
+    found = [
+        Metric(name, float(result[key]), unit)
+        for key, (name, unit) in METRICS.items()
+        if isinstance(result.get(key), (int, float)) and not isinstance(result.get(key), bool)
+    ]
+    epochs = [float(s) for s in result.get("epoch_seconds") or []]
+    if epochs:
+        found.append(Metric("epoch_seconds_median", median(epochs), "s"))
+    return found

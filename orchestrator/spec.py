@@ -1,0 +1,102 @@
+"""The matrix spec (YAML) as pydantic models; `load_spec` names file, key path and expectation."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from orchestrator.errors import SpecError
+from orchestrator.validate import Cpuset, Memory, Name, Version, is_option_value
+from orchestrator.yamlfile import load_model
+
+DEFAULT_SPEC = Path("matrices/default.yaml")
+OptionValue = Union[bool, int, float, str]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class System(Strict):
+    """Where cells run: CPU limits, or a GPU count (and optionally which devices)."""
+
+    kind: Literal["cpu", "gpu"]
+    cpuset: Optional[Cpuset] = None
+    memory: Optional[Memory] = None
+    gpus: int = Field(default=0, ge=0, le=64)
+    device_ids: Optional[list[int]] = None
+
+    @model_validator(mode="after")
+    def _gpus_match_kind(self) -> System:
+        if self.kind == "gpu" and self.gpus < 1:
+            raise ValueError("a gpu system needs 'gpus' >= 1")
+        if self.kind == "cpu" and self.gpus:
+            raise ValueError("a cpu system has no 'gpus'")
+        if self.device_ids is not None and len(self.device_ids) != self.gpus:
+            raise ValueError(f"'device_ids' names {len(self.device_ids)} devices but 'gpus' is {self.gpus}")
+        return self
+
+
+class FrameworkSel(Strict):
+    """A catalog framework at one version; `variants` narrows the catalog's variants."""
+
+    name: Name
+    version: Version
+    variants: Optional[list[Name]] = None
+    options: dict[Name, Union[OptionValue, list[OptionValue]]] = Field(default_factory=dict)
+
+    @field_validator("options")
+    @classmethod
+    def _safe_values(cls, options: dict) -> dict:
+        for key, value in options.items():
+            for item in value if isinstance(value, list) else [value]:
+                if not is_option_value(str(item).lower() if isinstance(item, bool) else str(item)):
+                    raise ValueError(f"option {key}: value {item!r} has characters that are not allowed")
+        return options
+
+
+class Workload(Strict):
+    name: Name
+    model: Name
+    dataset: Name
+    batch_sizes: list[int] = Field(min_length=1)
+    epochs: int = Field(default=1, ge=1, le=1000)
+    optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
+    lr: float = Field(default=0.001, gt=0, lt=10)
+    max_samples: Optional[int] = Field(default=None, ge=1)
+    warmup_steps: int = Field(default=10, ge=0)
+    timeout_s: int = Field(default=1800, ge=10)
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _positive(cls, sizes: list[int]) -> list[int]:
+        if any(size < 1 or size > 65536 for size in sizes):
+            raise ValueError("batch sizes must be between 1 and 65536")
+        return sizes
+
+
+class Spec(Strict):
+    name: Name
+    description: str = ""
+    reference: Name = "tensorflow"
+    repeats: int = Field(default=1, ge=1, le=100)
+    systems: dict[Name, System] = Field(min_length=1)
+    frameworks: list[FrameworkSel] = Field(min_length=1)
+    workloads: list[Workload] = Field(min_length=1)
+
+
+def load_spec(path: Path = DEFAULT_SPEC) -> Spec:
+    return load_model(path, Spec)
+
+
+def spec_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def require_system(spec: Spec, spec_path: Path, system: str) -> System:
+    if system not in spec.systems:
+        raise SpecError(str(spec_path), "systems", f"no system '{system}'; known: {', '.join(spec.systems)}")
+    return spec.systems[system]

@@ -1,0 +1,52 @@
+"""Real-engine fixtures: one engine, images built once per session through the CLI, tiny datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import docker
+import pytest
+
+from orchestrator import data
+from orchestrator.engine import connect
+from orchestrator.errors import EngineUnavailable
+from tests.conftest import run_cli
+
+FRAMEWORKS = ("tensorflow@2.21.0", "pytorch@2.13.0", "mxnet@1.9.1", "keras-mxnet@2.2.4.3", "jax@0.10.2")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.engine)
+
+
+@pytest.fixture(scope="session")
+def engine() -> docker.DockerClient:
+    try:
+        return connect()
+    except EngineUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the real-engine tests: {exc}")
+        pytest.skip(f"no Docker engine: {exc}")
+
+
+@pytest.fixture(scope="session")
+def built_images(engine) -> dict[str, str]:
+    """Every default framework's CPU image, built (or found current) through `images build`."""
+    args = ["images", "build", "--variant", "cpu"]
+    for framework in FRAMEWORKS:
+        args += ["--framework", framework]
+    done = run_cli(*args, timeout=3000)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return {tag.split(" ")[0]: tag for tag in done.stdout.split("\n") if tag}
+
+
+@pytest.fixture(scope="session")
+def sample_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    data.sample("fashion_mnist", root / "fashion_mnist", n_train=1200, n_test=300)
+    for path in (root, root / "fashion_mnist"):
+        path.chmod(0o755)
+    return root

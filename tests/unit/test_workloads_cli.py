@@ -1,0 +1,196 @@
+"""The CLI contract, run end to end with a NumPy stand-in for a framework adapter."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import workloads.run
+from workloads.__main__ import main
+from workloads.datasets.idx import write_sample
+from workloads.errors import UsageError, oom_reason
+from workloads.frameworks import parse_options
+from workloads.result import SCHEMA
+from workloads.timing import Recorder
+
+
+class FakeAdapter:
+    """Trains nothing; reports each step to the recorder like a real adapter."""
+
+    versions = {"fake": "1.0"}
+    device = "cpu"
+    notes = ["fake"]
+
+    def __init__(self, options: dict[str, Any], fail: BaseException | None = None) -> None:
+        self.options = dict(options)
+        self.fail = fail
+
+    def build(self, model: str) -> int:
+        return 101770 if model == "mlp" else 203434
+
+    def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, recorder: Recorder) -> None:
+        if self.fail is not None:
+            raise self.fail
+        for _ in range(epochs):
+            recorder.start_epoch()
+            for start in range(0, len(x), batch_size):
+                recorder.step(len(x[start : start + batch_size]))
+            recorder.end_epoch(0.5, 0.75)
+
+    def predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+        return np.zeros((len(x), 10), dtype=np.float32)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    write_sample(tmp_path / "data", n_train=200, n_test=40, seed=0)
+    return tmp_path / "data"
+
+
+def _args(data_dir: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "run",
+        "--framework",
+        "pytorch",
+        "--model",
+        "mlp",
+        "--dataset",
+        "fashion_mnist",
+        "--data-dir",
+        str(data_dir),
+        "--batch-size",
+        "32",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def _use_fake(monkeypatch: pytest.MonkeyPatch, fail: BaseException | None = None) -> None:
+    monkeypatch.setattr(workloads.run, "create", lambda framework, options, lr, seed: FakeAdapter(options, fail))
+
+
+def test_run_writes_a_complete_result(monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path) -> None:
+    _use_fake(monkeypatch)
+    out = tmp_path / "r.json"
+    args = _args(data_dir, out, "--max-samples", "150", "--epochs", "2", "--warmup-steps", "2")
+    assert main([*args, "--option", "compile=true"]) == 0
+    result = json.loads(out.read_text())
+    assert result["schema"] == SCHEMA
+    assert result["versions"]["fake"] == "1.0" and "python" in result["versions"]
+    assert result["options"] == {"compile": True}
+    assert (result["samples_per_epoch"], result["max_samples"], result["test_samples"]) == (150, 150, 40)
+    assert result["warmup"] == {
+        "kind": "steps",
+        "steps": 2,
+        "note": "first 2 steps of epoch 1 excluded from train_img_per_s",
+    }
+    assert len(result["epoch_seconds"]) == 2
+    assert result["train_img_per_s"] > 0 and result["inference_img_per_s"] > 0
+    assert result["final_loss"] == 0.5 and result["final_accuracy"] == 0.75
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+    assert result["peak_rss_mb"] > 1
+    assert "last step of each epoch is a partial batch of 22" in result["notes"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_too_few_steps_for_warmup_exits_2(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _use_fake(monkeypatch)
+    assert main(_args(data_dir, tmp_path / "r.json", "--max-samples", "64")) == 2
+    assert "2 steps per epoch, too few to leave any after 10 warm-up steps" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_missing_dataset_exits_2_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_args(tmp_path / "nowhere", tmp_path / "r.json")) == 2
+    assert "train-images-idx3-ubyte.gz: missing dataset file" in capsys.readouterr().err
+
+
+def test_unwritable_out_folder_exits_2(data_dir: Path, tmp_path: Path) -> None:
+    assert main(_args(data_dir, tmp_path / "missing" / "r.json")) == 2
+
+
+def test_unknown_model_exits_2(data_dir: Path, tmp_path: Path) -> None:
+    args = _args(data_dir, tmp_path / "r.json")
+    args[args.index("mlp")] = "resnet"
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+
+
+def test_oom_exits_3_with_marker(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _use_fake(monkeypatch, RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert main(_args(data_dir, tmp_path / "r.json", "--warmup-steps", "2")) == 3
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[-1].startswith("BENCHMATRIX_OOM RuntimeError: CUDA out of memory")
+    assert "Traceback" in captured.err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_other_failures_propagate(monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path) -> None:
+    _use_fake(monkeypatch, ZeroDivisionError("bug"))
+    with pytest.raises(ZeroDivisionError):
+        main(_args(data_dir, tmp_path / "r.json", "--warmup-steps", "2"))
+
+
+def test_parse_options_defaults_and_values() -> None:
+    assert parse_options("tensorflow", []) == {"jit_compile": False}
+    assert parse_options("jax", []) == {"jit_compile": None}
+    assert parse_options("mxnet", ["hybridize=TRUE"]) == {"hybridize": True}
+
+
+@pytest.mark.parametrize(
+    ("framework", "pair", "message"),
+    [
+        ("pytorch", "jit_compile=true", "unknown option 'jit_compile' for pytorch; known options: compile"),
+        ("keras-mxnet", "hybridize=true", "known options: none"),
+        ("mxnet", "hybridize=yes", "expected hybridize=true or hybridize=false"),
+        ("mxnet", "hybridize", "expected hybridize=true or hybridize=false"),
+    ],
+)
+def test_parse_options_refuses(framework: str, pair: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_options(framework, [pair])
+
+
+def test_oom_reason_recognises_framework_wordings() -> None:
+    assert oom_reason(MemoryError()) == "MemoryError: no message"
+    jax_error = RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 8 bytes")
+    assert oom_reason(jax_error) == f"RuntimeError: {jax_error}"
+    tf_error = type("ResourceExhaustedError", (Exception,), {})("OOM when allocating tensor")
+    assert oom_reason(tf_error) == "ResourceExhaustedError: OOM when allocating tensor"
+    mxnet_error = RuntimeError(
+        "Traceback (most recent call last):\n  File x\nMXNetError: Failed to allocate CPU Memory"
+    )
+    assert oom_reason(mxnet_error) == "RuntimeError: MXNetError: Failed to allocate CPU Memory"
+    try:
+        try:
+            raise MemoryError("numpy")
+        except MemoryError as inner:
+            raise RuntimeError("wrapped") from inner
+    except RuntimeError as outer:
+        assert oom_reason(outer) == "MemoryError: numpy"
+    assert oom_reason(ValueError("shapes do not match")) is None
+
+
+def test_non_finite_metrics_become_null(tmp_path: Path) -> None:
+    from workloads.result import Result, Warmup, write_result
+
+    result = Result(
+        framework="pytorch", versions={}, model="mlp", dataset="fashion_mnist", device="cpu", params=1,
+        batch_size=32, epochs=1, samples_per_epoch=64, max_samples=None, optimizer="adam", lr=0.001,
+        options={}, warmup=Warmup("steps", 1, "n"), epoch_seconds=[1.0], train_seconds=1.0,
+        train_img_per_s=64.0, step_seconds_median=0.5, final_loss=math.nan, final_accuracy=0.1,
+        test_accuracy=None, inference_img_per_s=1.0, peak_rss_mb=1.0,
+    )  # fmt: skip
+    data = json.loads(write_result(result, tmp_path / "r.json").read_text())
+    assert data["final_loss"] is None and data["train_img_per_s"] == 64.0

@@ -1,0 +1,88 @@
+"""The versioned result schema: the only contract between a workload and the orchestrator.
+
+The orchestrator never imports this package; it reads the JSON written here. Adding a
+field keeps the schema version; renaming or changing the meaning of one bumps it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "benchmatrix.result/1"
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """What was left out of ``train_img_per_s``, in words a report can show."""
+
+    kind: str
+    steps: int
+    note: str
+
+
+@dataclass
+class Result:
+    """Metrics of one training run; field order is the JSON key order."""
+
+    framework: str
+    versions: dict[str, str]
+    model: str
+    dataset: str
+    device: str
+    params: int
+    batch_size: int
+    epochs: int
+    samples_per_epoch: int
+    max_samples: int | None
+    optimizer: str
+    lr: float
+    options: dict[str, Any]
+    warmup: Warmup
+    epoch_seconds: list[float]
+    train_seconds: float
+    train_img_per_s: float
+    step_seconds_median: float
+    final_loss: float
+    final_accuracy: float
+    test_accuracy: float | None
+    inference_img_per_s: float
+    peak_rss_mb: float
+    seed: int = 0
+    test_samples: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, **_finite(asdict(self))}
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinities (a diverged loss) with None so the JSON stays standard."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_result(result: Result, path: str | os.PathLike[str]) -> Path:
+    """Write the result JSON atomically, so a killed run never leaves half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the file from other uids
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(result.to_dict(), f, indent=2, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
