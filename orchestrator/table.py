@@ -87,5 +87,5 @@ def _footnotes(rows: list[dict], reference: str, reference_column: Optional[str]
     capped = sorted(
         {(r["workload"], c.split("capped at ")[1]) for r in rows for c in (r["notes"] or []) if "capped at" in c}
     )
-    notes += [f"{workload}: {cap}" for workload, cap in capped]
+    notes += [f"{workload}: capped at {cap}" for workload, cap in capped]
     return notes

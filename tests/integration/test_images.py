@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from orchestrator.catalog import load_catalog
+from orchestrator.errors import UsageError
 from orchestrator.images import HASH_LABEL, BuildOptions, build
 
 
@@ -64,3 +67,38 @@ def test_base_bootstrap_is_idempotent(engine, built_images, cli):
     assert done.returncode == 0, done.stderr
     assert "is present" in done.stdout
     assert time.monotonic() - started < 30
+
+
+def _catalog_with(tmp_path, base_line: str, image_lines: str):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(f"schema: 1\nbases:\n  {base_line}\nimages:\n{image_lines}")
+    return load_catalog(path)
+
+
+def test_registry_style_base_builds_when_present(engine, built_images, tmp_path):
+    """A catalog base may name any image (as pulled from a registry); here a local tag stands in for the pull."""
+    engine.images.get("benchmatrix/base:bookworm").tag("bmtest/registry-python", "3.11")
+    try:
+        catalog = _catalog_with(
+            tmp_path,
+            'slim: {image: "bmtest/registry-python:3.11", python: "3.11"}',
+            '  - {framework: bmtest, version: "1.0", base: slim, pip: ["six==1.16.0"]}\n',
+        )
+        image_id = build(engine, catalog, catalog.images[0], BuildOptions())
+        output = engine.containers.run(
+            image_id, ["python3", "-c", "import six; print(six.__version__)"], remove=True, network_mode="none"
+        )
+        assert output.decode().strip() == "1.16.0"
+    finally:
+        engine.images.remove("benchmatrix/bmtest:1.0-cpu", force=True)
+        engine.images.remove("bmtest/registry-python:3.11")
+
+
+def test_registry_base_that_cannot_be_pulled_says_so(engine, tmp_path):
+    catalog = _catalog_with(
+        tmp_path,
+        'slim: {image: "bmtest/not-here:1", python: "3.11"}',
+        '  - {framework: bmtest, version: "1.0", base: slim, pip: ["six==1.16.0"]}\n',
+    )
+    with pytest.raises(UsageError, match="bmtest/not-here:1 is not present and cannot be pulled"):
+        build(engine, catalog, catalog.images[0], BuildOptions())

@@ -74,7 +74,7 @@ def test_every_cell_ok_and_table_printed(matrix_run):
         "pytorch / tensorflow",
     ):
         assert column in done.stdout
-    assert "mlp: 960 training samples per epoch" in done.stdout
+    assert "mlp: capped at 960 training samples per epoch" in done.stdout
 
 
 def test_parameter_counts_equal_across_frameworks(matrix_run):

@@ -108,7 +108,7 @@ def test_speed_table_matches_golden(store):
     store.record_cell(record("run1", "mxnet", "cnn", "ok", 200.0, notes=cap))
     table, notes = speed_table(store.cell_rows("run1"), "tensorflow")
     assert table.to_csv(index=False) == (GOLDEN / "speed_table.csv").read_text()
-    assert "cnn: 6000 training samples per epoch" in notes
+    assert "cnn: capped at 6000 training samples per epoch" in notes
     assert any("speed ratio = framework img/s / tensorflow img/s" in note for note in notes)
 
 
