@@ -10,7 +10,7 @@ SPEC ?= matrices/default.yaml
 WHEELHOUSE ?= $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
 export BENCHMATRIX_WHEELHOUSE := $(WHEELHOUSE)
 
-.PHONY: install engine bases data matrix test unit lint clean
+.PHONY: install engine bases data matrix regress slurm-local test unit lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,17 @@ data: install
 
 matrix: install engine bases data
 	$(PY) -m orchestrator run --system $(SYSTEM) --spec $(SPEC) --data-dir $(DATA)
+
+# make regress BASE=mxnet@1.9.1 CAND=mxnet@1.6.0 [REPEATS=5]: build both, run A B A B, fail on a regression.
+REPEATS ?= 5
+regress: install engine bases data
+	@test -n "$(BASE)" -a -n "$(CAND)" || { echo "usage: make regress BASE=framework@version CAND=framework@version" >&2; exit 2; }
+	$(PY) -m orchestrator regress --baseline $(BASE) --candidate $(CAND) --system $(SYSTEM) --repeats $(REPEATS) \
+		--data-dir $(DATA) --junit results/regress.junit.xml --markdown results/regress.md
+
+# A real single-node Slurm cluster on this host for `run --backend slurm` (export the SLURM_CONF it prints).
+slurm-local:
+	@bash scripts/slurm-local.sh start
 
 test: install
 	$(PY) -m pytest

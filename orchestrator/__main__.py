@@ -12,15 +12,19 @@ from typing import Optional
 from rich.console import Console
 from rich.markup import escape
 
-from orchestrator import base, data, images
+from orchestrator import analysis_cli, base, data, doctor, images
+from orchestrator.backends import slurm_cli
+from orchestrator.bundle import cli as bundle_cli
 from orchestrator.catalog import SUITES, load_catalog
+from orchestrator.devices import plan_fields
 from orchestrator.engine import connect
-from orchestrator.errors import EXIT_INTERRUPTED, EXIT_OK, BenchmatrixError, CellsFailed
+from orchestrator.errors import EXIT_INTERRUPTED, EXIT_OK, BenchmatrixError, CellsFailed, UsageError
 from orchestrator.plan import Filters, parse_framework_filter, plan
 from orchestrator.runner import RunRequest, run_matrix
+from orchestrator.scheduler import DEFAULT_CPUS_PER_CELL
 from orchestrator.spec import DEFAULT_SPEC, load_spec
 from orchestrator.store import DEFAULT_STORE, Store
-from orchestrator.views import print_cells, print_plan, print_speed_table, write_cells
+from orchestrator.views import print_cells, print_plan, print_repeat_summary, print_speed_table, write_cells
 
 # Piped output (CI logs, files) gets wide tables instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 250)
@@ -79,12 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", type=Path, default=Path("data"), help="datasets, mounted read-only")
     run.add_argument("--results-dir", type=Path, default=Path("results"), help="logs and result files")
     run.add_argument("--reference", help="framework the speed ratios divide by (default: the spec's)")
+    run.add_argument("--resume", metavar="RUN_ID|last", help="append to a run: skip its finished cells, run the rest")
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-cell limit (default: the spec's timeout_s)")
+    run.add_argument("--pack", action="store_true", help="run cells side by side on disjoint GPUs / cpusets")
+    run.add_argument(
+        "--cpus-per-cell", type=int, default=DEFAULT_CPUS_PER_CELL, help="CPU cells' cpuset size with --pack"
+    )
+    run.add_argument("--sample-hz", type=float, default=1.0, help="monitoring samples per second (default 1)")
     add_build_options(run)
+    slurm_cli.add_run_options(run)
     run.set_defaults(handler=cmd_run)
 
     results = commands.add_parser("results", help="read the results store")
     results.add_argument("--run", help="run id or 'last' (default: last)")
-    results.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    results.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
+    results.add_argument("--out", type=Path, help="write csv/json/parquet to this file (default: stdout)")
     results.add_argument("--store", default=os.environ.get("BENCHMATRIX_STORE", DEFAULT_STORE))
     results.add_argument("--reference", help="framework the speed ratios divide by (default: the run's)")
     results.set_defaults(handler=cmd_results)
@@ -106,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="offline: write a sample of N training samples instead, and say so",
     )
     fetch.set_defaults(handler=cmd_data_fetch)
+    bundle_cli.register(commands, console)
+    doctor.register(commands, console)
+    slurm_cli.register(commands, console)
+    analysis_cli.register(commands, console)
     return parser
 
 
@@ -201,7 +218,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
     spec = load_spec(args.spec)
     cells = plan(spec, args.spec, load_catalog(), filters_of(args), args.repeats)
     if args.json:
-        print(json.dumps([cell.to_dict() for cell in cells], indent=2))
+        print(json.dumps([{**cell.to_dict(), **plan_fields(cell)} for cell in cells], indent=2))
     else:
         print_plan(console, cells)
 
@@ -209,16 +226,24 @@ def cmd_plan(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     request = RunRequest(
         spec_path=args.spec,
-        filters=Filters(system=args.system or "cpu", frameworks=tuple(args.framework), workloads=tuple(args.workload)),
+        filters=filters_of(args),
         repeats=args.repeats,
         store=args.store,
         data_dir=args.data_dir,
         results_dir=args.results_dir,
         build=build_options(args),
+        resume=args.resume,
+        timeout_s=args.timeout,
+        pack=args.pack,
+        cpus_per_cell=args.cpus_per_cell,
+        sample_hz=args.sample_hz,
+        backend=args.backend,
+        slurm=slurm_cli.options_from(args),
     )
     summary = run_matrix(request, console)
     store = Store(args.store)
     print_speed_table(console, store, summary.run_id, args.reference)
+    print_repeat_summary(console, store, summary.run_id)
     if not summary.all_ok:
         raise CellsFailed(f"run {summary.run_id}: " + ", ".join(f"{n} {s}" for s, n in summary.statuses.items()))
 
@@ -229,13 +254,30 @@ def cmd_results(args: argparse.Namespace) -> None:
     if args.format == "table":
         print_speed_table(console, store, run_id, args.reference)
         print_cells(console, store, run_id)
+        print_repeat_summary(console, store, run_id)
+    elif args.out:
+        try:
+            out = open(args.out, "wb" if args.format == "parquet" else "w")  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise UsageError(f"--out {args.out}: cannot write there ({exc.strerror})") from exc
+        with out:
+            write_cells(out, store, run_id, args.format)
     else:
         write_cells(sys.stdout, store, run_id, args.format)
 
 
 def cmd_data_sample(args: argparse.Namespace) -> None:
-    for path in data.sample(args.name, args.dir, n_train=args.n, n_test=max(1, args.n // 5)):
-        console.print(f"wrote {path}")
+    _print_files("wrote", data.sample(args.name, args.dir, n_train=args.n, n_test=max(1, args.n // 5)), args)
+
+
+def _print_files(verb: str, paths: list[Path], args: argparse.Namespace, shown: int = 8) -> None:
+    """A few of the files (an image folder has thousands), or why there are none."""
+    if not paths:
+        console.print(f"{args.name} is generated inside each cell: no files needed")
+    for path in paths[:shown]:
+        console.print(f"{verb} {path}")
+    if len(paths) > shown:
+        console.print(f"{verb} {len(paths) - shown} more files under {args.dir}")
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> None:
@@ -250,8 +292,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> None:
             f"[yellow]offline: wrote a generated {args.name} sample in the same format to {args.dir} "
             "(throughput does not depend on the pixels; accuracy does)[/]"
         )
-    for path in placed:
-        console.print(f"ok {path}")
+    _print_files("ok", placed, args)
 
 
 if __name__ == "__main__":

@@ -1,49 +1,115 @@
-"""Host-side datasets: what files each needs, fetching with sha256 checks, and small valid samples."""
+"""Host-side datasets: what files each needs, fetching with sha256 checks, and small valid samples.
+
+The names are the workloads' own (`workloads.datasets.DATASETS`); the writers are the
+workloads' readers' counterparts, so a sample is valid by construction. Nothing is ever
+downloaded inside a cell: `fetch` runs here, cells get the folder mounted read-only.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import stat
+import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from orchestrator.errors import BenchmatrixError, UsageError
-from workloads.datasets import idx
+from workloads.datasets import cifar, idx, imagefolder
+from workloads.ops import NO_DATASET
+
+Writer = Callable[..., list[Path]]
 
 
 @dataclass(frozen=True)
-class DatasetFile:
-    name: str
+class Download:
+    url: str
     sha256: str
+
+    @property
+    def name(self) -> str:
+        return self.url.rsplit("/", 1)[1]
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    base_url: str
-    files: tuple[DatasetFile, ...]
+    """`files`: what a cell reads, relative to the dataset's folder (a file or a folder).
+
+    `downloads` are the official files, each checked against its sha256; with `archive_dir`
+    the single download is a tarball whose `archive_dir/<file>` members are extracted.
+    `writer` makes a small valid sample; `how_to_get` says where the data comes from when
+    nothing can be downloaded. A dataset with no `files` is generated inside each cell.
+    """
+
+    files: tuple[str, ...] = ()
+    downloads: tuple[Download, ...] = ()
+    archive_dir: Optional[str] = None
+    writer: Optional[Writer] = None
+    how_to_get: str = ""
+
+    @property
+    def generated(self) -> bool:
+        return not self.files
+
+
+def _idx_downloads(base_url: str, sha256: tuple[str, str, str, str]) -> tuple[Download, ...]:
+    return tuple(Download(base_url + name, digest) for name, digest in zip(idx.FILES, sha256))
 
 
 DATASETS: dict[str, DatasetInfo] = {
     "fashion_mnist": DatasetInfo(
-        base_url="http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-        files=(
-            DatasetFile(
-                "train-images-idx3-ubyte.gz", "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc"
-            ),
-            DatasetFile(
-                "train-labels-idx1-ubyte.gz", "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc"
-            ),
-            DatasetFile(
-                "t10k-images-idx3-ubyte.gz", "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229"
-            ),
-            DatasetFile(
-                "t10k-labels-idx1-ubyte.gz", "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf"
+        files=idx.FILES,
+        downloads=_idx_downloads(
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            (
+                "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
+                "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
+                "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
+                "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
             ),
         ),
+        writer=idx.write_sample,
     ),
+    "mnist": DatasetInfo(
+        files=idx.FILES,
+        downloads=_idx_downloads(
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+            (
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            ),
+        ),
+        writer=idx.write_sample,
+    ),
+    "cifar10": DatasetInfo(
+        files=cifar.FILES,
+        downloads=(
+            Download(
+                "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+            ),
+        ),
+        archive_dir="cifar-10-batches-py",
+        writer=cifar.write_sample,
+    ),
+    "imagenet": DatasetInfo(
+        files=(imagefolder.TRAIN,),
+        writer=imagefolder.write_sample,
+        how_to_get=(
+            "ImageNet (ILSVRC2012) is downloadable only with an image-net.org account: place its "
+            "train/<class>/*.JPEG folders (and optionally val/<class>/*.JPEG) in the dataset folder"
+        ),
+    ),
+    "synthetic": DatasetInfo(),
+    "synthetic_seq": DatasetInfo(),
 }
 FETCH_TIMEOUT_S = 20
 
@@ -55,11 +121,13 @@ def info(name: str) -> DatasetInfo:
 
 
 def missing_files(name: str, directory: Path) -> list[Path]:
-    return [directory / f.name for f in info(name).files if not (directory / f.name).is_file()]
+    return [directory / f for f in info(name).files if not (directory / f).exists()]
 
 
 def require(name: str, directory: Path) -> None:
     """Raise before any container starts when a dataset's files are not where the cell expects them."""
+    if name == NO_DATASET or info(name).generated:
+        return
     missing = missing_files(name, directory)
     if missing:
         raise UsageError(
@@ -67,7 +135,7 @@ def require(name: str, directory: Path) -> None:
             f"Run `python -m orchestrator data fetch {name} --dir {directory}` (internet) or "
             f"`python -m orchestrator data sample {name} --dir {directory}` (a small valid sample)."
         )
-    unreadable = _unreadable_by_others([directory.parent, directory] + [directory / f.name for f in info(name).files])
+    unreadable = _unreadable_by_others([directory.parent, directory] + [directory / f for f in info(name).files])
     if unreadable:
         raise UsageError(
             f"dataset {name}: the cell's user (uid 1000) cannot read {', '.join(str(p) for p in unreadable)}; "
@@ -87,10 +155,12 @@ def _unreadable_by_others(paths: list[Path]) -> list[Path]:
 
 
 def sample(name: str, directory: Path, n_train: int, n_test: int, seed: int = 0) -> list[Path]:
-    info(name)
+    """Write a small valid copy of `name` in its original format; [] for generated datasets."""
+    dataset = info(name)
+    if dataset.writer is None:
+        return []
     directory.mkdir(parents=True, exist_ok=True)
-    idx.write_sample(directory, n_train=n_train, n_test=n_test, seed=seed)
-    return [directory / f.name for f in info(name).files]
+    return dataset.writer(directory, n_train=n_train, n_test=n_test, seed=seed)
 
 
 def sha256_of(path: Path) -> str:
@@ -104,31 +174,63 @@ def sha256_of(path: Path) -> str:
 def fetch(name: str, directory: Path) -> list[Path]:
     """Download each official file, verify its sha256, then move it into place (never half a file)."""
     dataset = info(name)
+    if dataset.generated:
+        return []
+    if not dataset.downloads:
+        raise UsageError(f"dataset {name} cannot be downloaded: {dataset.how_to_get} ({directory})")
     directory.mkdir(parents=True, exist_ok=True)
+    placed = [_download(name, dataset, item, directory) for item in dataset.downloads]
+    if dataset.archive_dir is None:
+        return placed
+    return _extract(placed[0], dataset.archive_dir, dataset.files, directory)
+
+
+def _download(name: str, dataset: DatasetInfo, item: Download, directory: Path) -> Path:
+    target = directory / item.name
+    if target.is_file() and sha256_of(target) == item.sha256:
+        return target
+    with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".part") as part:
+        partial = Path(part.name)
+        try:
+            with urllib.request.urlopen(item.url, timeout=FETCH_TIMEOUT_S) as response:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    part.write(block)
+        except (urllib.error.URLError, OSError) as exc:
+            partial.unlink(missing_ok=True)
+            names = ", ".join(d.name for d in dataset.downloads)
+            raise BenchmatrixError(
+                f"cannot download {item.url} ({getattr(exc, 'reason', exc)}). Without internet, place the official "
+                f"files {names} in {directory} (or use `data sample {name} --dir {directory}`)."
+            ) from exc
+    found = sha256_of(partial)
+    if found != item.sha256:
+        partial.unlink()
+        raise BenchmatrixError(f"{item.url}: sha256 {found} does not match the expected {item.sha256}")
+    os.chmod(partial, 0o644)
+    partial.replace(target)
+    return target
+
+
+def _extract(archive: Path, member_dir: str, files: tuple[str, ...], directory: Path) -> list[Path]:
+    """Copy `member_dir/<file>` out of a verified tarball by name: no member can land elsewhere."""
     placed = []
-    for item in dataset.files:
-        target = directory / item.name
-        if target.is_file() and sha256_of(target) == item.sha256:
-            placed.append(target)
-            continue
-        url = dataset.base_url + item.name
-        with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".part") as part:
-            partial = Path(part.name)
+    with tarfile.open(archive, "r:gz") as tar:
+        for name in files:
             try:
-                with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as response:
-                    for block in iter(lambda: response.read(1 << 20), b""):
+                member = tar.getmember(f"{member_dir}/{name}")
+            except KeyError as exc:
+                raise BenchmatrixError(f"{archive}: has no {member_dir}/{name}") from exc
+            source = tar.extractfile(member) if member.isfile() else None
+            if source is None:
+                raise BenchmatrixError(f"{archive}: {member_dir}/{name} is not a regular file")
+            with source, tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".part") as part:
+                try:
+                    for block in iter(functools.partial(source.read, 1 << 20), b""):
                         part.write(block)
-            except (urllib.error.URLError, OSError) as exc:
-                partial.unlink(missing_ok=True)
-                names = ", ".join(f.name for f in dataset.files)
-                raise BenchmatrixError(
-                    f"cannot download {url} ({getattr(exc, 'reason', exc)}). Without internet, place the official "
-                    f"files {names} in {directory} (or use `data sample {name} --dir {directory}`)."
-                ) from exc
-        found = sha256_of(partial)
-        if found != item.sha256:
-            partial.unlink()
-            raise BenchmatrixError(f"{url}: sha256 {found} does not match the expected {item.sha256}")
-        partial.replace(target)
-        placed.append(target)
+                except (OSError, tarfile.TarError, EOFError) as exc:
+                    Path(part.name).unlink()
+                    raise BenchmatrixError(f"{archive}: cannot read {member_dir}/{name} ({exc})") from exc
+            os.chmod(part.name, 0o644)
+            Path(part.name).replace(directory / name)
+            placed.append(directory / name)
     return placed

@@ -45,6 +45,10 @@ class CellsFailed(BenchmatrixError):
     """The matrix finished but at least one cell did not end `ok`."""
 
 
+class RegressionFound(BenchmatrixError):
+    """`compare` / `regress` found a candidate slower, less accurate or failing where the baseline was fine."""
+
+
 class Interrupted(BenchmatrixError):
     """The user interrupted the run (Ctrl-C / SIGTERM)."""
 

@@ -1,4 +1,4 @@
-"""Expand a spec into cells. Pure: no engine, no files beyond what is passed in."""
+"""Expand a spec into cells. Pure: no engine, no files beyond those passed in and the plugins the spec names."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ from typing import Optional, Union
 from orchestrator.catalog import Catalog
 from orchestrator.errors import SpecError, UsageError
 from orchestrator.spec import FrameworkSel, Spec, System
+from workloads import frameworks as workload_frameworks
+from workloads.errors import UsageError as WorkloadUsageError
+from workloads.models import load_plugins
+from workloads.pairing import check_pairing
 
 OptionValue = Union[bool, int, float, str]
 
-# Options each framework's workload adapter understands (workloads/ validates them again).
-FRAMEWORK_OPTIONS: dict[str, set[str]] = {
-    "tensorflow": {"jit_compile"},
-    "pytorch": {"compile"},
-    "mxnet": {"hybridize"},
-    "keras-mxnet": set(),
-    "jax": {"jit_compile"},
-}
-KNOWN_MODELS = {"mlp", "cnn"}
+# The model and option registry is the workloads' own (built-in models, plugins, options and
+# the values each device can run), so plan refuses exactly what a cell would refuse.
+FRAMEWORK_OPTIONS = workload_frameworks.FRAMEWORKS
+# Fields added to Cell later: they enter `config_hash` only when set, so existing hashes stay valid.
+_HASHED_WHEN_SET = {"plugins": ()}
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,15 @@ class Cell:
     device_ids: Optional[tuple[int, ...]] = None
     options: tuple[tuple[str, OptionValue], ...] = field(default_factory=tuple)
     repeat: int = 0
+    plugins: tuple[str, ...] = ()  # host folders of model plugins, mounted read-only into the cell
 
     @property
     def config_hash(self) -> str:
-        config = {key: value for key, value in asdict(self).items() if key != "repeat"}
+        config = {
+            key: value
+            for key, value in asdict(self).items()
+            if key != "repeat" and not (key in _HASHED_WHEN_SET and value == _HASHED_WHEN_SET[key])
+        }
         return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     @property
@@ -87,6 +92,7 @@ def plan(
 ) -> list[Cell]:
     """Every (system, framework image, workload, batch size, option combination, repeat)."""
     _check_filters(spec, spec_path, catalog, filters)
+    plugins = _load_plugins(spec, spec_path)
     cells = []
     for system_name, system in spec.systems.items():
         if filters.system and system_name != filters.system:
@@ -95,16 +101,16 @@ def plan(
             if not _framework_selected(selection, filters):
                 continue
             images = _images_for(catalog, spec_path, index, selection, system)
-            option_sets = _option_combinations(spec_path, index, selection)
+            option_sets = _option_combinations(spec_path, index, selection, system.kind)
             for image, workload in itertools.product(images, spec.workloads):
                 if filters.workloads and workload.name not in filters.workloads:
                     continue
-                if workload.model not in KNOWN_MODELS:
-                    raise SpecError(
-                        str(spec_path),
-                        f"workloads.{workload.name}.model",
-                        f"unknown model '{workload.model}'; known: {', '.join(sorted(KNOWN_MODELS))}",
-                    )
+                if workload.frameworks is not None and image.framework not in workload.frameworks:
+                    continue
+                try:
+                    check_pairing(image.framework, workload.model, workload.dataset)
+                except WorkloadUsageError as exc:
+                    raise SpecError(str(spec_path), f"workloads.{workload.name}.model", str(exc)) from exc
                 for batch, options, repeat in itertools.product(
                     workload.batch_sizes, option_sets, range(repeats or spec.repeats)
                 ):
@@ -132,6 +138,7 @@ def plan(
                             device_ids=tuple(system.device_ids) if system.device_ids else None,
                             options=options,
                             repeat=repeat,
+                            plugins=plugins,
                         )
                     )
     return cells
@@ -179,16 +186,49 @@ def _images_for(catalog: Catalog, spec_path: Path, index: int, selection: Framew
     return entries
 
 
-def _option_combinations(spec_path: Path, index: int, selection: FrameworkSel) -> list[tuple]:
-    """A list-valued option is a matrix dimension; a scalar applies to every cell."""
-    known = FRAMEWORK_OPTIONS.get(selection.name, set())
-    for key in selection.options:
+def _option_combinations(spec_path: Path, index: int, selection: FrameworkSel, device: str) -> list[tuple]:
+    """A list-valued option is a matrix dimension; a scalar applies to every cell.
+
+    Each value is checked against the framework's options and what `device` can run, and
+    each combination against the settings that contradict each other.
+    """
+    spec = FRAMEWORK_OPTIONS.get(selection.name)
+    known = spec.options if spec else {}
+    for key, given in selection.options.items():
         if key not in known:
             raise SpecError(
                 str(spec_path),
                 f"frameworks.{index}.options.{key}",
                 f"{selection.name} has no option '{key}'; known: {', '.join(sorted(known)) or 'none'}",
             )
+        for value in given if isinstance(given, list) else [given]:
+            try:
+                workload_frameworks.check_option(
+                    selection.name, key, workload_frameworks.option_text(value), device
+                )
+            except WorkloadUsageError as exc:
+                raise SpecError(str(spec_path), f"frameworks.{index}.options.{key}", str(exc)) from exc
     keys = sorted(selection.options)
     values = [v if isinstance(v, list) else [v] for v in (selection.options[k] for k in keys)]
-    return [tuple(zip(keys, combo)) for combo in itertools.product(*values)]
+    combinations = [tuple(zip(keys, combo)) for combo in itertools.product(*values)]
+    for combination in combinations:
+        try:
+            workload_frameworks.check_combination(
+                selection.name, {key: workload_frameworks.option_text(value) for key, value in combination}
+            )
+        except WorkloadUsageError as exc:
+            raise SpecError(str(spec_path), f"frameworks.{index}.options", str(exc)) from exc
+    return combinations
+
+
+def _load_plugins(spec: Spec, spec_path: Path) -> tuple[str, ...]:
+    """Import the spec's plugin folders (relative to the spec's own folder) so their models are known."""
+    folders = []
+    for index, entry in enumerate(spec.plugins):
+        folder = (spec_path.parent / entry).resolve()
+        try:
+            load_plugins(folder)
+        except WorkloadUsageError as exc:
+            raise SpecError(str(spec_path), f"plugins.{index}", str(exc)) from exc
+        folders.append(str(folder))
+    return tuple(folders)

@@ -30,6 +30,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "params": ("params", "count"),
     "peak_rss_mb": ("peak_rss_mb", "MB"),
     "samples_per_epoch": ("samples_per_epoch", "count"),
+    "validation_accuracy": ("validation_accuracy", "1"),
+    "inference_latency_p50_ms": ("inference_latency_p50_ms", "ms"),
+    "inference_latency_p99_ms": ("inference_latency_p99_ms", "ms"),
+    "peak_device_memory_mb": ("peak_device_memory_mb", "MB"),
 }
 
 
@@ -71,9 +75,19 @@ def metrics_from(result: dict) -> list[Metric]:
     found = [
         Metric(name, float(result[key]), unit)
         for key, (name, unit) in METRICS.items()
-        if isinstance(result.get(key), (int, float)) and not isinstance(result.get(key), bool)
+        if _is_number(result.get(key))
     ]
     epochs = [float(s) for s in result.get("epoch_seconds") or []]
     if epochs:
         found.append(Metric("epoch_seconds_median", median(epochs), "s"))
+    # A result may carry its own named metrics (the `ops` benchmark: one per operation and size).
+    found += [
+        Metric(str(item["name"]), float(item["value"]), str(item["unit"]))
+        for item in result.get("metrics") or []
+        if isinstance(item, dict) and _is_number(item.get("value"))
+    ]
     return found
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

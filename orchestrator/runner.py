@@ -1,12 +1,18 @@
-"""Run a matrix: plan → images → backend per cell → store. Each cell is stored as it ends."""
+"""Run a matrix: plan → images → scheduler → backend per cell → store. Each cell is stored as it ends.
+
+`--resume RUN_ID|last` appends to an earlier run: cells already stored with a final status and
+the same identity (config hash + image id + repeat) are skipped, the rest run and replace their
+earlier row (an interrupted or retryable one), so no cell is ever stored twice.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -16,30 +22,42 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from orchestrator import __version__, data
-from orchestrator.backends import RESULT_FILE, Backend
+from orchestrator.backends import Backend
 from orchestrator.backends.local import LocalBackend
+from orchestrator.backends.slurm import ClusterAllocator, SlurmBackend, SlurmOptions
 from orchestrator.catalog import Catalog, load_catalog
 from orchestrator.engine import connect
 from orchestrator.errors import BenchmatrixError, Interrupted, UsageError
+from orchestrator.execute import Execution
 from orchestrator.hostinfo import host_info
 from orchestrator.images import BuildOptions, ensure_image
+from orchestrator.interrupts import InterruptGuard, interrupt_guard
+from orchestrator.monitor import host_gpu_ids
 from orchestrator.plan import Cell, Filters, plan
-from orchestrator.result import ResultError, classify, load_result, metrics_from
+from orchestrator.scheduler import DEFAULT_CPUS_PER_CELL, Allocator, Resources
 from orchestrator.spec import Spec, load_spec, spec_hash
-from orchestrator.store import CellRecord, Store, now
+from orchestrator.store import Store, now
 
-LOG_TAIL_CHARS = 4000
+# A stored cell with one of these is done; `interrupted` and `retryable` cells run again on resume.
+FINAL_STATUSES = ("ok", "oom", "timeout", "error")
 
 
 @dataclass(frozen=True)
 class RunRequest:
     spec_path: Path
-    filters: Filters
+    filters: Filters  # system None: the resumed run's, else cpu
     repeats: Optional[int]
     store: str
     data_dir: Path
     results_dir: Path
     build: BuildOptions = field(default_factory=BuildOptions)
+    resume: Optional[str] = None
+    timeout_s: Optional[float] = None
+    pack: bool = False
+    cpus_per_cell: int = DEFAULT_CPUS_PER_CELL
+    sample_hz: float = 1.0
+    backend: str = "local"  # "slurm": each cell an sbatch job (orchestrator/backends/slurm.py)
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
 
 
 @dataclass
@@ -52,12 +70,24 @@ class RunSummary:
         return set(self.statuses) <= {"ok"}
 
 
+@dataclass(frozen=True)
+class Prepared:
+    spec: Spec
+    catalog: Catalog
+    cells: list[Cell]
+    allocator: Allocator
+
+
 def new_run_id() -> str:
     return now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def prepare(request: RunRequest) -> tuple[Spec, Catalog, list[Cell]]:
+def prepare(request: RunRequest) -> Prepared:
     """Everything that can be checked without an engine, checked before anything starts."""
+    if request.timeout_s is not None and request.timeout_s <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {request.timeout_s:g}")
+    if request.sample_hz <= 0 or request.sample_hz > 100:
+        raise UsageError(f"--sample-hz must be in (0, 100], got {request.sample_hz:g}")
     spec = load_spec(request.spec_path)
     catalog = load_catalog()
     cells = plan(spec, request.spec_path, catalog, request.filters, request.repeats)
@@ -69,38 +99,146 @@ def prepare(request: RunRequest) -> tuple[Spec, Catalog, list[Cell]]:
             "these images cannot be built here: "
             + "; ".join(f"{tag}: {' '.join(reason.split())}" for tag, reason in unbuildable.items())
         )
+    allocator = (
+        ClusterAllocator()
+        if request.backend == "slurm"
+        else Allocator(host_resources(cells), pack=request.pack, cpus_per_cell=request.cpus_per_cell)
+    )
+    allocator.check(cells)
     for dataset in sorted({cell.dataset for cell in cells}):
         data.require(dataset, request.data_dir / dataset)
-    return spec, catalog, cells
+    return Prepared(spec, catalog, cells, allocator)
+
+
+def host_resources(cells: list[Cell]) -> Resources:
+    """This process's CPUs, and the GPUs NVML sees (looked for only when a cell needs one)."""
+    gpus: tuple[int, ...] = ()
+    if any(cell.gpus for cell in cells):
+        gpus, note = host_gpu_ids()
+        if note:
+            system = next(cell.system for cell in cells if cell.gpus)
+            raise UsageError(f"system {system} needs GPUs, but {note}: run `python -m orchestrator doctor`")
+    return Resources(gpus=gpus, cpus=tuple(sorted(os.sched_getaffinity(0))))
 
 
 def run_matrix(request: RunRequest, console: Console) -> RunSummary:
-    spec, catalog, cells = prepare(request)
+    resumed = _resumed_run(request) if request.resume else None
+    system = request.filters.system or (resumed["system"] if resumed else "cpu")
+    request = replace(request, filters=replace(request.filters, system=system))
+    prepared = prepare(request)
     client = connect()
     store = Store(request.store)
-    run_id = new_run_id()
-    store.create_run(
-        run_id,
-        spec_name=spec.name,
-        spec_path=str(request.spec_path),
-        spec_hash=spec_hash(request.spec_path),
-        reference=spec.reference,
-        system=request.filters.system,
-        command=json.dumps(sys.argv),
-        tool_version=__version__,
-        host=json.dumps(host_info(client)),
-    )
-    console.print(f"run [bold]{run_id}[/] — {len(cells)} cells, store {request.store}")
-    statuses: Counter = Counter()
-    try:
-        images = _ensure_images(client, catalog, cells, request.build, console)
-        backend = LocalBackend(client, run_id, request.data_dir.resolve())
-        _run_cells(backend, store, run_id, cells, images, request.results_dir / "runs" / run_id, statuses, console)
-    except KeyboardInterrupt as exc:
+    if request.backend == "slurm":
+        options = request.slurm.for_system(prepared.spec.systems[system].slurm)
+        backend: Backend = SlurmBackend(options, request.data_dir.resolve(), request.sample_hz)
+    else:
+        backend = LocalBackend(client, request.data_dir.resolve(), request.sample_hz)
+    _reap_orphans(backend, store, console)
+    if resumed:
+        run_id = resumed["id"]
+        store.reopen_run(run_id)
+        first = " ".join(["python -m orchestrator", *json.loads(resumed["command"])[1:]])
+        console.print(f"resuming run [bold]{run_id}[/] (first started as: {escape(first)})", highlight=False)
+    else:
+        run_id = new_run_id()
+        store.create_run(
+            run_id,
+            spec_name=prepared.spec.name,
+            spec_path=str(request.spec_path),
+            spec_hash=spec_hash(request.spec_path),
+            reference=prepared.spec.reference,
+            system=system,
+            command=json.dumps(sys.argv),
+            tool_version=__version__,
+            host=json.dumps(host_info(client)),
+        )
+    console.print(f"run [bold]{run_id}[/] — {len(prepared.cells)} cells, store {request.store}")
+    with interrupt_guard() as guard:
+        try:
+            images = _ensure_images(client, prepared.catalog, prepared.cells, request.build, console)
+            guard.deferred = True
+            execution = _execute(request, prepared, backend, store, run_id, images, guard, console)
+        except KeyboardInterrupt as exc:
+            store.finish_run(run_id, "interrupted")
+            raise Interrupted(f"run {run_id} interrupted; resume with `run --resume {run_id}`") from exc
+        except BaseException:  # a lost backend, an unexpected failure: the run stops, resumable
+            store.finish_run(run_id, "interrupted")
+            raise
+    if guard.requested:
         store.finish_run(run_id, "interrupted")
-        raise Interrupted(f"run {run_id} interrupted; finished cells are stored") from exc
+        raise Interrupted(
+            f"run {run_id} interrupted by {guard.requested}; finished cells are stored, "
+            f"`run --resume {run_id}` runs the rest"
+        )
     store.finish_run(run_id, "finished")
-    return RunSummary(run_id, statuses)
+    return RunSummary(run_id, execution.statuses)
+
+
+def _execute(
+    request: RunRequest,
+    prepared: Prepared,
+    backend: Backend,
+    store: Store,
+    run_id: str,
+    images: dict[str, str | BenchmatrixError],
+    guard: InterruptGuard,
+    console: Console,
+) -> Execution:
+    """Run the cells not yet stored with a final status; a failed image's cells are stored as errors."""
+    stored = {(row["config_hash"], row["repeat"]): row for row in store.cell_rows(run_id)}
+    built = {tag: image for tag, image in images.items() if isinstance(image, str)}
+    with _progress(console) as progress:
+        execution = Execution(
+            backend=backend,
+            store=store,
+            run_id=run_id,
+            run_dir=request.results_dir / "runs" / run_id,
+            images=built,
+            allocator=prepared.allocator,
+            guard=guard,
+            console=console,
+            progress=progress,
+            timeout_override=request.timeout_s,
+            replace=frozenset(stored),
+        )
+        todo = []
+        for cell in prepared.cells:
+            row = stored.get((cell.config_hash, cell.repeat))
+            image = images[cell.image]
+            if row and row["status"] in FINAL_STATUSES and row["image_id"] == image:
+                execution.statuses[row["status"]] += 1
+            elif isinstance(image, BenchmatrixError):
+                execution.fail(cell, now(), "error", f"image build failed: {image}")
+            else:
+                todo.append(cell)
+        if len(todo) < len(prepared.cells):
+            done = len(prepared.cells) - len(todo)
+            console.print(f"already stored: {done} of {len(prepared.cells)} cells; {len(todo)} to run", highlight=False)
+        execution.run(todo)
+    return execution
+
+
+def _resumed_run(request: RunRequest) -> dict:
+    """The stored run to append to; refused when the spec file changed since (its cells would differ)."""
+    store = Store(request.store)
+    run = store.run_row(store.resolve_run(request.resume))
+    if run["spec_hash"] != spec_hash(request.spec_path):
+        raise UsageError(
+            f"--resume {run['id']}: that run was made from {run['spec_path']} (sha256 {run['spec_hash'][:12]}), "
+            f"and {request.spec_path} is not that file as it was: resume with the same spec"
+        )
+    if request.filters.system and run["system"] and request.filters.system != run["system"]:
+        raise UsageError(f"--resume {run['id']}: that run is of system {run['system']}, not {request.filters.system}")
+    return run
+
+
+def _reap_orphans(backend: Backend, store: Store, console: Console) -> None:
+    """Containers of orchestrators killed earlier go; their runs, if still 'running' here, become interrupted."""
+    known = set(store.run_ids())
+    for reaped in backend.reap_orphans():
+        console.print(f"[yellow]{escape(reaped.description)}[/]", highlight=False)
+        if reaped.run_id in known and store.run_row(reaped.run_id)["status"] == "running":
+            store.finish_run(reaped.run_id, "interrupted")
 
 
 def _ensure_images(
@@ -127,96 +265,6 @@ def _ensure_images(
                 found[tag] = exc
             progress.advance(task)
     return found
-
-
-def _run_cells(
-    backend: Backend,
-    store: Store,
-    run_id: str,
-    cells: list[Cell],
-    images: dict[str, str | BenchmatrixError],
-    run_dir: Path,
-    statuses: Counter,
-    console: Console,
-) -> None:
-    with _progress(console) as progress:
-        task = progress.add_task("cells", total=len(cells))
-        for cell in cells:
-            progress.update(task, description=cell.label)
-            record = _run_one(backend, run_id, cell, images[cell.image], run_dir / _cell_dir_name(cell))
-            store.record_cell(record)
-            statuses[record.status] += 1
-            colour = "green" if record.status == "ok" else "red"
-            speed = next((m.value for m in record.metrics if m.name == "train_img_per_s"), None)
-            console.print(f"[{colour}]{record.status:>7}[/] {cell.label}" + (f"  {speed:,.0f} img/s" if speed else ""))
-            progress.advance(task)
-
-
-def _run_one(backend: Backend, run_id: str, cell: Cell, image: str | BenchmatrixError, cell_dir: Path) -> CellRecord:
-    started = now()
-    common = dict(
-        run_id=run_id,
-        config_hash=cell.config_hash,
-        repeat=cell.repeat,
-        system=cell.system,
-        framework=cell.framework,
-        version=cell.version,
-        variant=cell.variant,
-        workload=cell.workload,
-        model=cell.model,
-        dataset=cell.dataset,
-        batch_size=cell.batch_size,
-        epochs=cell.epochs,
-        options=dict(cell.options),
-        config=cell.to_dict(),
-        image=cell.image,
-    )
-    if isinstance(image, BenchmatrixError):
-        return CellRecord(
-            **common,
-            image_id=None,
-            status="error",
-            exit_code=None,
-            started_at=started,
-            finished_at=now(),
-            log_path=None,
-            result_path=None,
-            versions={},
-            notes=["image build failed"],
-            log_tail=str(image)[-LOG_TAIL_CHARS:],
-            metrics=[],
-        )
-    ended = backend.run_cell(cell, image, cell_dir)
-    result_path = cell_dir / RESULT_FILE
-    notes: list[str] = []
-    try:
-        result: Optional[dict] = load_result(result_path) if ended.exit_code == 0 else None
-    except ResultError as exc:
-        result, notes = None, [str(exc)]
-    status = classify(ended.exit_code, ended.timed_out, ended.oom_killed, ended.logs, result is not None)
-    if result is not None:
-        notes += [result["warmup"]["note"]] + list(result.get("notes") or [])
-        if result.get("max_samples") and result.get("samples_per_epoch") == result["max_samples"]:
-            notes.append(f"capped at {result['max_samples']} training samples per epoch")
-    return CellRecord(
-        **common,
-        image_id=image,
-        status=status,
-        exit_code=ended.exit_code,
-        started_at=started,
-        finished_at=now(),
-        log_path=str(cell_dir / "log.txt"),
-        result_path=str(result_path) if result else None,
-        versions=(result or {}).get("versions", {}),
-        notes=notes,
-        log_tail=None if status == "ok" else ended.logs[-LOG_TAIL_CHARS:],
-        metrics=metrics_from(result) if result and status == "ok" else [],
-    )
-
-
-def _cell_dir_name(cell: Cell) -> str:
-    build = f"{cell.framework}_{cell.version}-{cell.variant}"
-    return f"{cell.system}_{build}_{cell.workload}_bs{cell.batch_size}_{cell.config_hash}_r{cell.repeat}"
 
 
 def _progress(console: Console) -> Progress:

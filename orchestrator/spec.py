@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from orchestrator.errors import SpecError
 from orchestrator.validate import Cpuset, Memory, Name, Version, is_option_value
@@ -20,6 +20,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SlurmName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+class SlurmPlacement(Strict):
+    """Where a system's cells go with `run --backend slurm` (the CLI's --slurm-* options win)."""
+
+    partition: Optional[SlurmName] = None
+    account: Optional[SlurmName] = None
+    time_limit_min: Optional[int] = Field(default=None, ge=1)
+
+
 class System(Strict):
     """Where cells run: CPU limits, or a GPU count (and optionally which devices)."""
 
@@ -28,6 +39,7 @@ class System(Strict):
     memory: Optional[Memory] = None
     gpus: int = Field(default=0, ge=0, le=64)
     device_ids: Optional[list[int]] = None
+    slurm: Optional[SlurmPlacement] = None
 
     @model_validator(mode="after")
     def _gpus_match_kind(self) -> System:
@@ -69,6 +81,8 @@ class Workload(Strict):
     max_samples: Optional[int] = Field(default=None, ge=1)
     warmup_steps: int = Field(default=10, ge=0)
     timeout_s: int = Field(default=1800, ge=10)
+    # Only these frameworks run this workload (e.g. an experiment a seed ran on two of them).
+    frameworks: Optional[list[Name]] = None
 
     @field_validator("batch_sizes")
     @classmethod
@@ -76,6 +90,10 @@ class Workload(Strict):
         if any(size < 1 or size > 65536 for size in sizes):
             raise ValueError("batch sizes must be between 1 and 65536")
         return sizes
+
+
+# A host path that becomes a bind-mount source: no ':' or ',' (the engine's separators).
+PluginDir = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,200}$")]
 
 
 class Spec(Strict):
@@ -86,6 +104,8 @@ class Spec(Strict):
     systems: dict[Name, System] = Field(min_length=1)
     frameworks: list[FrameworkSel] = Field(min_length=1)
     workloads: list[Workload] = Field(min_length=1)
+    # Folders of model plugins, relative to the spec's folder; mounted read-only into every cell.
+    plugins: list[PluginDir] = Field(default_factory=list)
 
 
 def load_spec(path: Path = DEFAULT_SPEC) -> Spec:

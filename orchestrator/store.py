@@ -2,12 +2,16 @@
 
 Runs, cells and metrics live in three tables. A cell's status is a column of its own; metrics
 hold only measured numbers, never an error string. Each cell is written with its metrics in one
-transaction, so a crash never leaves half a cell behind.
+transaction, so a crash never leaves half a cell behind. Several orchestrators may write to one
+PostgreSQL store at once: a cell's identity (run, config hash, repeat) is unique, and a write
+retried after a lost connection finds the row it already committed instead of adding a second.
+The schema is versioned (`orchestrator/migrations.py`).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -25,18 +30,22 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
+from orchestrator import migrations
 from orchestrator.errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = migrations.LATEST
+WRITE_ATTEMPTS = 4
 DEFAULT_STORE = "results/results.db"
-STATUSES = ("ok", "oom", "timeout", "error", "interrupted")
+STATUSES = ("ok", "oom", "timeout", "error", "interrupted", "retryable")
 
 metadata = MetaData()
 
@@ -100,6 +109,12 @@ metrics = Table(
     Column("unit", String(16), nullable=False),
 )
 
+# Schema 2 (see migrations.py): the queries that reports and `compare` make across runs.
+Index("ix_cells_run_id", cells.c.run_id)
+Index("ix_cells_config_hash", cells.c.config_hash)
+Index("ix_cells_build", cells.c.framework, cells.c.version, cells.c.variant)
+Index("ix_runs_started_at", runs.c.started_at)
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -155,21 +170,25 @@ def store_url(location: str) -> str:
 
 class Store:
     def __init__(self, location: str = DEFAULT_STORE) -> None:
-        self.engine: Engine = create_engine(store_url(location))
+        url = store_url(location)
+        if url.startswith("postgres://"):  # the spelling Heroku-style tools print; SQLAlchemy wants postgresql://
+            url = "postgresql://" + url.split("://", 1)[1]
+        try:
+            self.engine: Engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+        except ImportError as exc:
+            raise UsageError(f"store {location!r}: no driver for this URL ({exc})") from exc
+        except ArgumentError as exc:
+            raise UsageError(
+                f"store {location!r}: not a path or a database URL "
+                "(expected a file path, sqlite:///FILE or postgresql://USER:PASSWORD@HOST[:PORT]/DB)"
+            ) from exc
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
-        self._check_schema()
-
-    def _check_schema(self) -> None:
-        with self.engine.begin() as conn:
-            found = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
-            if found is None:
-                conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif int(found) > SCHEMA_VERSION:
-                raise UsageError(
-                    f"the store has schema {found}, newer than this tool's {SCHEMA_VERSION}: upgrade benchmatrix"
-                )
+            _configure_sqlite(self.engine)
+        try:
+            self.schema_version = migrations.migrate(self.engine, metadata)
+        except OperationalError as exc:
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise UsageError(f"store {where} does not answer: {exc.orig}") from exc
 
     def create_run(self, run_id: str, **fields: Any) -> None:
         with self.engine.begin() as conn:
@@ -179,29 +198,74 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(finished_at=now(), status=status))
 
+    def reopen_run(self, run_id: str) -> None:
+        """`run --resume`: the run is running again until it finishes or is interrupted anew."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(finished_at=None, status="running"))
+
     def record_cell(self, record: CellRecord) -> int:
-        """Cell row and its metrics in one transaction; returns the cell id."""
-        if record.status not in STATUSES:
-            raise ValueError(f"unknown cell status {record.status!r}")
-        values = {
-            key: getattr(record, key)
-            for key in CellRecord.__dataclass_fields__
-            if key not in ("metrics", "options", "config", "versions", "notes")
-        }
-        values.update(
-            options=json.dumps(record.options, sort_keys=True),
-            config=json.dumps(record.config, sort_keys=True),
-            versions=json.dumps(record.versions, sort_keys=True),
-            notes=json.dumps(record.notes),
+        """Cell row and its metrics in one transaction; returns the cell id.
+
+        A lost connection or a busy database is retried; a retry that meets the cell's own identity
+        means the earlier attempt committed, so its id is returned and nothing is written twice.
+        """
+        values = _cell_values(record)
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self.engine.begin() as conn:
+                    return _insert_cell(conn, values, record.metrics)
+            except IntegrityError:
+                if attempt > 1:  # an earlier attempt committed before its connection was lost
+                    existing = self._cell_id(record)
+                    if existing is not None:
+                        return existing
+                raise
+            except OperationalError:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                time.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def record_cells(self, records: list[CellRecord]) -> list[int]:
+        """Many cells in one transaction, as two bulk inserts (imports, benchmarks); the same checks
+        as `record_cell`. Returns the cell ids in the order of `records`."""
+        values = [_cell_values(record) for record in records]
+        if not values:
+            return []
+        with self.engine.begin() as conn:
+            inserted = conn.execute(insert(cells).returning(cells.c.id, sort_by_parameter_order=True), values)
+            ids = [int(cell_id) for cell_id in inserted.scalars()]
+            found = [(i, m.name, m.value, m.unit) for i, record in zip(ids, records) for m in record.metrics]
+            if found:
+                # The driver's executemany on plain tuples: a million metric rows in seconds, not minutes.
+                mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+                sql = f"INSERT INTO metrics (cell_id, name, value, unit) VALUES ({', '.join([mark] * 4)})"
+                cursor = conn.connection.cursor()
+                cursor.executemany(sql, found)
+                cursor.close()
+        return ids
+
+    def replace_cell(self, record: CellRecord) -> int:
+        """A resumed or retried cell: its earlier row of the same identity and that row's metrics
+        are deleted in the transaction that writes the new one, so there is always exactly one."""
+        values = _cell_values(record)
+        earlier = select(cells.c.id).where(
+            cells.c.run_id == record.run_id, cells.c.config_hash == record.config_hash, cells.c.repeat == record.repeat
         )
         with self.engine.begin() as conn:
-            cell_id = conn.execute(insert(cells).values(**values)).inserted_primary_key[0]
-            if record.metrics:
-                conn.execute(
-                    insert(metrics),
-                    [{"cell_id": cell_id, "name": m.name, "value": m.value, "unit": m.unit} for m in record.metrics],
+            conn.execute(delete(metrics).where(metrics.c.cell_id.in_(earlier)))
+            conn.execute(delete(cells).where(cells.c.id.in_(earlier)))
+            return _insert_cell(conn, values, record.metrics)
+
+    def _cell_id(self, record: CellRecord) -> Optional[int]:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(cells.c.id).where(
+                    cells.c.run_id == record.run_id,
+                    cells.c.config_hash == record.config_hash,
+                    cells.c.repeat == record.repeat,
                 )
-        return int(cell_id)
+            ).scalar()
 
     def run_ids(self) -> list[str]:
         with self.engine.connect() as conn:
@@ -229,12 +293,18 @@ class Store:
                 dict(row)
                 for row in conn.execute(select(cells).where(cells.c.run_id == run_id).order_by(cells.c.id)).mappings()
             ]
-            found = conn.execute(
-                select(metrics).join(cells, metrics.c.cell_id == cells.c.id).where(cells.c.run_id == run_id)
-            ).mappings()
+            # The driver's cursor and plain tuples: a run may hold a million metrics.
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            cursor = conn.connection.cursor()
+            cursor.execute(
+                "SELECT m.cell_id, m.name, m.value FROM metrics m JOIN cells c ON m.cell_id = c.id "
+                f"WHERE c.run_id = {mark}",
+                (run_id,),
+            )
             by_cell: dict[int, dict[str, float]] = {}
-            for metric in found:
-                by_cell.setdefault(metric["cell_id"], {})[metric["name"]] = metric["value"]
+            for cell_id, name, value in cursor.fetchall():
+                by_cell.setdefault(cell_id, {})[name] = value
+            cursor.close()
         for row in rows:
             row["metrics"] = by_cell.get(row["id"], {})
             for key in ("options", "config", "versions", "notes"):
@@ -242,9 +312,46 @@ class Store:
         return rows
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _cell_values(record: CellRecord) -> dict:
+    if record.status not in STATUSES:
+        raise ValueError(f"unknown cell status {record.status!r}")
+    values = {
+        key: getattr(record, key)
+        for key in CellRecord.__dataclass_fields__
+        if key not in ("metrics", "options", "config", "versions", "notes")
+    }
+    values.update(
+        options=json.dumps(record.options, sort_keys=True),
+        config=json.dumps(record.config, sort_keys=True),
+        versions=json.dumps(record.versions, sort_keys=True),
+        notes=json.dumps(record.notes),
+    )
+    return values
+
+
+def _insert_cell(conn: Connection, values: dict, cell_metrics: list[Metric]) -> int:
+    cell_id = conn.execute(insert(cells).values(**values)).inserted_primary_key[0]
+    if cell_metrics:
+        conn.execute(
+            insert(metrics),
+            [{"cell_id": cell_id, "name": m.name, "value": m.value, "unit": m.unit} for m in cell_metrics],
+        )
+    return int(cell_id)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL and a busy timeout for concurrent writers; SQLAlchemy's recipe so that SQLite's
+    transactions (DDL included) start where SQLAlchemy says, with `BEGIN IMMEDIATE` on request."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))

@@ -11,7 +11,13 @@ from typing import Optional
 import pandas as pd
 
 SPEED = "train_img_per_s"
-STATUS_TEXT = {"oom": "Out of Memory", "timeout": "Timeout", "error": "Error", "interrupted": "Interrupted"}
+STATUS_TEXT = {
+    "oom": "Out of Memory",
+    "timeout": "Timeout",
+    "error": "Error",
+    "interrupted": "Interrupted",
+    "retryable": "Retryable",
+}
 
 
 def framework_labels(rows: list[dict]) -> dict[int, str]:

@@ -1,22 +1,28 @@
-"""Terminal and file views of plans and stored results (rich tables, CSV, JSON)."""
+"""Terminal and file views of plans and stored results (rich tables, CSV, JSON, Parquet)."""
 
 from __future__ import annotations
 
 import csv
 import json
-from typing import TextIO
+import sys
+from typing import BinaryIO, TextIO
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.devices import describe_request, global_batch, planned_device_ids
+from orchestrator.errors import UsageError
 from orchestrator.plan import Cell
 from orchestrator.store import Store
+from orchestrator.summary import repeat_groups
 from orchestrator.table import SPEED, speed_table
 
 
 def print_plan(console: Console, cells: list[Cell]) -> None:
     table = Table(title=f"{len(cells)} cells")
-    for column in ("system", "framework", "image", "workload", "batch", "epochs", "options", "repeat", "hash"):
+    columns = ("system", "framework", "image", "workload", "batch", "global batch", "devices", "epochs", "options")
+    for column in (*columns, "repeat", "hash"):
         table.add_column(column)
     for cell in cells:
         options = ",".join(f"{k}={v}" for k, v in cell.options)
@@ -27,12 +33,16 @@ def print_plan(console: Console, cells: list[Cell]) -> None:
             cell.image,
             cell.workload,
             str(cell.batch_size),
+            str(global_batch(cell)),
+            describe_request(planned_device_ids(cell)) or "--",
             str(cell.epochs),
             options,
             str(cell.repeat),
             cell.config_hash,
         )
     console.print(table)
+    if any(cell.gpus for cell in cells):
+        console.print("  · batch is per GPU: global batch = batch × GPUs (data-parallel)", highlight=False)
 
 
 def print_speed_table(console: Console, store: Store, run_id: str, reference: str | None) -> None:
@@ -71,8 +81,32 @@ def print_cells(console: Console, store: Store, run_id: str) -> None:
     console.print(table)
 
 
+def print_repeat_summary(console: Console, store: Store, run_id: str) -> None:
+    """Median, IQR and coefficient of variation of img/s over each configuration's ok repeats."""
+    groups = repeat_groups(store.cell_rows(run_id), SPEED)
+    if all(group["repeats"] < 2 for group in groups):
+        return  # one repeat per configuration: nothing to summarise
+    table = Table(title="Repeats — training img/s")
+    for column in ("system", "framework", "workload", "batch", "options", "ok", "median", "IQR", "CV"):
+        table.add_column(column, justify="right" if column in ("median", "IQR", "CV") else "left")
+    for group in groups:
+        summary = group["summary"]
+        figures = ["--", "--", "--"]
+        if summary is not None:
+            cv = f"{summary.cv:.1%}" if summary.cv is not None else "--"
+            figures = [f"{summary.median:,.1f}", f"{summary.iqr:,.1f}", cv]
+        ok = f"{group['ok']}/{group['repeats']}"
+        identity = (str(group[key]) for key in ("system", "framework", "workload", "batch", "options"))
+        table.add_row(*identity, ok, *figures)
+    console.print(table)
+    console.print(
+        "  · over ok repeats: CV = sample standard deviation / mean; IQR = 75th − 25th percentile", highlight=False
+    )
+
+
 def flat_rows(store: Store, run_id: str) -> list[dict]:
-    """One flat record per cell: identity, status, run/host context and every metric as a column."""
+    """One flat record per cell: identity, status, run/host context, the versions seen inside the
+    container (`versions.<package>` columns) and every metric as a column."""
     run = store.run_row(run_id)
     host = json.loads(run["host"])
     flat = []
@@ -101,6 +135,7 @@ def flat_rows(store: Store, run_id: str) -> list[dict]:
             "started_at": row["started_at"].isoformat(),
             "finished_at": row["finished_at"].isoformat(),
         }
+        record.update({f"versions.{package}": version for package, version in sorted((row["versions"] or {}).items())})
         record.update(row["metrics"])
         flat.append(record)
     return flat
@@ -108,6 +143,9 @@ def flat_rows(store: Store, run_id: str) -> list[dict]:
 
 def write_cells(out: TextIO, store: Store, run_id: str, fmt: str) -> None:
     rows = flat_rows(store, run_id)
+    if fmt == "parquet":
+        _write_parquet(rows, out.buffer if hasattr(out, "buffer") else out)
+        return
     if fmt == "json":
         json.dump(rows, out, indent=2)
         out.write("\n")
@@ -116,3 +154,9 @@ def write_cells(out: TextIO, store: Store, run_id: str, fmt: str) -> None:
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
+
+
+def _write_parquet(rows: list[dict], out: BinaryIO) -> None:
+    if out is sys.stdout.buffer and sys.stdout.isatty():
+        raise UsageError("--format parquet writes binary: give --out FILE or redirect stdout to a file")
+    pd.DataFrame.from_records(rows).to_parquet(out, engine="pyarrow", index=False)

@@ -1,8 +1,13 @@
-"""``python -m workloads run ...``: the command line the orchestrator runs in a container.
+"""``python -m workloads run|check ...``: the command lines the orchestrator and the tests run in a container.
 
-Exit codes: 0 ok (result JSON written), 2 bad arguments or data, 3 out of memory (after
-a ``BENCHMATRIX_OOM`` line on stdout), anything else an unexpected failure with its
-traceback on stderr.
+``run`` trains one model (or, with ``--model ops``, times low-level operations) and writes
+a result JSON; ``check`` builds, sizes and briefly trains several models and writes a
+check JSON. ``--plugin-dir`` (repeatable) imports model plugins first, so their models are
+valid ``--model`` choices.
+
+Exit codes: 0 ok (JSON written), 1 a check failed, 2 bad arguments or data, 3 out of
+memory (after a ``BENCHMATRIX_OOM`` line on stdout), anything else an unexpected failure
+with its traceback on stderr.
 """
 
 from __future__ import annotations
@@ -14,10 +19,15 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from workloads.datasets import DATASETS
 from workloads.errors import EXIT_OOM, EXIT_USAGE, OOM_MARKER, UsageError, oom_reason
-from workloads.frameworks import FRAMEWORKS, MODELS, parse_options
+from workloads.frameworks import FRAMEWORKS, parse_options
+from workloads.models import load_plugins
+from workloads.ops import DEFAULT_REPEATS, DEFAULT_SIZES, OPS_MODEL
+from workloads.pairing import known_datasets, known_models
 from workloads.result import write_result
+
+EXIT_CHECK_FAILED = 1
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -38,61 +48,152 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m workloads", description="Benchmark workloads run inside framework containers."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser("run", help="train and evaluate one model, write a result JSON")
-    arg = run_parser.add_argument
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes such as 64,256, got {text!r}") from exc
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    arg = parser.add_argument
     arg("--framework", required=True, choices=sorted(FRAMEWORKS))
-    arg("--model", required=True, choices=MODELS)
-    arg("--dataset", required=True, choices=DATASETS)
-    arg("--data-dir", required=True, type=Path, help="folder with the four IDX .gz files")
-    arg("--batch-size", type=_int_at_least(1), default=32)
-    arg("--epochs", type=_int_at_least(1), default=1)
-    arg("--optimizer", choices=["adam"], default="adam")
+    arg("--optimizer", choices=OPTIMIZERS, default="adam")
     arg("--lr", type=_positive_float, default=0.001)
-    arg("--max-samples", type=_int_at_least(1), help="train on the first N samples after a seeded shuffle")
-    arg("--warmup-steps", type=_int_at_least(0), default=10, help="steps of epoch 1 left out of img/s")
     arg(
         "--option",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="framework option: "
-        + "; ".join(f"{name}: {', '.join(spec.options) or 'none'}" for name, spec in sorted(FRAMEWORKS.items())),
+        + "; ".join(
+            f"{name}: {', '.join(sorted(spec.options)) or 'none'}" for name, spec in sorted(FRAMEWORKS.items())
+        ),
     )
+    arg("--plugin-dir", action="append", default=[], type=Path, help="folder of model plugin modules")
+    arg("--out", required=True, type=Path, help="JSON file, written atomically")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m workloads", description="Benchmark workloads run inside framework containers."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="train and evaluate one model, write a result JSON")
+    _common(run_parser)
+    arg = run_parser.add_argument
+    arg("--model", required=True, choices=known_models())
+    arg("--dataset", required=True, choices=known_datasets())
+    arg("--data-dir", type=Path, help="the dataset's folder (not needed for generated datasets)")
+    arg("--batch-size", type=_int_at_least(1), default=32)
+    arg("--epochs", type=_int_at_least(1), default=1)
+    arg("--max-samples", type=_int_at_least(1), help="train on the first N samples after a seeded shuffle")
+    arg("--warmup-steps", type=_int_at_least(0), default=10, help="steps of epoch 1 left out of img/s")
     arg("--seed", type=int, default=0)
-    arg("--out", required=True, type=Path, help="result JSON file, written atomically")
+    arg("--ops-sizes", type=_sizes, default=DEFAULT_SIZES, help=f"{OPS_MODEL}: matrix sides to sweep")
+    arg("--ops-repeats", type=_int_at_least(1), default=DEFAULT_REPEATS, help=f"{OPS_MODEL}: timed calls per point")
+
+    check_parser = commands.add_parser("check", help="build, size and briefly train models; write a check JSON")
+    _common(check_parser)
+    arg = check_parser.add_argument
+    arg(
+        "--case", action="append", required=True, metavar="MODEL=DATASET", help="a model and the dataset to check it on"
+    )
+    arg("--data-root", type=Path, help="folder holding one folder per dataset")
+    arg("--batch-size", type=_int_at_least(1), default=4)
+    arg("--steps", type=_int_at_least(2), default=3, help="training steps on one batch; the loss must fall")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        options = parse_options(args.framework, args.option)
-        out_dir = args.out.parent
-        if not out_dir.is_dir() or not os.access(out_dir, os.W_OK):
-            raise UsageError(f"--out {args.out}: {out_dir} is not a writable folder")
-        # Imported only now, so that --help and argument errors need no NumPy.
-        from workloads.run import RunConfig, run
+def _load_plugins(argv: list[str] | None) -> None:
+    """Import plugins before the real parse, so their models are ``--model`` choices."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin-dir", action="append", default=[], type=Path)
+    for directory in pre.parse_known_args(argv)[0].plugin_dir:
+        load_plugins(directory)
 
-        config = RunConfig(
-            framework=args.framework,
-            model=args.model,
-            dataset=args.dataset,
-            data_dir=args.data_dir,
+
+def _writable(out: Path) -> None:
+    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
+        raise UsageError(f"--out {out}: {out.parent} is not a writable folder")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from workloads.pairing import check_pairing
+
+    check_pairing(args.framework, args.model, args.dataset)
+    options = parse_options(args.framework, args.option)
+    if args.model == OPS_MODEL:
+        from workloads.ops import run_ops
+
+        write_result(run_ops(args.framework, args.ops_sizes, args.ops_repeats, args.seed, options), args.out)
+        return 0
+    # Imported only now, so that --help and argument errors need no framework.
+    from workloads.run import RunConfig, run
+
+    config = RunConfig(
+        framework=args.framework,
+        model=args.model,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        max_samples=args.max_samples,
+        warmup_steps=args.warmup_steps,
+        options=options,
+        seed=args.seed,
+    )
+    write_result(run(config), args.out)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from workloads.check import check_case, write_check
+    from workloads.pairing import check_pairing
+
+    options = parse_options(args.framework, args.option)
+    cases = []
+    for text in args.case:
+        model, sep, dataset = text.partition("=")
+        if not sep:
+            raise UsageError(f"--case {text}: expected MODEL=DATASET")
+        check_pairing(args.framework, model, dataset)
+        cases.append((model, dataset))
+    results = []
+    for model, dataset in cases:
+        result = check_case(
+            args.framework,
+            model,
+            dataset,
+            args.data_root,
             batch_size=args.batch_size,
-            epochs=args.epochs,
+            steps=args.steps,
+            options=options,
             optimizer=args.optimizer,
             lr=args.lr,
-            max_samples=args.max_samples,
-            warmup_steps=args.warmup_steps,
-            options=options,
-            seed=args.seed,
         )
-        write_result(run(config), args.out)
+        print(
+            f"{'ok ' if result.ok else 'FAIL'} {model} on {dataset}: {result.params} params, "
+            f"output {result.output_shape}, losses {[round(v, 4) for v in result.losses]}, {result.seconds:.1f} s"
+            + (f" — {result.problem}" if result.problem else ""),
+            flush=True,
+        )
+        results.append(result)
+    write_check(args.out, args.framework, results)
+    return 0 if all(r.ok for r in results) else EXIT_CHECK_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        _load_plugins(argv)
+        args = build_parser().parse_args(argv)
+        _writable(args.out)
+        code = _run(args) if args.command == "run" else _check(args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return EXIT_USAGE
@@ -103,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{OOM_MARKER} {reason}", flush=True)
         traceback.print_exc()
         return EXIT_OOM
-    print(f"result written to {args.out}", flush=True)
-    return 0
+    print(f"written to {args.out}", flush=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -56,6 +56,44 @@ class Result:
     seed: int = 0
     test_samples: int = 0
     notes: list[str] = field(default_factory=list)
+    validation_accuracy: float | None = None
+    validation_samples: int = 0
+    inference_latency_p50_ms: float | None = None
+    inference_latency_p99_ms: float | None = None
+    inference_batches: int = 0
+    peak_device_memory_mb: float | None = None
+    epoch_losses: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, **_finite(asdict(self))}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One measured number of a result's ``metrics`` list; the orchestrator stores each as it is."""
+
+    name: str
+    value: float
+    unit: str
+
+
+@dataclass
+class OpsResult:
+    """The low-level operations benchmark: one metric per (operation, size)."""
+
+    framework: str
+    versions: dict[str, str]
+    model: str
+    dataset: str
+    device: str
+    options: dict[str, Any]
+    warmup: Warmup
+    sizes: list[int]
+    repeats: int
+    metrics: list[Metric]
+    peak_rss_mb: float
+    seed: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, **_finite(asdict(self))}
@@ -72,7 +110,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def write_result(result: Result, path: str | os.PathLike[str]) -> Path:
+def write_result(result: Result | OpsResult, path: str | os.PathLike[str]) -> Path:
     """Write the result JSON atomically, so a killed run never leaves half a file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

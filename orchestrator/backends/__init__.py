@@ -7,28 +7,71 @@ from pathlib import Path
 from typing import Optional, Protocol
 
 from orchestrator.plan import Cell
+from orchestrator.scheduler import Placement
+from orchestrator.store import Metric
 
 CONTAINER_DATA = "/data"
 CONTAINER_RESULTS = "/results"
 CONTAINER_CODE = "/opt/benchmatrix"
+CONTAINER_PLUGINS = f"{CONTAINER_CODE}/plugins"
 RESULT_FILE = "result.json"
 LOG_FILE = "log.txt"
 
 
 @dataclass(frozen=True)
+class CellTask:
+    """One cell to run: where (placement), how long (timeout) and where its files go (cell_dir)."""
+
+    run_id: str
+    cell: Cell
+    image_id: str
+    cell_dir: Path
+    placement: Placement
+    timeout_s: float
+
+
+@dataclass(frozen=True)
 class CellRun:
-    """What a backend reports; the result JSON and the log are files in `cell_dir`."""
+    """What a backend reports; the result JSON and the log are files in the task's `cell_dir`."""
 
     exit_code: Optional[int]
     timed_out: bool
     oom_killed: bool
     logs: str
+    interrupted: bool = False  # stopped by `cancel`
+    metrics: tuple[Metric, ...] = ()  # what the backend measured from outside (monitoring)
+    notes: tuple[str, ...] = ()
+
+
+class BackendLost(Exception):
+    """The backend lost what runs cells (the engine restarted, the controller went away) mid-cell.
+
+    The cell's outcome is unknown, not failed: the runner records it retryable and retries once.
+    """
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """Something a killed orchestrator left behind, now removed."""
+
+    run_id: str
+    description: str
 
 
 class Backend(Protocol):
     name: str
 
-    def run_cell(self, cell: Cell, image_id: str, cell_dir: Path) -> CellRun: ...
+    def run_cell(self, task: CellTask) -> CellRun:
+        """Run one cell to its end; raise BackendLost when contact is lost. Called from worker threads."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop every running cell (grace period, then kill) and start no more; any thread may call it."""
+        ...
+
+    def reap_orphans(self) -> list[Reaped]:
+        """Remove cells left behind by a killed orchestrator (found by label), and say what went."""
+        ...
 
 
 def workload_command(cell: Cell) -> list[str]:
@@ -65,4 +108,11 @@ def workload_command(cell: Cell) -> list[str]:
         command += ["--max-samples", str(cell.max_samples)]
     for key, value in cell.options:
         command += ["--option", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
+    for _, target in plugin_mounts(cell):
+        command += ["--plugin-dir", target]
     return command
+
+
+def plugin_mounts(cell: Cell) -> list[tuple[Path, str]]:
+    """(host folder, container folder) of each model plugin folder; backends mount them read-only."""
+    return [(Path(folder), f"{CONTAINER_PLUGINS}/{index}") for index, folder in enumerate(cell.plugins)]

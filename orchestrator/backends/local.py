@@ -2,50 +2,154 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from pathlib import Path
 
 import docker
+import docker.errors
+import requests.exceptions
 
 from orchestrator.backends import (
     CONTAINER_CODE,
     CONTAINER_DATA,
     CONTAINER_RESULTS,
     LOG_FILE,
+    RESULT_FILE,
+    BackendLost,
     CellRun,
+    CellTask,
+    Reaped,
+    plugin_mounts,
     workload_command,
 )
-from orchestrator.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerSpec, Mount, writable_by_cell
+from orchestrator.devices import device_request
+from orchestrator.engine import (
+    CELL_LABEL,
+    RUN_LABEL,
+    CellContainer,
+    ContainerSpec,
+    Mount,
+    find_orphans,
+    writable_by_cell,
+)
+from orchestrator.monitor import CONTAINER_SERIES, GPU_SERIES, CellMonitor
 from orchestrator.plan import Cell
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent.parent / "workloads"
+# After losing the engine, how long the next cell waits for it to answer again (a restart).
+ENGINE_WAIT_S = 120
 
 
 class LocalBackend:
     name = "local"
 
-    def __init__(self, client: docker.DockerClient, run_id: str, data_dir: Path) -> None:
+    def __init__(self, client: docker.DockerClient, data_dir: Path, sample_hz: float = 1.0) -> None:
         self.client = client
-        self.run_id = run_id
         self.data_dir = data_dir
+        self.sample_hz = sample_hz
+        self._lock = threading.Lock()
+        self._running: set[CellContainer] = set()
+        self._cancelled = False
+        self._lost = False
 
-    def run_cell(self, cell: Cell, image_id: str, cell_dir: Path) -> CellRun:
+    def run_cell(self, task: CellTask) -> CellRun:
+        try:
+            return self._run(task)
+        except requests.exceptions.RequestException as exc:
+            self._lost = True
+            raise BackendLost(f"lost the Docker engine during {task.cell.label}: {exc}") from exc
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            running = list(self._running)
+        for container in running:
+            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+                container.stop()
+
+    def reap_orphans(self) -> list[Reaped]:
+        reaped = []
+        for orphan in find_orphans(self.client):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.containers.get(orphan.container_id).remove(force=True)
+            reaped.append(
+                Reaped(
+                    orphan.run_id,
+                    f"removed orphan container {orphan.container_id[:12]} ({orphan.state}) of run {orphan.run_id}, "
+                    f"cell {orphan.cell}: its orchestrator ({orphan.owner}) is gone",
+                )
+            )
+        return reaped
+
+    def _run(self, task: CellTask) -> CellRun:
+        if self._lost:
+            self._wait_for_engine()
+        cell_dir = task.cell_dir
+        self._remove_earlier_attempts(task)
         writable_by_cell(cell_dir)
+        for stale in (RESULT_FILE, LOG_FILE, GPU_SERIES, CONTAINER_SERIES):
+            (cell_dir / stale).unlink(missing_ok=True)
+        devices = task.placement.device_ids
         spec = ContainerSpec(
-            image=image_id,
-            command=workload_command(cell),
+            image=task.image_id,
+            command=workload_command(task.cell),
             mounts=[
                 Mount(self.data_dir, CONTAINER_DATA),
                 Mount(WORKLOADS_DIR, f"{CONTAINER_CODE}/workloads"),
                 Mount(cell_dir, CONTAINER_RESULTS, read_only=False),
+                *(Mount(source, target) for source, target in plugin_mounts(task.cell)),
             ],
-            labels={RUN_LABEL: self.run_id, CELL_LABEL: f"{cell.config_hash}-r{cell.repeat}"},
+            labels={RUN_LABEL: task.run_id, CELL_LABEL: _cell_label(task.cell)},
             environment={"PYTHONPATH": CONTAINER_CODE},
-            cpuset=cell.cpuset,
-            memory=cell.memory,
+            cpuset=task.placement.cpuset,
+            memory=task.cell.memory,
+            device_requests=[device_request(devices)] if devices else [],
         )
         with CellContainer(self.client, spec) as container:
-            ended = container.run(timeout_s=cell.timeout_s)
+            with self._lock:
+                if self._cancelled:
+                    return CellRun(exit_code=None, timed_out=False, oom_killed=False, logs="", interrupted=True)
+                container.start()
+                self._running.add(container)
+            try:
+                with CellMonitor(container.container, devices, self.sample_hz, cell_dir) as monitor:
+                    ended = container.wait(task.timeout_s)
+            finally:
+                with self._lock:
+                    self._running.discard(container)
         (cell_dir / LOG_FILE).write_text(ended.logs)
         return CellRun(
-            exit_code=ended.exit_code, timed_out=ended.timed_out, oom_killed=ended.oom_killed, logs=ended.logs
+            exit_code=ended.exit_code,
+            timed_out=ended.timed_out,
+            oom_killed=ended.oom_killed,
+            logs=ended.logs,
+            interrupted=self._cancelled and ended.exit_code != 0,
+            metrics=tuple(monitor.metrics()),
+            notes=tuple(monitor.notes),
         )
+
+    def _wait_for_engine(self) -> None:
+        deadline = time.monotonic() + ENGINE_WAIT_S
+        while True:
+            try:
+                self.client.ping()
+            except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+                if time.monotonic() > deadline:
+                    raise BackendLost(f"the Docker engine did not come back within {ENGINE_WAIT_S} s: {exc}") from exc
+                time.sleep(2)
+                continue
+            self._lost = False
+            return
+
+    def _remove_earlier_attempts(self, task: CellTask) -> None:
+        """A container of this cell from an attempt that lost the engine must not run beside the retry."""
+        labels = [f"{RUN_LABEL}={task.run_id}", f"{CELL_LABEL}={_cell_label(task.cell)}"]
+        for container in self.client.containers.list(all=True, filters={"label": labels}):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+
+
+def _cell_label(cell: Cell) -> str:
+    return f"{cell.config_hash}-r{cell.repeat}"

@@ -50,3 +50,12 @@ def sample_data(tmp_path_factory) -> Path:
     for path in (root, root / "fashion_mnist"):
         path.chmod(0o755)
     return root
+
+
+@pytest.fixture(scope="session")
+def suite_data(sample_data) -> Path:
+    """`sample_data` plus a small sample of every other file dataset (MNIST, CIFAR-10, a JPEG folder)."""
+    for name, n_train in (("mnist", 400), ("cifar10", 200), ("imagenet", 40)):
+        data.sample(name, sample_data / name, n_train=n_train, n_test=max(4, n_train // 10))
+        (sample_data / name).chmod(0o755)
+    return sample_data

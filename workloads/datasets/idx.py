@@ -19,6 +19,7 @@ from typing import Union
 
 import numpy as np
 
+from workloads.datasets.source import ArraySource, Parts
 from workloads.errors import DatasetError  # raised here, and callers catch it from here
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -127,6 +128,16 @@ def load_idx_dataset(data_dir: PathLike) -> tuple[Split, Split]:
     train = read_split(root / TRAIN_IMAGES, root / TRAIN_LABELS)
     test = read_split(root / TEST_IMAGES, root / TEST_LABELS)
     return train, test
+
+
+def open_dataset(name: str, data_dir: PathLike) -> Parts:
+    """The reader interface: both splits, images as ``(N, 28, 28, 1)``."""
+    train, test = load_idx_dataset(data_dir)
+    return Parts(
+        train=ArraySource(train.images[..., np.newaxis], train.labels),
+        test=ArraySource(test.images[..., np.newaxis], test.labels),
+        num_classes=NUM_CLASSES,
+    )
 
 
 def write_idx(path: PathLike, array: np.ndarray) -> Path:

@@ -2,42 +2,113 @@
 
 Options are declared here rather than in the adapters so that a bad option is refused
 before the framework is imported: a clean exit 2 in a second, not after a slow import.
+The orchestrator's ``plan`` validates a spec's options with the same functions, so an
+option a framework lacks (or a value its device cannot run) is refused before any cell runs.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
 
 from workloads.errors import UsageError
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from workloads.models import InputSpec, Model
     from workloads.timing import Recorder
+
+OptionValue = Union[bool, str, None]
+FLAG = ("false", "true")
+LAYOUTS = ("channels_last", "channels_first")
 
 
 @dataclass(frozen=True)
-class FrameworkSpec:
-    """Where the adapter lives and its options with their defaults.
+class Option:
+    """An option's accepted values (text), its default and the values that need a GPU.
 
     A default of None means "the framework's own default", recorded as resolved.
     """
 
-    module: str
-    options: dict[str, bool | None]
+    values: tuple[str, ...]
+    default: Optional[str]
+    gpu_only: tuple[str, ...] = ()
 
+    @property
+    def is_flag(self) -> bool:
+        return self.values == FLAG
+
+    def parse(self, text: str) -> OptionValue:
+        return text == "true" if self.is_flag else text
+
+
+def _precision(*cpu: str, gpu: tuple[str, ...] = ()) -> Option:
+    return Option(("fp32", *cpu, *gpu), "fp32", gpu_only=gpu)
+
+
+@dataclass(frozen=True)
+class FrameworkSpec:
+    """Where the adapter lives, which model API it builds with, and its options.
+
+    ``conflicts`` lists option settings that cannot be combined, with the reason.
+    """
+
+    module: str
+    api: str
+    options: dict[str, Option]
+    conflicts: tuple[tuple[dict[str, str], str], ...] = field(default=())
+
+
+_EAGER_XLA = ({"run_eagerly": "true", "jit_compile": "true"}, "eager execution has no graph for XLA to compile")
 
 FRAMEWORKS: dict[str, FrameworkSpec] = {
-    "tensorflow": FrameworkSpec("tfkeras", {"jit_compile": False}),
-    "jax": FrameworkSpec("jaxkeras", {"jit_compile": None}),
-    "keras-mxnet": FrameworkSpec("kerasmx", {}),
-    "pytorch": FrameworkSpec("torchloop", {"compile": False}),
-    "mxnet": FrameworkSpec("gluon", {"hybridize": False}),
+    "tensorflow": FrameworkSpec(
+        "tfkeras",
+        "keras",
+        {
+            "jit_compile": Option(FLAG, "false"),
+            "run_eagerly": Option(FLAG, "false"),
+            "precision": _precision("bf16", gpu=("fp16",)),
+            # TensorFlow's CPU convolutions support NHWC only.
+            "data_format": Option(LAYOUTS, "channels_last", gpu_only=("channels_first",)),
+        },
+        (_EAGER_XLA,),
+    ),
+    "jax": FrameworkSpec(
+        "jaxkeras",
+        "keras",
+        {
+            "jit_compile": Option(FLAG, None),
+            "run_eagerly": Option(FLAG, "false"),
+            "precision": _precision("bf16", gpu=("fp16",)),
+            "data_format": Option(LAYOUTS, "channels_last"),
+        },
+        (_EAGER_XLA,),
+    ),
+    # Keras 2.2.4 has no mixed precision; channels_first is what keras-mxnet's authors advise.
+    "keras-mxnet": FrameworkSpec("kerasmx", "keras", {"data_format": Option(LAYOUTS, "channels_first")}),
+    "pytorch": FrameworkSpec(
+        "torchloop",
+        "torch",
+        {
+            "compile": Option(FLAG, "false"),
+            "precision": _precision("bf16", gpu=("fp16",)),
+            "data_format": Option(LAYOUTS, "channels_first"),
+        },
+    ),
+    # MXNet 1.x: AMP (float16) and NHWC convolutions run on GPUs only.
+    "mxnet": FrameworkSpec(
+        "gluon",
+        "gluon",
+        {
+            "hybridize": Option(FLAG, "false"),
+            "precision": _precision(gpu=("fp16",)),
+            "data_format": Option(LAYOUTS, "channels_first", gpu_only=("channels_last",)),
+        },
+    ),
 }
-
-MODELS = ("mlp", "cnn")
 
 
 class Adapter(Protocol):
@@ -47,33 +118,79 @@ class Adapter(Protocol):
     device: str
     options: dict[str, Any]
     notes: list[str]
+    channels_first: bool
 
-    def build(self, model: str) -> int:
-        """Build and compile ``model``; return its parameter count as the framework counts it."""
+    def build(self, model: Model, inputs: InputSpec) -> int:
+        """Build and compile ``model``; return its trainable parameter count as the framework counts it."""
 
     def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, recorder: Recorder) -> None:
-        """Train on float32 ``(N, 28, 28)`` images, reporting every step to ``recorder``."""
+        """Train on float32 samples in the adapter's layout, reporting every step to ``recorder``."""
 
-    def predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:
-        """Return class scores ``(N, 10)`` as a host NumPy array (so the work is finished)."""
+    def predict_batch(self, x: np.ndarray) -> np.ndarray:
+        """Class scores of one batch as a host NumPy array (so the work is finished)."""
+
+    def peak_device_memory_mb(self) -> Optional[float]:
+        """The framework's own peak device-memory figure, or None where it reports none."""
 
 
-def parse_options(framework: str, pairs: list[str]) -> dict[str, bool | None]:
-    """Turn ``KEY=true|false`` pairs into the framework's options, defaults filled in."""
+def option_text(value: Any) -> str:
+    """A spec or CLI value as the text options are declared in (YAML booleans → true/false)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def check_option(framework: str, key: str, text: str, device: Optional[str] = None) -> OptionValue:
+    """Validate one ``key=text`` for ``framework`` (and ``device``, when known); return the parsed value."""
     known = FRAMEWORKS[framework].options
-    options = dict(known)
+    if key not in known:
+        names = ", ".join(sorted(known)) or "none"
+        raise UsageError(f"unknown option {key!r} for {framework}; known options: {names}")
+    option = known[key]
+    text = text.lower() if option.is_flag else text
+    if text not in option.values:
+        expected = f"{key}=true or {key}=false" if option.is_flag else f"{key}= one of {', '.join(option.values)}"
+        raise UsageError(f"option {key}={text}: expected {expected}")
+    if device == "cpu" and text in option.gpu_only:
+        raise UsageError(f"{framework} supports {key}={text} on GPUs only, not on a CPU")
+    return option.parse(text)
+
+
+def check_combination(framework: str, texts: dict[str, str]) -> None:
+    """Refuse option settings that contradict each other."""
+    for combination, reason in FRAMEWORKS[framework].conflicts:
+        if all(texts.get(key) == value for key, value in combination.items()):
+            given = " and ".join(f"{key}={value}" for key, value in combination.items())
+            raise UsageError(f"{framework}: {given} cannot be combined: {reason}")
+
+
+def parse_options(framework: str, pairs: list[str], device: Optional[str] = None) -> dict[str, OptionValue]:
+    """Turn ``KEY=VALUE`` pairs into the framework's options, defaults filled in."""
+    known = FRAMEWORKS[framework].options
+    texts = {key: option.default for key, option in known.items()}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if key not in known:
-            names = ", ".join(sorted(known)) or "none"
-            raise UsageError(f"unknown option {key!r} for {framework}; known options: {names}")
-        if not sep or value.lower() not in ("true", "false"):
-            raise UsageError(f"option {pair!r}: expected {key}=true or {key}=false")
-        options[key] = value.lower() == "true"
-    return options
+        key, _, value = pair.partition("=")
+        check_option(framework, key, value, device)
+        texts[key] = value.lower() if known[key].is_flag else value
+    check_combination(framework, {k: v for k, v in texts.items() if v is not None})
+    return {key: None if text is None else known[key].parse(text) for key, text in texts.items()}
 
 
-def create(framework: str, options: dict[str, bool | None], lr: float, seed: int) -> Adapter:
+def model_builder(framework: str, model: Model) -> Any:
+    """The builder ``model`` has for ``framework``'s API, or a UsageError saying which APIs it has."""
+    api = FRAMEWORKS[framework].api
+    builder = model.builder(api)
+    if builder is None:
+        raise UsageError(
+            f"model {model.name} has no {api} builder, so it cannot run on {framework} "
+            f"(it has: {', '.join(model.apis())})"
+        )
+    return builder
+
+
+def create(framework: str, options: dict[str, OptionValue], lr: float, seed: int, optimizer: str) -> Adapter:
     """Import the framework's adapter (and so the framework) and construct it."""
     module = importlib.import_module(f"{__name__}.{FRAMEWORKS[framework].module}")
-    return module.create(options=options, lr=lr, seed=seed)
+    adapter = module.create(options=options, lr=lr, seed=seed, optimizer=optimizer)
+    for key, value in options.items():
+        if value is not None:
+            check_option(framework, key, option_text(value), adapter.device)
+    return adapter

@@ -1,67 +1,73 @@
-"""MXNet Gluon: ``HybridSequential``, ``gluon.Trainer`` and an autograd loop, NCHW.
+"""MXNet Gluon: the model's ``HybridBlock``, ``gluon.Trainer`` and an autograd loop.
 
 Batches are slices of a per-epoch permutation of the in-memory NumPy arrays, as for
 PyTorch. The softmax is folded into ``SoftmaxCrossEntropyLoss`` (same parameters).
+float16 is MXNet's AMP (GPU only); ``hybridize`` uses ``static_alloc``/``static_shape``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
+from workloads.frameworks import OptionValue
 from workloads.timing import Recorder
 
+RMSPROP = {"gamma1": 0.9, "epsilon": 1e-7}  # Keras's RMSprop defaults, set in every framework
 
-def create(options: dict[str, bool | None], lr: float, seed: int) -> GluonAdapter:
+
+def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str) -> GluonAdapter:
     import mxnet as mx
 
     mx.random.seed(seed)
-    return GluonAdapter(mx, hybridize=bool(options["hybridize"]), lr=lr, seed=seed)
+    return GluonAdapter(mx, options, lr=lr, seed=seed, optimizer=optimizer)
 
 
 class GluonAdapter:
-    def __init__(self, mx: Any, *, hybridize: bool, lr: float, seed: int) -> None:
+    def __init__(self, mx: Any, options: dict[str, OptionValue], *, lr: float, seed: int, optimizer: str) -> None:
         self.mx = mx
         self.lr = lr
-        self.hybridize = hybridize
+        self.optimizer_name = optimizer
+        self.hybridize = bool(options["hybridize"])
+        self.channels_first = options["data_format"] == "channels_first"
         self.rng = np.random.default_rng(seed)
         gpu = mx.context.num_gpus() > 0
         self.ctx = mx.gpu(0) if gpu else mx.cpu()
         self.device = "gpu" if gpu else "cpu"
         self.versions = {"mxnet": mx.__version__}
-        self.options: dict[str, Any] = {"hybridize": hybridize}
+        self.options: dict[str, Any] = dict(options)
         self.notes = [
             "hand-written autograd loop over NumPy batches (no DataLoader)",
             "softmax folded into SoftmaxCrossEntropyLoss; Xavier (Glorot) initialisation",
         ]
+        self.amp: Any = None
+        if options["precision"] == "fp16":
+            from mxnet.contrib import amp
+
+            amp.init()  # before the network is built, so its operators are patched
+            self.amp = amp
+            self.notes.append("MXNet AMP (float16) with dynamic loss scaling")
         self.net: Any = None
 
-    def build(self, model: str) -> int:
+    def build(self, model: Any, inputs: Any) -> int:
         mx = self.mx
-        nn = mx.gluon.nn
-        net = nn.HybridSequential()
-        if model == "mlp":
-            net.add(nn.Flatten(), nn.Dense(128, activation="relu"), nn.Dense(10))
-        else:
-            net.add(
-                nn.Conv2D(64, kernel_size=3, activation="relu"),
-                nn.Conv2D(32, kernel_size=3, activation="relu"),
-                nn.Flatten(),
-                nn.Dense(10),
-            )
+        net = model.gluon(mx, inputs)
         net.initialize(mx.init.Xavier(), ctx=self.ctx)
-        net(mx.nd.zeros((1, 1, 28, 28), ctx=self.ctx))  # ends deferred init: shapes to count
+        net(mx.nd.zeros((1, *inputs.shape), ctx=self.ctx))  # ends deferred init: shapes to count
         if self.hybridize:
             net.hybridize(static_alloc=True, static_shape=True)
         self.net = net
-        self.trainer = mx.gluon.Trainer(net.collect_params(), "adam", {"learning_rate": self.lr})
+        params = {"learning_rate": self.lr, **(RMSPROP if self.optimizer_name == "rmsprop" else {})}
+        self.trainer = mx.gluon.Trainer(net.collect_params(), self.optimizer_name, params)
+        if self.amp is not None:
+            self.amp.init_trainer(self.trainer)
         self.loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
-        return sum(int(np.prod(p.shape)) for p in net.collect_params().values())
+        trainable = [p for p in net.collect_params().values() if p.grad_req != "null"]
+        return sum(int(np.prod(p.shape)) for p in trainable)
 
     def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, recorder: Recorder) -> None:
         mx = self.mx
-        x = x.reshape(len(x), 1, 28, 28)
         labels = y.astype(np.float32)
         for _ in range(epochs):
             recorder.start_epoch()
@@ -74,7 +80,11 @@ class GluonAdapter:
                 with mx.autograd.record():
                     output = self.net(data)
                     loss = self.loss_fn(output, label)
-                loss.backward()
+                if self.amp is None:
+                    loss.backward()
+                else:
+                    with self.amp.scale_loss(loss, self.trainer) as scaled:
+                        mx.autograd.backward(scaled)
                 self.trainer.step(len(label))
                 batch_loss, hits = loss.sum(), (output.argmax(axis=1) == label).sum()
                 # MXNet runs asynchronously: wait for the update too, not just the loss.
@@ -84,12 +94,8 @@ class GluonAdapter:
                 recorder.step(len(label))
             recorder.end_epoch(total_loss / len(xs), correct / len(xs))
 
-    def predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:
-        mx = self.mx
-        x = x.reshape(len(x), 1, 28, 28)
-        return np.concatenate(
-            [
-                self.net(mx.nd.array(x[start : start + batch_size], ctx=self.ctx)).asnumpy()
-                for start in range(0, len(x), batch_size)
-            ]
-        )
+    def predict_batch(self, x: np.ndarray) -> np.ndarray:
+        return self.net(self.mx.nd.array(x, ctx=self.ctx)).asnumpy()
+
+    def peak_device_memory_mb(self) -> Optional[float]:
+        return None  # MXNet 1.x reports free/total device memory, not a peak

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from typing import Any, Optional
 
+from workloads.frameworks import OptionValue
 from workloads.frameworks.keras_common import KerasAdapter
 
 
-def create(options: dict[str, bool | None], lr: float, seed: int) -> KerasAdapter:
+def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str) -> KerasAdapter:
     os.environ["KERAS_BACKEND"] = "jax"
     import jax
     import jaxlib
@@ -16,11 +18,23 @@ def create(options: dict[str, bool | None], lr: float, seed: int) -> KerasAdapte
     if keras.backend.backend() != "jax":
         raise RuntimeError(f"keras was imported with the {keras.backend.backend()} backend, not jax")
     jit_compile = options["jit_compile"]
-    compile_kwargs = {} if jit_compile is None else {"jit_compile": jit_compile}
-    adapter = _JaxKerasAdapter(keras, keras.__version__, lr=lr, seed=seed, compile_kwargs=compile_kwargs)
+    compile_kwargs: dict[str, Any] = {} if jit_compile is None else {"jit_compile": jit_compile}
+    if options["run_eagerly"]:
+        compile_kwargs["run_eagerly"] = True
+    adapter = _JaxKerasAdapter(
+        keras,
+        keras.__version__,
+        lr=lr,
+        seed=seed,
+        optimizer=optimizer,
+        channels_first=options["data_format"] == "channels_first",
+        precision=str(options["precision"]),
+        compile_kwargs=compile_kwargs,
+    )
+    adapter.jax = jax
     adapter.versions = {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "keras": keras.__version__}
     adapter.device = "gpu" if jax.default_backend() in ("gpu", "cuda", "rocm") else "cpu"
-    adapter.options = {"jit_compile": jit_compile}
+    adapter.options = dict(options)
     if jit_compile is None:
         adapter.notes.append("jit_compile not given: Keras 3's default ('auto') was used")
     return adapter
@@ -29,7 +43,16 @@ def create(options: dict[str, bool | None], lr: float, seed: int) -> KerasAdapte
 class _JaxKerasAdapter(KerasAdapter):
     """Records the jit setting Keras resolved, since the default is Keras's choice."""
 
-    def build(self, model: str) -> int:
-        params = super().build(model)
+    jax: Any = None
+
+    def build(self, model: Any, inputs: Any) -> int:
+        params = super().build(model, inputs)
         self.options["jit_compile"] = bool(self.model.jit_compile)
         return params
+
+    def peak_device_memory_mb(self) -> Optional[float]:
+        if self.device != "gpu":
+            return None
+        stats = self.jax.devices()[0].memory_stats() or {}
+        peak = stats.get("peak_bytes_in_use")
+        return None if peak is None else peak / 2**20

@@ -1,19 +1,25 @@
 """Keras code shared by the tensorflow, jax and keras-mxnet adapters.
 
-All three train the same ``Sequential`` model with ``model.fit``, as a Keras user would;
-only the Keras module, its data layout and its compile options differ. The one Keras
-API difference that matters is 2.2.4's: ``input_shape=`` and ``Adam(lr=...)``.
+All three train the same functional model with ``model.fit``, as a Keras user would; only
+the Keras module, its data layout and its compile options differ. The Keras API
+differences that matter are 2.2.4's: ``Adam(lr=...)`` and no mixed precision.
 """
 
 from __future__ import annotations
 
 import random
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from workloads.timing import Recorder, step_samples
+
+if TYPE_CHECKING:
+    from workloads.models import InputSpec, Model
+
+MIXED_POLICIES = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+RMSPROP_RHO = 0.9  # set explicitly in every framework: PyTorch's default is 0.99
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -37,11 +43,14 @@ class KerasAdapter:
         *,
         lr: float,
         seed: int,
+        optimizer: str,
         channels_first: bool = False,
+        precision: str = "fp32",
         compile_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.keras = keras
         self.lr = lr
+        self.optimizer = optimizer
         self.channels_first = channels_first
         self.compile_kwargs = compile_kwargs or {}
         self.legacy = version_tuple(keras_version) < (2, 3)
@@ -50,66 +59,54 @@ class KerasAdapter:
         self.options: dict[str, Any] = {}
         self.notes: list[str] = []
         self.model: Any = None
-        self._shape: tuple[int, ...] = ()
+        keras.backend.clear_session()  # a fresh graph and name scope for each model built in a process
+        keras.backend.set_image_data_format("channels_first" if channels_first else "channels_last")
+        self._mixed = precision != "fp32"
+        if self._mixed:
+            keras.mixed_precision.set_global_policy(MIXED_POLICIES[precision])
+            self.notes.append(f"Keras mixed precision policy {MIXED_POLICIES[precision]}; softmax in float32")
         if hasattr(keras.utils, "set_random_seed"):
             keras.utils.set_random_seed(seed)
         else:
             random.seed(seed)
             np.random.seed(seed)
 
-    def _image_shape(self, model: str) -> tuple[int, ...]:
-        if model == "mlp":
-            return (28, 28)
-        return (1, 28, 28) if self.channels_first else (28, 28, 1)
-
-    def build(self, model: str) -> int:
-        layers = self.keras.layers
-        shape = self._image_shape(model)
-        first: dict[str, Any] = {"input_shape": shape} if self.legacy else {}
-        if model == "mlp":
-            stack = [
-                layers.Flatten(**first),
-                layers.Dense(128, activation="relu"),
-                layers.Dense(10, activation="softmax"),
-            ]
-        else:
-            stack = [
-                layers.Conv2D(64, kernel_size=3, activation="relu", **first),
-                layers.Conv2D(32, kernel_size=3, activation="relu"),
-                layers.Flatten(),
-                layers.Dense(10, activation="softmax"),
-            ]
-        if not self.legacy:
-            stack.insert(0, self.keras.Input(shape=shape))
-        self.model = self.keras.Sequential(stack)
-        self._shape = shape
-        adam = self.keras.optimizers.Adam
-        optimizer = adam(lr=self.lr) if self.legacy else adam(learning_rate=self.lr)
+    def build(self, model: Model, inputs: InputSpec) -> int:
+        keras = self.keras
+        net = model.keras(keras, inputs)
+        softmax = keras.layers.Activation("softmax", **({"dtype": "float32"} if self._mixed else {}))
+        self.model = keras.Model(net.inputs, softmax(net.outputs[0]))
         self.model.compile(
-            optimizer=optimizer,
+            optimizer=self._optimizer(),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             **self.compile_kwargs,
         )
-        return int(self.model.count_params())
+        return sum(self._size(weight) for weight in self.model.trainable_weights)
 
-    def _inputs(self, x: np.ndarray) -> np.ndarray:
-        return x.reshape((len(x), *self._shape))
+    def _size(self, weight: Any) -> int:
+        if self.legacy:
+            return int(self.keras.backend.count_params(weight))
+        return int(np.prod(tuple(weight.shape)))
+
+    def _optimizer(self) -> Any:
+        optimizers = self.keras.optimizers
+        rate = {"lr": self.lr} if self.legacy else {"learning_rate": self.lr}
+        if self.optimizer == "sgd":
+            return optimizers.SGD(**rate)
+        if self.optimizer == "rmsprop":
+            return optimizers.RMSprop(rho=RMSPROP_RHO, **rate)
+        return optimizers.Adam(**rate)
 
     def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, recorder: Recorder) -> None:
         callback = _timing_callback(self.keras, recorder, len(x), batch_size)
-        self.model.fit(
-            self._inputs(x),
-            y,
-            batch_size=batch_size,
-            epochs=epochs,
-            shuffle=True,
-            verbose=0,
-            callbacks=[callback],
-        )
+        self.model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0, callbacks=[callback])
 
-    def predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:
-        return np.asarray(self.model.predict(self._inputs(x), batch_size=batch_size, verbose=0))
+    def predict_batch(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict_on_batch(x))
+
+    def peak_device_memory_mb(self) -> Optional[float]:
+        return None
 
 
 def _timing_callback(keras: ModuleType, recorder: Recorder, samples: int, batch_size: int) -> Any:

@@ -1,0 +1,183 @@
+"""The `report`, `compare` and `regress` commands: argument parsing and printing only; the work is
+in `report.py`, `compare.py` and `regress.py`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator import compare, regress
+from orchestrator.errors import RegressionFound, UsageError
+from orchestrator.store import DEFAULT_STORE, Store
+
+
+def register(commands: argparse._SubParsersAction, console: Console) -> None:
+    report_cmd = commands.add_parser("report", help="HTML page, PNG plots and summary.md for one run")
+    which = report_cmd.add_mutually_exclusive_group()
+    which.add_argument("--run", help="run id (default: the newest run)")
+    which.add_argument("--last", action="store_true", help="the newest run (the default)")
+    report_cmd.add_argument("--out", type=Path, required=True, help="directory for index.html, *.png, summary.md")
+    report_cmd.add_argument("--reference", help="framework the speed ratios divide by (default: the run's)")
+    _store_option(report_cmd)
+    report_cmd.set_defaults(handler=lambda args: cmd_report(args, console))
+
+    compare_cmd = commands.add_parser(
+        "compare", help="is the candidate slower, less accurate or failing where the baseline was fine?"
+    )
+    for side in ("baseline", "candidate"):
+        compare_cmd.add_argument(
+            f"--{side}", required=True, metavar="SEL", help="framework@version[-variant], a run id, or an image id/tag"
+        )
+    compare_cmd.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="take framework/image selections from these runs (repeatable; default: the newest run holding each)",
+    )
+    _compare_options(compare_cmd)
+    _store_option(compare_cmd)
+    compare_cmd.set_defaults(handler=lambda args: cmd_compare(args, console))
+
+    regress_cmd = commands.add_parser(
+        "regress", help="build both images, run the same cells interleaved A B A B, compare, fail on regression"
+    )
+    regress_cmd.add_argument("--baseline", required=True, metavar="FRAMEWORK@VERSION[-VARIANT]")
+    regress_cmd.add_argument("--candidate", required=True, metavar="FRAMEWORK@VERSION[-VARIANT]")
+    regress_cmd.add_argument("--spec", type=Path, default=regress.DEFAULT_SPEC, help="workloads (default %(default)s)")
+    regress_cmd.add_argument("--system", default="cpu")
+    regress_cmd.add_argument("--repeats", type=int, default=5, help="rounds of A then B (default %(default)s)")
+    regress_cmd.add_argument("--data-dir", type=Path, default=Path("data"))
+    regress_cmd.add_argument("--results-dir", type=Path, default=Path("results"))
+    _compare_options(regress_cmd)
+    _store_option(regress_cmd)
+    regress_cmd.set_defaults(handler=lambda args: cmd_regress(args, console))
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", default=os.environ.get("BENCHMATRIX_STORE", DEFAULT_STORE), help="path or URL (default %(default)s)"
+    )
+
+
+def _compare_options(parser: argparse.ArgumentParser) -> None:
+    defaults = compare.Settings()
+    parser.add_argument("--metric", default=defaults.metric, help="metric judged (default %(default)s)")
+    parser.add_argument(
+        "--threshold", type=float, default=defaults.threshold, help="relative slowdown that matters (default 0.05)"
+    )
+    parser.add_argument("--alpha", type=float, default=defaults.alpha, help="significance level (default 0.05)")
+    parser.add_argument(
+        "--accuracy-tolerance",
+        type=float,
+        default=defaults.accuracy_tolerance,
+        help="absolute accuracy drop that matters (default 0.02)",
+    )
+    parser.add_argument("--junit", type=Path, help="write JUnit XML here (one testcase per cell)")
+    parser.add_argument("--markdown", type=Path, help="write a Markdown summary here")
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> None:
+    store = Store(args.store)
+    run_id = store.resolve_run(args.run)
+    started = time.perf_counter()
+    from orchestrator import report  # matplotlib: loaded only by the command that draws
+
+    built = report.build(store, run_id, args.reference)
+    try:
+        paths = report.write(built, args.out)
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: cannot write the report there ({exc.strerror})") from exc
+    console.print(f"report of run {run_id} in {time.perf_counter() - started:.1f} s:", highlight=False)
+    for path in paths:
+        console.print(f"  {path}", highlight=False)
+
+
+def settings_of(args: argparse.Namespace) -> compare.Settings:
+    return compare.Settings(
+        metric=args.metric, threshold=args.threshold, alpha=args.alpha, accuracy_tolerance=args.accuracy_tolerance
+    )
+
+
+def cmd_compare(args: argparse.Namespace, console: Console) -> None:
+    settings = settings_of(args)
+    baseline, candidate = compare.parse_selection(args.baseline), compare.parse_selection(args.candidate)
+    if baseline.kind != candidate.kind:
+        raise UsageError(
+            f"--baseline {args.baseline} is a {baseline.kind} and --candidate {args.candidate} a {candidate.kind}: "
+            "compare like with like"
+        )
+    if baseline == candidate:
+        raise UsageError(f"--baseline and --candidate are the same selection ({args.baseline})")
+    if baseline.kind == "run" and args.run:
+        raise UsageError("--run narrows framework or image selections; with run ids it has nothing to do")
+    store = Store(args.store)
+    base_rows, base_runs = compare.select_cells(store, baseline, args.run)
+    cand_rows, cand_runs = compare.select_cells(store, candidate, args.run)
+    result = compare.compare(base_rows, cand_rows, baseline.kind, settings, args.baseline, args.candidate)
+    report_comparison(result, args, console, sources=(base_runs, cand_runs))
+
+
+def report_comparison(
+    result: compare.Comparison, args: argparse.Namespace, console: Console, sources: tuple[list[str], list[str]]
+) -> None:
+    """Print the table, write the requested files, and raise RegressionFound (exit 1) if any."""
+    if not result.pairs:
+        raise UsageError(
+            f"no cell of {result.candidate} matches one of {result.baseline} on everything but the selected "
+            f"dimension; baseline cells: {', '.join(result.only_baseline[:5]) or 'none'}; "
+            f"candidate cells: {', '.join(result.only_candidate[:5]) or 'none'}"
+        )
+    table = Table(title=compare.headline(result), title_justify="left")
+    rows = compare.rows_for_display(result)
+    for column in rows[0]:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        style = "red" if row["verdict"] in compare.FAILING else "green" if row["verdict"] == "improvement" else None
+        table.add_row(*row.values(), style=style)
+    console.print(table)
+    console.print(f"  · {compare.method_note(result.settings)}", highlight=False)
+    console.print(f"  · baseline from run(s) {', '.join(sources[0])}; candidate from {', '.join(sources[1])}")
+    for title, labels in (
+        ("only in the baseline", result.only_baseline),
+        ("only in the candidate", result.only_candidate),
+    ):
+        if labels:
+            console.print(f"  · unmatched, {title}: {', '.join(labels)}", highlight=False)
+    for flag, path, render in (
+        ("--junit", args.junit, compare.to_junit),
+        ("--markdown", args.markdown, compare.to_markdown),
+    ):
+        if path is None:
+            continue
+        try:
+            path.write_text(render(result))
+        except OSError as exc:
+            raise UsageError(f"{flag} {path}: cannot write there ({exc.strerror})") from exc
+    if result.regressions:
+        raise RegressionFound(compare.headline(result))
+
+
+def cmd_regress(args: argparse.Namespace, console: Console) -> None:
+    settings = settings_of(args)
+    request = regress.RegressRequest(
+        baseline=compare.parse_selection(args.baseline),
+        candidate=compare.parse_selection(args.candidate),
+        spec_path=args.spec,
+        system=args.system,
+        repeats=args.repeats,
+        store=args.store,
+        data_dir=args.data_dir,
+        results_dir=args.results_dir,
+    )
+    runs = regress.run_interleaved(request, console)
+    store = Store(args.store)
+    base_rows, _ = compare.select_cells(store, request.baseline, runs)
+    cand_rows, _ = compare.select_cells(store, request.candidate, runs)
+    result = compare.compare(base_rows, cand_rows, "build", settings, args.baseline, args.candidate)
+    report_comparison(result, args, console, sources=(runs, runs))

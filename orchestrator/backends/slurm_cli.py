@@ -1,0 +1,42 @@
+"""Command-line parts of the Slurm backend: `run --backend slurm` options and `run-cell`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from orchestrator.backends.slurm import SlurmOptions
+from orchestrator.backends.slurm_node import run_cell_file
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--backend",
+        choices=("local", "slurm"),
+        default="local",
+        help="local: this host's Docker engine; slurm: one sbatch job per cell (default %(default)s)",
+    )
+    run.add_argument("--slurm-partition", help="sbatch --partition (default: the system's slurm.partition)")
+    run.add_argument("--slurm-account", help="sbatch --account (default: the system's slurm.account)")
+    run.add_argument(
+        "--slurm-time-limit",
+        type=int,
+        metavar="MINUTES",
+        help="job time limit (default: the system's slurm.time_limit_min, else the cell timeout + 5 min)",
+    )
+
+
+def options_from(args: argparse.Namespace) -> SlurmOptions:
+    """Each job gets a node to itself (`--exclusive`) unless --pack; CPU cells ask for --cpus-per-cell CPUs
+    (their cpuset's size when the spec pins one)."""
+    return SlurmOptions.from_cli(
+        args.slurm_partition, args.slurm_account, args.slurm_time_limit, args.cpus_per_cell, pack=args.pack
+    )
+
+
+def register(commands: argparse._SubParsersAction, console: Console) -> None:
+    parser = commands.add_parser("run-cell", help="run one cell from a Slurm job file (what each job runs)")
+    parser.add_argument("job_file", type=Path)
+    parser.set_defaults(handler=lambda args: run_cell_file(args.job_file, console))

@@ -1,0 +1,218 @@
+"""Host-side monitoring of a running cell: its GPUs through NVML, its container through the engine.
+
+One sampling thread per cell at `hz` (default 1): per GPU of the cell utilisation %, memory used,
+power, SM clock and temperature (NVML, `nvidia-ml-py`); the container's CPU % and memory from the
+engine's one-shot stats. The raw series go to CSV files beside the cell's log; summaries (mean,
+p95, max over every sample of every device) become metrics. Without NVML (no NVIDIA driver) the
+GPU part is skipped with a one-line note; monitoring never fails a cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Optional
+
+import docker.errors
+import pynvml
+import requests.exceptions
+
+from orchestrator.store import Metric
+from orchestrator.summary import summarize_series
+
+GPU_SERIES = "gpu.csv"
+CONTAINER_SERIES = "container.csv"
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class GpuSample:
+    t_s: float
+    device: int
+    util_pct: float
+    mem_used_mb: float
+    power_w: float
+    sm_clock_mhz: float
+    temp_c: float
+
+
+@dataclass(frozen=True)
+class ContainerSample:
+    t_s: float
+    cpu_pct: Optional[float]  # None for the first sample: CPU % needs two readings
+    mem_used_mb: float
+
+
+UNITS = {"util_pct": "%", "mem_used_mb": "MB", "power_w": "W", "sm_clock_mhz": "MHz", "temp_c": "C", "cpu_pct": "%"}
+
+
+class Nvml:
+    """NVML behind the few calls the sampler needs; `module` is pynvml, or a fake in unit tests."""
+
+    def __init__(self, module: ModuleType | Any = pynvml) -> None:
+        self.nvml = module
+        self.nvml.nvmlInit()
+
+    def device_ids(self) -> tuple[int, ...]:
+        return tuple(range(self.nvml.nvmlDeviceGetCount()))
+
+    def read(self, device: int, t_s: float) -> GpuSample:
+        nvml = self.nvml
+        handle = nvml.nvmlDeviceGetHandleByIndex(device)
+        return GpuSample(
+            t_s=t_s,
+            device=device,
+            util_pct=float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu),
+            mem_used_mb=nvml.nvmlDeviceGetMemoryInfo(handle).used / MB,
+            power_w=nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0,
+            sm_clock_mhz=float(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM)),
+            temp_c=float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
+        )
+
+    def close(self) -> None:
+        self.nvml.nvmlShutdown()
+
+
+def open_nvml(module: ModuleType | Any = pynvml) -> tuple[Optional[Nvml], str]:
+    """NVML, or None and the one-line reason it is not there (no driver, no GPU)."""
+    try:
+        return Nvml(module), ""
+    except pynvml.NVMLError as exc:
+        return None, f"NVML unavailable ({exc}): no GPU figures, container CPU/memory only"
+
+
+def host_gpu_ids() -> tuple[tuple[int, ...], str]:
+    """The GPUs NVML sees on this host, and the reason when it sees none."""
+    nvml, note = open_nvml()
+    if nvml is None:
+        return (), note
+    try:
+        return nvml.device_ids(), ""
+    finally:
+        nvml.close()
+
+
+def cpu_percent(cpu_stats: dict, previous: dict) -> Optional[float]:
+    """The engine's (and `docker stats`') formula: container CPU time / host CPU time × CPUs × 100."""
+    try:
+        used = cpu_stats["cpu_usage"]["total_usage"] - previous["cpu_usage"]["total_usage"]
+        elapsed = cpu_stats["system_cpu_usage"] - previous["system_cpu_usage"]
+        cpus = cpu_stats.get("online_cpus") or len(cpu_stats["cpu_usage"].get("percpu_usage") or [1])
+    except (KeyError, TypeError):
+        return None
+    return used / elapsed * cpus * 100.0 if elapsed > 0 and used >= 0 else None
+
+
+def memory_used_mb(memory_stats: dict) -> Optional[float]:
+    """Usage minus the reclaimable page cache, as `docker stats` shows it (cgroup v1 and v2 keys)."""
+    if "usage" not in memory_stats:
+        return None
+    stats = memory_stats.get("stats") or {}
+    cache = stats.get("total_inactive_file", stats.get("inactive_file", 0))
+    return max(memory_stats["usage"] - cache, 0) / MB
+
+
+def series_metrics(prefix: str, samples: Sequence[Any], names: Sequence[str]) -> list[Metric]:
+    """`<prefix>_<name>_{mean,p95,max}` for each named field that has values."""
+    found = []
+    for name in names:
+        values = [getattr(sample, name) for sample in samples if getattr(sample, name) is not None]
+        if not values:
+            continue
+        summary = summarize_series(values)
+        found += [
+            Metric(f"{prefix}_{name}_mean", summary.mean, UNITS[name]),
+            Metric(f"{prefix}_{name}_p95", summary.p95, UNITS[name]),
+            Metric(f"{prefix}_{name}_max", summary.max, UNITS[name]),
+        ]
+    return found
+
+
+class CellMonitor:
+    """Context manager sampling one running container and its GPUs until exit."""
+
+    def __init__(
+        self,
+        container: Any,
+        device_ids: tuple[int, ...],
+        hz: float,
+        out_dir: Path,
+        nvml_module: ModuleType | Any = pynvml,
+    ) -> None:
+        self.container = container
+        self.device_ids = device_ids
+        self.period = 1.0 / hz
+        self.out_dir = out_dir
+        self.nvml_module = nvml_module
+        self.gpu: list[GpuSample] = []
+        self.stats: list[ContainerSample] = []
+        self.notes: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="cell-monitor", daemon=True)
+        self._nvml: Optional[Nvml] = None
+
+    def __enter__(self) -> CellMonitor:
+        if self.device_ids:
+            self._nvml, note = open_nvml(self.nvml_module)
+            if note:
+                self.notes.append(note)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        if self._nvml is not None:
+            self._nvml.close()
+        self._write(GPU_SERIES, GpuSample, self.gpu)
+        self._write(CONTAINER_SERIES, ContainerSample, self.stats)
+
+    def metrics(self) -> list[Metric]:
+        return series_metrics("gpu", self.gpu, ["util_pct", "mem_used_mb", "power_w", "sm_clock_mhz", "temp_c"]) + (
+            series_metrics("container", self.stats, ["cpu_pct", "mem_used_mb"])
+        )
+
+    def _sample(self) -> None:
+        start = time.monotonic()
+        previous_cpu: Optional[dict] = None
+        while True:
+            t_s = round(time.monotonic() - start, 3)
+            if self._nvml is not None:
+                self._read_gpus(t_s)
+            previous_cpu = self._read_container(t_s, previous_cpu)
+            if self._stop.wait(max(0.0, self.period - (time.monotonic() - start - t_s))):
+                return
+
+    def _read_gpus(self, t_s: float) -> None:
+        assert self._nvml is not None
+        try:
+            self.gpu += [self._nvml.read(device, t_s) for device in self.device_ids]
+        except pynvml.NVMLError as exc:
+            self.notes.append(f"NVML read failed at {t_s:.0f} s ({exc}); GPU sampling stopped")
+            self._nvml.close()
+            self._nvml = None
+
+    def _read_container(self, t_s: float, previous_cpu: Optional[dict]) -> Optional[dict]:
+        try:
+            stats = self.container.stats(stream=False, one_shot=True)
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            return previous_cpu  # not started yet, or gone: nothing to read this tick
+        memory = memory_used_mb(stats.get("memory_stats") or {})
+        if memory is None:
+            return previous_cpu  # the container has exited: the engine reports empty stats
+        cpu = stats.get("cpu_stats") or {}
+        self.stats.append(ContainerSample(t_s, cpu_percent(cpu, previous_cpu) if previous_cpu else None, memory))
+        return cpu
+
+    def _write(self, name: str, kind: type, samples: Sequence[Any]) -> None:
+        if not samples:
+            return
+        with (self.out_dir / name).open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([f.name for f in fields(kind)])
+            writer.writerows(astuple(sample) for sample in samples)

@@ -1,0 +1,287 @@
+"""The report's figures (matplotlib, Agg backend), drawn from per-group repeat summaries.
+
+Each function takes the summary frame `report.summaries` builds (one row per group: median, q1,
+q3, low, high, n, cv and the statuses) and returns a Plot, or None when the run has nothing to
+draw for it. Cells that did not end ok are drawn as their status, never left out silently.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+ERROR_BARS = "error bars span the lowest to the highest ok repeat; bars and points are medians"
+
+
+@dataclass(frozen=True)
+class Plot:
+    name: str  # file stem
+    title: str
+    caption: str
+    png: bytes
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def colours(labels: list[str]) -> dict[str, tuple]:
+    palette = plt.get_cmap("tab10")
+    return {label: palette(index % 10) for index, label in enumerate(labels)}
+
+
+def _group_title(system: str, workload: str, batch: object) -> str:
+    return f"{workload} · batch {batch} · {system}"
+
+
+def _grid(panels: int, columns: int, width: float = 4.6, height: float = 3.6) -> tuple[Figure, list[Axes]]:
+    """Panels on a fixed grid with margins in inches (title above, legend below). Fixed margins
+    instead of constrained layout: a run with a hundred groups still draws in seconds."""
+    columns = max(1, min(columns, panels))
+    rows = math.ceil(panels / columns)
+    figure_width, figure_height = width * columns, height * rows + 1.2
+    figure, axes = plt.subplots(rows, columns, figsize=(figure_width, figure_height), squeeze=False)
+    figure.subplots_adjust(
+        left=0.8 / figure_width,
+        right=1 - 0.25 / figure_width,
+        top=1 - 0.7 / figure_height,
+        bottom=1.3 / figure_height,
+        wspace=0.3 * 4.6 / width,
+        hspace=0.75,
+    )
+    flat = list(axes.flat)
+    for extra in flat[panels:]:
+        extra.set_visible(False)
+    return figure, flat[:panels]
+
+
+def _bars(ax: Axes, group: pd.DataFrame, labels: list[str], palette: dict, unit: str, annotate: bool) -> None:
+    """One bar per framework: the median with a min–max error bar; a status word where no repeat was ok."""
+    top = group["high"].max() if group["high"].notna().any() else 1.0
+    for x, label in enumerate(labels):
+        found = group[group["label"] == label]
+        if found.empty:
+            continue
+        row = found.iloc[0]
+        if pd.isna(row["median"]):
+            ax.bar(x, top * 0.04, color="none", edgecolor="crimson", hatch="///")
+            ax.text(x, top * 0.06, row["status_text"], rotation=90, ha="center", va="bottom", color="crimson")
+            continue
+        error = [[row["median"] - row["low"]], [row["high"] - row["median"]]] if row["n"] > 1 else None
+        ax.bar(x, row["median"], color=palette[label], yerr=error, capsize=4, ecolor="black")
+        if annotate:
+            text = f"{row['median']:,.0f}" + (f"\nn={row['n']:.0f}" if row["n"] > 1 else "")
+            text += f"\n+ {row['status_text']}" if row["status_text"] else ""
+            ax.text(x, row["high"], text, ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(unit)
+    ax.set_ylim(0, top * 1.22)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _legend(figure: Figure, axes: list[Axes], palette: dict, labels: Optional[set] = None) -> None:
+    """One legend for the whole figure, below the panels, so it never hides a bar."""
+    shown = labels if labels is not None else {label for ax in axes for label in ax.get_legend_handles_labels()[1]}
+    handles = [plt.Rectangle((0, 0), 1, 1, color=palette[label]) for label in palette if label in shown]
+    figure.legend(
+        handles,
+        [label for label in palette if label in shown],
+        loc="lower center",
+        ncol=min(5, max(1, len(handles))),
+        fontsize=8,
+        frameon=False,
+    )
+
+
+def throughput(speed: pd.DataFrame, palette: dict) -> Optional[Plot]:
+    """Seed Figure 4: training img/s per framework for every (system, workload, batch)."""
+    if speed.empty:
+        return None
+    groups = list(speed.groupby(["system", "workload", "batch", "epochs"], sort=False))
+    figure, axes = _grid(len(groups), 3)
+    for ax, ((system, workload, batch, count), group) in zip(axes, groups):
+        _bars(ax, group, list(dict.fromkeys(group["label"])), palette, "training img/s", annotate=True)
+        ax.set_title(_group_title(system, workload, batch) + (f" · {count} epochs" if count > 1 else ""), fontsize=10)
+    figure.suptitle("Training throughput per framework (warm-up excluded; seed Figure 4)", fontsize=12)
+    return Plot("throughput", "Training throughput per framework", ERROR_BARS, _png(figure))
+
+
+def gpu_usage(speed: pd.DataFrame, gpu: dict[str, pd.DataFrame], palette: dict) -> Optional[Plot]:
+    """Throughput with GPU utilisation and memory beside it, for the groups where they were recorded."""
+    recorded = pd.concat([frame[frame["median"].notna()] for frame in gpu.values()]) if gpu else pd.DataFrame()
+    if recorded.empty:
+        return None
+    keys = list(dict.fromkeys(zip(recorded["system"], recorded["workload"], recorded["batch"])))
+    figure, axes = _grid(len(keys) * (1 + len(gpu)), 1 + len(gpu))
+    panels = iter(axes)
+    for system, workload, batch in keys:
+        group = speed[(speed["system"] == system) & (speed["workload"] == workload) & (speed["batch"] == batch)]
+        labels = list(dict.fromkeys(group["label"]))
+        for name, frame in {"training img/s": group, **gpu}.items():
+            subset = frame[(frame["system"] == system) & (frame["workload"] == workload) & (frame["batch"] == batch)]
+            ax = next(panels)
+            _bars(ax, subset, labels, palette, name, annotate=frame is group)
+            ax.set_title(f"{name} · {_group_title(system, workload, batch)}", fontsize=9)
+    figure.suptitle("Throughput beside GPU utilisation and memory (NVML, mean / max over the cell)", fontsize=12)
+    return Plot("gpu", "Throughput, GPU utilisation and GPU memory", ERROR_BARS, _png(figure))
+
+
+def epochs(epoch_time: pd.DataFrame, accuracy: pd.DataFrame, palette: dict) -> Optional[Plot]:
+    """Seed 002 Figure 4: time per epoch and accuracy for each epoch count, per framework; one
+    pair of panels per (system, workload), a bar group per (batch, epoch count)."""
+    if epoch_time.empty and accuracy.empty:
+        return None
+    keys = list(dict.fromkeys(map(tuple, pd.concat([epoch_time, accuracy])[["system", "workload"]].values)))
+    figure, axes = _grid(2 * len(keys), 2, width=5.2)
+    panels = iter(axes)
+    for system, workload in keys:
+        for frame, unit in ((epoch_time, "seconds per epoch"), (accuracy, "test accuracy")):
+            ax = next(panels)
+            subset = frame[(frame["system"] == system) & (frame["workload"] == workload)]
+            labels = list(dict.fromkeys(subset["label"]))
+            groups = sorted(set(zip(subset["batch"], subset["epochs"])))
+            width = 0.8 / max(1, len(labels))
+            for index, label in enumerate(labels):
+                rows = subset[subset["label"] == label]
+                for batch, count, median, low, high, text in zip(
+                    rows["batch"], rows["epochs"], rows["median"], rows["low"], rows["high"], rows["status_text"]
+                ):
+                    x = groups.index((batch, count)) + (index - (len(labels) - 1) / 2) * width
+                    if pd.isna(median):
+                        ax.text(x, 0, text, rotation=90, ha="center", va="bottom", color="crimson", fontsize=8)
+                        continue
+                    ax.bar(x, median, width, color=palette[label], yerr=[[median - low], [high - median]], capsize=2)
+                    if len(groups) * len(labels) <= 12:
+                        ax.text(
+                            x,
+                            high,
+                            f"{median:.2f}" if median < 10 else f"{median:.0f}",
+                            ha="center",
+                            va="bottom",
+                            fontsize=7,
+                        )
+            ax.set_xticks(
+                range(len(groups)), [f"bs {b}\n{e} epoch{'s' if e > 1 else ''}" for b, e in groups], fontsize=8
+            )
+            ax.set_ylabel(unit)
+            ax.set_title(f"{workload} · {system}", fontsize=10)
+            ax.grid(axis="y", alpha=0.3)
+            if unit == "test accuracy":
+                ax.set_ylim(0, 1.1)
+    _legend(figure, axes, palette, set(epoch_time.get("label", [])) | set(accuracy.get("label", [])))
+    figure.suptitle("Time per epoch and accuracy by epoch count", fontsize=12)
+    return Plot("epochs", "Time per epoch and accuracy", ERROR_BARS, _png(figure))
+
+
+def scaling(table: pd.DataFrame, palette: dict) -> Optional[Plot]:
+    """img/s and efficiency (img/s at N GPUs ÷ (N × img/s at 1 GPU)) against the GPU count."""
+    if table.empty:
+        return None
+    groups = list(table.groupby(["workload", "batch"], sort=False))
+    figure, axes = _grid(2 * len(groups), 2)
+    panels = iter(axes)
+    for (workload, batch), group in groups:
+        speed_ax, efficiency_ax = next(panels), next(panels)
+        for row in group[group["median"].isna()].itertuples(index=False):
+            speed_ax.plot(row.gpus, 0, marker="x", color="crimson")
+            speed_ax.annotate(f"{row.label}: {row.status_text}", (row.gpus, 0), color="crimson", fontsize=8, ha="right")
+        for label, rows in group[group["median"].notna()].groupby("label", sort=False):
+            rows = rows.sort_values("gpus")
+            speed_ax.errorbar(
+                rows["gpus"],
+                rows["median"],
+                yerr=[rows["median"] - rows["low"], rows["high"] - rows["median"]],
+                marker="o",
+                capsize=3,
+                color=palette[label],
+                label=label,
+            )
+            efficiency_ax.plot(rows["gpus"], rows["efficiency"], marker="o", color=palette[label], label=label)
+        gpus = sorted(group["gpus"].unique())
+        for ax, unit in ((speed_ax, "training img/s"), (efficiency_ax, "scaling efficiency")):
+            ax.set_xticks(gpus)
+            ax.set_xlabel("GPUs")
+            ax.set_ylabel(unit)
+            ax.set_title(f"{workload} · batch {batch} per GPU", fontsize=10)
+            ax.grid(alpha=0.3)
+        efficiency_ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+        efficiency_ax.set_ylim(0, 1.1)
+        speed_ax.set_ylim(bottom=0)
+    _legend(figure, axes, palette)
+    figure.suptitle("Scaling from 1 GPU", fontsize=12)
+    return Plot("scaling", "Scaling 1 → N GPUs", "efficiency 1.0 = linear scaling; " + ERROR_BARS, _png(figure))
+
+
+def batch_sweep(speed: pd.DataFrame, palette: dict) -> Optional[Plot]:
+    """img/s against batch size wherever a (system, workload, framework) ran several batch sizes."""
+    sizes = speed[speed["median"].notna()].groupby(["system", "workload", "label"])["batch"].nunique()
+    swept = sizes[sizes > 1].reset_index()[["system", "workload"]].drop_duplicates()
+    if swept.empty:
+        return None
+    figure, axes = _grid(len(swept), 3)
+    for ax, (system, workload) in zip(axes, swept.itertuples(index=False)):
+        subset = speed[(speed["system"] == system) & (speed["workload"] == workload) & speed["median"].notna()]
+        for label, rows in subset.groupby("label", sort=False):
+            rows = rows.sort_values("batch")
+            ax.errorbar(
+                rows["batch"],
+                rows["median"],
+                yerr=[rows["median"] - rows["low"], rows["high"] - rows["median"]],
+                marker="o",
+                capsize=3,
+                color=palette[label],
+                label=label,
+            )
+        failed = speed[(speed["system"] == system) & (speed["workload"] == workload) & speed["median"].isna()]
+        for row in failed.itertuples(index=False):
+            ax.annotate(row.status_text, (row.batch, 0), color="crimson", rotation=90, fontsize=8, va="bottom")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("training img/s")
+        ax.set_title(f"{workload} · {system}", fontsize=10)
+        ax.grid(alpha=0.3)
+    _legend(figure, axes, palette)
+    figure.suptitle("Batch-size sweep", fontsize=12)
+    return Plot("batch_sweep", "Batch-size sweep", ERROR_BARS, _png(figure))
+
+
+def ops(table: pd.DataFrame, palette: dict) -> Optional[Plot]:
+    """Micro-benchmark curves: seconds against input size per op, log-log, one line per framework."""
+    if table.empty:
+        return None
+    names = sorted(table["op"].unique())
+    figure, axes = _grid(len(names), 3, width=4.2, height=3.3)
+    for ax, name in zip(axes, names):
+        for label, rows in table[table["op"] == name].groupby("label", sort=False):
+            rows = rows.sort_values("size")
+            ax.errorbar(
+                rows["size"],
+                rows["median"],
+                yerr=[rows["median"] - rows["low"], rows["high"] - rows["median"]],
+                marker=".",
+                capsize=2,
+                color=palette[label],
+                label=label,
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("size (elements)")
+        ax.set_ylabel("seconds")
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+    _legend(figure, axes, palette)
+    figure.suptitle("Low-level operations (log-log)", fontsize=12)
+    return Plot("ops", "Operations micro-benchmark", ERROR_BARS, _png(figure))

@@ -1,0 +1,317 @@
+"""`report`: one run as a self-contained HTML page (plots embedded as PNG), PNG files and a
+`summary.md` for CI logs.
+
+The tables reuse the seed Table 4 shape from `table.speed_table`; repeats are shown as medians
+with their spread (CV in the tables, min–max error bars in the plots). A cell that did not end ok
+shows its status wherever its number would be.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from orchestrator import plots
+from orchestrator.stats import summarize
+from orchestrator.store import Store
+from orchestrator.table import SPEED, STATUS_TEXT, framework_labels, speed_table
+
+GPU_METRICS = {"GPU utilisation %": "gpu_util_pct_mean", "GPU memory MB": "gpu_mem_used_mb_max"}
+EPOCH_TIME = "epoch_seconds_median"
+ACCURACY = ("test_accuracy", "final_accuracy")
+# Operation micro-benchmarks store one metric per (op, size): `ops/<op>/<size>` in seconds.
+OPS_METRIC = re.compile(r"^ops/(?P<op>[A-Za-z0-9_]+)/(?P<size>[0-9]+)$")
+GROUP = ["system", "gpus", "workload", "batch", "epochs", "label"]
+
+
+@dataclass(frozen=True)
+class Report:
+    run_id: str
+    run: dict
+    tables: dict[str, pd.DataFrame]  # title → table
+    notes: list[str]
+    figures: list[plots.Plot]
+
+
+def by_system(rows: list[dict]) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for row in rows:
+        found.setdefault(row["system"], []).append(row)
+    return found
+
+
+def cell_frame(rows: list[dict]) -> pd.DataFrame:
+    """One row per stored cell: its group identity, status and every metric as a column.
+
+    Framework labels are made per system, so a run over CPU and GPU systems still says
+    'tensorflow' rather than 'tensorflow@2.21.0-gpu' where each system has one build of it.
+    """
+    labels = {
+        cell_id: label for group in by_system(rows).values() for cell_id, label in framework_labels(group).items()
+    }
+    records = [
+        {
+            "label": labels[row["id"]],
+            "system": row["system"],
+            "gpus": int((row["config"] or {}).get("gpus") or 0),
+            "workload": row["workload"],
+            "batch": row["batch_size"],
+            "epochs": row["epochs"],
+            "repeat": row["repeat"],
+            "status": row["status"],
+            "exit_code": row["exit_code"],
+            "log_tail": row["log_tail"],
+            **row["metrics"],
+        }
+        for row in rows
+    ]
+    return pd.DataFrame.from_records(records)
+
+
+def summaries(cells: pd.DataFrame, metric: str, keys: list[str] = GROUP) -> pd.DataFrame:
+    """Per group: the metric's median and spread over ok repeats, how many were ok, and the status
+    text ('Out of Memory', ...) of a group with none."""
+    columns = [*keys, "n", "repeats", "median", "q1", "q3", "low", "high", "cv", "status_text"]
+    if cells.empty:
+        return pd.DataFrame(columns=columns)
+    if metric not in cells:  # e.g. a run whose cells all failed: their statuses still show
+        cells = cells.assign(**{metric: float("nan")})
+    records = []
+    for key, group in cells.groupby(keys, sort=False, dropna=False):
+        ok = group[(group["status"] == "ok") & group[metric].notna()]
+        statuses = sorted(set(group["status"]) - {"ok"})
+        if ok.empty and not statuses:
+            continue  # the metric is not one this group measures
+        summary = summarize(ok[metric].tolist())
+        spread = (
+            {f: getattr(summary, f) for f in ("n", "median", "q1", "q3", "low", "high", "cv")}
+            if summary
+            else {"n": 0, **dict.fromkeys(("median", "q1", "q3", "low", "high", "cv"))}
+        )
+        text = " / ".join(STATUS_TEXT.get(s, s) for s in statuses)
+        records.append({**dict(zip(keys, key)), **spread, "repeats": len(group), "status_text": text})
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def repeats_table(speed: pd.DataFrame) -> pd.DataFrame:
+    """The repeats behind Table 4: ok/total, median, min–max and CV per framework and group."""
+    groups = list(zip(speed["system"], speed["workload"], speed["batch"], speed["epochs"]))
+    first_seen = {group: index for index, group in enumerate(dict.fromkeys(groups))}
+    speed = speed.iloc[sorted(range(len(groups)), key=lambda i: first_seen[groups[i]])]
+    return pd.DataFrame(
+        {
+            "system": speed["system"],
+            "workload": speed["workload"],
+            "batch": speed["batch"],
+            "epochs": speed["epochs"],
+            "framework": speed["label"],
+            "ok / repeats": [f"{n:.0f} / {r}" for n, r in zip(speed["n"], speed["repeats"])],
+            "median img/s": [f"{m:,.1f}" if pd.notna(m) else "--" for m in speed["median"]],
+            "min – max": [
+                f"{lo:,.1f} – {hi:,.1f}" if pd.notna(lo) else "--" for lo, hi in zip(speed["low"], speed["high"])
+            ],
+            "CV": [f"{cv:.1%}" if pd.notna(cv) else "--" for cv in speed["cv"]],
+            "not ok": speed["status_text"],
+        }
+    )
+
+
+def failures_table(cells: pd.DataFrame) -> pd.DataFrame:
+    failed = cells[cells["status"] != "ok"]
+    return pd.DataFrame(
+        {
+            "status": [STATUS_TEXT.get(s, s) for s in failed["status"]],
+            "system": failed["system"],
+            "framework": failed["label"],
+            "workload": failed["workload"],
+            "batch": failed["batch"],
+            "repeat": failed["repeat"],
+            "exit code": failed["exit_code"].astype("Int64"),
+            "last log line": [_last_line(tail) for tail in failed["log_tail"]],
+        }
+    )
+
+
+def _last_line(tail: Optional[str]) -> str:
+    lines = [line.strip() for line in (tail or "").splitlines() if line.strip()]
+    return lines[-1][:160] if lines else ""
+
+
+def scaling_table(speed: pd.DataFrame) -> pd.DataFrame:
+    """img/s per GPU count and efficiency against 1 GPU, where the run has 1 GPU and more; groups
+    that did not end ok stay in with their status and no efficiency."""
+    gpu = speed[speed["gpus"] >= 1]
+    measured = gpu[gpu["median"].notna()]
+    if measured["gpus"].nunique() < 2 or 1 not in set(measured["gpus"]):
+        return pd.DataFrame()
+    single = measured[measured["gpus"] == 1].set_index(["workload", "batch", "label"])["median"]
+    table = gpu.copy()
+    base = [single.get((w, b, lbl)) for w, b, lbl in zip(table["workload"], table["batch"], table["label"])]
+    table["efficiency"] = [
+        m / (g * s) if s and pd.notna(m) else None for m, g, s in zip(table["median"], table["gpus"], base)
+    ]
+    return table
+
+
+def ops_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Median and range of each `ops/<op>/<size>` metric per framework over ok repeats."""
+    names = {name: OPS_METRIC.match(str(name)) for name in cells.columns}
+    names = {name: found for name, found in names.items() if found}
+    if not names:
+        return pd.DataFrame()
+    grouped = cells[cells["status"] == "ok"].groupby("label", sort=False)[list(names)]
+    stats = {"median": grouped.median(), "low": grouped.min(), "high": grouped.max()}
+    records = [
+        {
+            "op": found["op"],
+            "size": int(found["size"]),
+            "label": label,
+            **{k: v.at[label, name] for k, v in stats.items()},
+        }
+        for name, found in names.items()
+        for label in stats["median"].index
+    ]
+    return pd.DataFrame.from_records(records).dropna(subset=["median"])
+
+
+def table4_by_system(rows: list[dict], reference: str) -> tuple[pd.DataFrame, list[str]]:
+    """`table.speed_table` per system (each system's builds, ratios to its own reference build),
+    stacked into one table."""
+    tables, notes = [], []
+    for system_rows in by_system(rows).values():
+        table, system_notes = speed_table(system_rows, reference)
+        tables.append(table)
+        notes += [note for note in system_notes if note not in notes]
+    return (pd.concat(tables, ignore_index=True).fillna("--") if tables else pd.DataFrame()), notes
+
+
+def build(store: Store, run_id: str, reference: Optional[str] = None) -> Report:
+    run = store.run_row(run_id)
+    rows = store.cell_rows(run_id)
+    table4, notes = table4_by_system(rows, reference or run["reference"])
+    cells = cell_frame(rows)
+    speed = summaries(cells, SPEED)
+    labels = list(dict.fromkeys(cells["label"])) if not cells.empty else []
+    palette = plots.colours(labels)
+    gpu = {title: summaries(cells, metric) for title, metric in GPU_METRICS.items() if metric in cells}
+    accuracy_metric = next((m for m in ACCURACY if m in cells), None)
+    epoch_time = summaries(cells, EPOCH_TIME) if EPOCH_TIME in cells else pd.DataFrame()
+    accuracy = summaries(cells, accuracy_metric) if accuracy_metric else pd.DataFrame()
+    scaling = scaling_table(speed)
+    figures = [
+        plots.throughput(speed, palette),
+        plots.gpu_usage(speed, gpu, palette),
+        plots.epochs(epoch_time, accuracy, palette),
+        plots.scaling(scaling, palette),
+        plots.batch_sweep(speed, palette),
+        plots.ops(ops_table(cells), palette),
+    ]
+    tables = {"Training speed (seed Table 4 shape)": table4, "Repeats": repeats_table(speed)}
+    if not scaling.empty:
+        tables["Scaling from 1 GPU"] = pd.DataFrame(
+            {
+                "workload": scaling["workload"],
+                "batch per GPU": scaling["batch"],
+                "framework": scaling["label"],
+                "GPUs": scaling["gpus"],
+                "median img/s": [
+                    f"{m:,.1f}" if pd.notna(m) else t for m, t in zip(scaling["median"], scaling["status_text"])
+                ],
+                "efficiency": [f"{e:.0%}" if pd.notna(e) else "--" for e in scaling["efficiency"]],
+            }
+        )
+    failures = failures_table(cells) if not cells.empty else pd.DataFrame()
+    if not failures.empty:
+        tables["Cells that did not end ok"] = failures
+    return Report(run_id, run, tables, notes, [figure for figure in figures if figure is not None])
+
+
+def write(report: Report, out: Path) -> list[Path]:
+    """index.html (self-contained), one PNG per figure, summary.md; returns the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for figure in report.figures:
+        path = out / f"{figure.name}.png"
+        path.write_bytes(figure.png)
+        written.append(path)
+    (out / "summary.md").write_text(to_markdown(report))
+    (out / "index.html").write_text(to_html(report))
+    return [out / "index.html", out / "summary.md", *written]
+
+
+def _run_facts(report: Report) -> list[tuple[str, str]]:
+    run, host = report.run, json.loads(report.run["host"] or "{}")
+    gpus = ", ".join(g.get("name", "?") for g in host.get("gpus") or []) or "none"
+    return [
+        ("run", report.run_id),
+        ("spec", f"{run['spec_name']} ({run['spec_path']})"),
+        ("status", run["status"]),
+        ("started", str(run["started_at"])),
+        ("host", f"{host.get('hostname', '?')}: {host.get('cpu_model', '?')}, {host.get('cores', '?')} cores"),
+        ("GPUs", gpus),
+        ("tool", f"benchmatrix {run['tool_version']}"),
+    ]
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    columns = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for record in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell_text(v).replace("|", "\\|") for v in record) + " |")
+    return "\n".join(lines)
+
+
+def _cell_text(value: object) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return "--"
+    return f"{value:,.1f}" if isinstance(value, float) else str(value)
+
+
+def to_markdown(report: Report) -> str:
+    parts = [f"# benchmatrix report — run {report.run_id}", ""]
+    parts += [f"- **{key}**: {value}" for key, value in _run_facts(report)]
+    for title, frame in report.tables.items():
+        parts += ["", f"## {title}", "", markdown_table(frame)]
+        if title.startswith("Training speed"):
+            parts += [""] + [f"- {note}" for note in report.notes]
+    if report.figures:
+        parts += ["", "## Figures", ""] + [f"- `{f.name}.png`: {f.title} ({f.caption})" for f in report.figures]
+    return "\n".join(parts) + "\n"
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+figure { margin: 1em 0 2em; } figure img { max-width: 100%; } figcaption { color: #555; font-size: 0.9em; }
+dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; } dt { font-weight: bold; }
+"""
+
+
+def to_html(report: Report) -> str:
+    esc = html.escape
+    body = [f"<h1>benchmatrix report — run {esc(report.run_id)}</h1>", "<dl>"]
+    body += [f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in _run_facts(report)]
+    body.append("</dl>")
+    for title, frame in report.tables.items():
+        body += [f"<h2>{esc(title)}</h2>", frame.map(_cell_text).to_html(index=False, escape=True, border=0)]
+        if title.startswith("Training speed"):
+            body.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in report.notes) + "</ul>")
+    for figure in report.figures:
+        data = base64.b64encode(figure.png).decode("ascii")
+        body.append(
+            f'<figure><h2>{esc(figure.title)}</h2><img alt="{esc(figure.title)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{esc(figure.caption)}</figcaption></figure>"
+        )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>benchmatrix run {esc(report.run_id)}'
+        f"</title><style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

@@ -1,0 +1,65 @@
+"""`report` and the exports on a real run: repeats of a real cell plus one that fails."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pandas as pd
+import pytest
+
+from tests.integration.test_matrix import write_spec
+
+WORKLOADS = (
+    "  - {name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 640, warmup_steps: 5}\n"
+    "  - {name: tooshort, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 64, warmup_steps: 10}"
+)
+
+
+@pytest.fixture(scope="module")
+def real_run(built_images, sample_data, tmp_path_factory, cli):
+    work = tmp_path_factory.mktemp("report")
+    spec = write_spec(work / "spec.yaml", '  - {name: mxnet, version: "1.9.1"}', WORKLOADS)
+    store = str(work / "results.db")
+    done = cli(
+        "run",
+        "--spec",
+        str(spec),
+        "--repeats",
+        "3",
+        "--data-dir",
+        str(sample_data),
+        "--results-dir",
+        str(work / "r"),
+        "--store",
+        store,
+    )
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]  # the tooshort cells fail
+    return store, work
+
+
+def test_report_of_a_real_run(real_run, cli):
+    store, work = real_run
+    done = cli("report", "--store", store, "--last", "--out", str(work / "out"))
+    assert done.returncode == 0, done.stderr
+    page = (work / "out" / "index.html").read_text()
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
+    assert len(images) >= 2 and all(base64.b64decode(data)[:4] == b"\x89PNG" for data in images)
+    summary = (work / "out" / "summary.md").read_text()
+    assert "| cpu | mlp | 32 | 1 | mxnet | 3 / 3 |" in summary  # three ok repeats with their CV
+    assert "| cpu | tooshort | 32 | Error |" in summary  # the failed cell shows its status in Table 4
+    assert "warm-up" in summary  # its last log line says why
+    assert (work / "out" / "throughput.png").stat().st_size > 10_000
+
+
+def test_parquet_export_carries_run_host_image_and_versions(real_run, cli):
+    store, work = real_run
+    target = work / "cells.parquet"
+    done = cli("results", "--store", store, "--format", "parquet", "--out", str(target))
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_parquet(target)
+    ok = frame[frame["status"] == "ok"]
+    assert len(frame) == 6 and len(ok) == 3
+    assert set(ok["versions.mxnet"]) == {"1.9.1"} and ok["image_id"].str.startswith("sha256:").all()
+    assert frame["run_id"].nunique() == 1 and frame["host"].notna().all()
+    assert frame.loc[frame["status"] == "error", "train_img_per_s"].isna().all()

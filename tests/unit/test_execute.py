@@ -1,0 +1,174 @@
+"""The runner's fault logic with a scripted backend (the real engine is in tests/integration/test_faults.py).
+
+The engine restart case is tested here only: restarting the shared dockerd would kill every other
+container on this host. The backend raises BackendLost exactly as LocalBackend does when the
+SDK's connection to the engine breaks.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+
+import docker.errors
+import pytest
+from rich.console import Console
+from rich.progress import Progress
+
+from orchestrator.backends import BackendLost, CellRun, CellTask
+from orchestrator.execute import EngineLostTwice, Execution, failed_record
+from orchestrator.interrupts import InterruptGuard
+from orchestrator.scheduler import Allocator, Resources
+from orchestrator.store import Store, now
+from tests.unit.test_scheduler import cell
+
+RESULT = {
+    "schema": "benchmatrix.result/1",
+    "warmup": {"kind": "steps", "steps": 5, "note": "first 5 steps of epoch 1 excluded from train_img_per_s"},
+    "train_img_per_s": 1000.0,
+    "versions": {"mxnet": "1.9.1"},
+}
+
+
+def ok_run(task: CellTask) -> CellRun:
+    task.cell_dir.mkdir(parents=True, exist_ok=True)
+    (task.cell_dir / "result.json").write_text(json.dumps(RESULT))
+    return CellRun(exit_code=0, timed_out=False, oom_killed=False, logs="done")
+
+
+class ScriptedBackend:
+    """Answers each call from a list of actions (a CellRun factory or an exception), in order."""
+
+    name = "scripted"
+
+    def __init__(self, *actions) -> None:
+        self.actions = list(actions)
+        self.calls: list[CellTask] = []
+        self.cancelled = threading.Event()
+
+    def run_cell(self, task: CellTask) -> CellRun:
+        self.calls.append(task)
+        action = self.actions.pop(0)
+        if isinstance(action, BaseException):
+            raise action
+        return action(task)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def reap_orphans(self):
+        return []
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(str(tmp_path / "results.db"))
+    store.create_run(
+        "run1",
+        spec_name="t",
+        spec_path="t",
+        spec_hash="h",
+        reference="mxnet",
+        system="cpu",
+        command="[]",
+        tool_version="0",
+        host="{}",
+    )
+    return store
+
+
+def execution(backend, store, tmp_path, guard=None, pack=False, replace=frozenset()) -> Execution:
+    console = Console(file=io.StringIO(), width=200)
+    resources = Resources(gpus=(), cpus=(0, 1))
+    return Execution(
+        backend=backend,
+        store=store,
+        run_id="run1",
+        run_dir=tmp_path / "runs",
+        images={"benchmatrix/mxnet:1.9.1-cpu": "sha256:abc"},
+        allocator=Allocator(resources, pack=pack, cpus_per_cell=1),
+        guard=guard or InterruptGuard(),
+        console=console,
+        progress=Progress(console=console),
+        replace=replace,
+    )
+
+
+def test_a_cell_that_lost_the_engine_is_stored_retryable_then_retried_once(store, tmp_path):
+    backend = ScriptedBackend(BackendLost("connection reset by the engine"), ok_run)
+    run = execution(backend, store, tmp_path)
+    run.run([cell()])
+    assert len(backend.calls) == 2
+    rows = store.cell_rows("run1")
+    assert len(rows) == 1  # the retry replaced the retryable row
+    assert rows[0]["status"] == "ok" and rows[0]["metrics"]["train_img_per_s"] == 1000.0
+    assert rows[0]["notes"][0].startswith("retried once: the first attempt lost the backend")
+    assert run.statuses == {"ok": 1}
+
+
+def test_losing_the_engine_again_on_the_retry_stops_the_run_resumably(store, tmp_path):
+    backend = ScriptedBackend(BackendLost("gone"), BackendLost("still gone"), ok_run)
+    with pytest.raises(EngineLostTwice, match="still gone"):
+        execution(backend, store, tmp_path).run([cell(), cell(repeat=1)])
+    rows = store.cell_rows("run1")
+    assert [(row["repeat"], row["status"]) for row in rows] == [(0, "retryable")]
+    assert "retryable: still gone" in rows[0]["notes"][0]
+    assert backend.cancelled.is_set() and len(backend.calls) == 2  # the second cell never started
+
+
+def test_an_engine_error_is_stored_as_the_cells_error_and_the_matrix_goes_on(store, tmp_path):
+    refusal = docker.errors.APIError('could not select device driver "" with capabilities: [[gpu]]')
+    backend = ScriptedBackend(refusal, ok_run)
+    run = execution(backend, store, tmp_path)
+    run.run([cell(), cell(repeat=1)])
+    statuses = [(row["repeat"], row["status"]) for row in store.cell_rows("run1")]
+    assert statuses == [(0, "error"), (1, "ok")]
+    assert "could not select device driver" in store.cell_rows("run1")[0]["log_tail"]
+
+
+def test_an_interrupt_stops_running_cells_stores_them_interrupted_and_starts_no_more(store, tmp_path):
+    guard = InterruptGuard()
+    guard.deferred = True
+    started = threading.Event()
+
+    def blocks_until_cancelled(task):
+        started.set()
+        assert backend.cancelled.wait(30)
+        return CellRun(exit_code=143, timed_out=False, oom_killed=False, logs="Terminated", interrupted=True)
+
+    backend = ScriptedBackend(blocks_until_cancelled, ok_run)
+    threading.Timer(0, lambda: started.wait(30) and setattr(guard, "requested", "SIGINT")).start()
+    run = execution(backend, store, tmp_path, guard=guard)
+    begun = time.monotonic()
+    run.run([cell(), cell(repeat=1)])
+    assert time.monotonic() - begun < 10
+    rows = store.cell_rows("run1")
+    assert [(row["repeat"], row["status"], row["exit_code"]) for row in rows] == [(0, "interrupted", 143)]
+    assert len(backend.calls) == 1
+
+
+def test_a_resumed_cell_replaces_its_earlier_row(store, tmp_path):
+    earlier = failed_record("run1", cell(), "sha256:abc", "interrupted", now(), "SIGINT")
+    store.record_cell(earlier)
+    key = (cell().config_hash, 0)
+    execution(ScriptedBackend(ok_run), store, tmp_path, replace=frozenset({key})).run([cell()])
+    rows = store.cell_rows("run1")
+    assert [(row["repeat"], row["status"]) for row in rows] == [(0, "ok")]
+
+
+def test_packed_cells_really_run_at_the_same_time(store, tmp_path):
+    both = threading.Barrier(2, timeout=20)
+    seen: list[str] = []
+
+    def meets_the_other(task):
+        seen.append(task.placement.cpuset)
+        both.wait()  # raises BrokenBarrierError if the cells ran one after the other
+        return ok_run(task)
+
+    run = execution(ScriptedBackend(meets_the_other, meets_the_other), store, tmp_path, pack=True)
+    run.run([cell(), cell(repeat=1)])
+    assert sorted(seen) == ["0", "1"]
+    assert run.statuses == {"ok": 2}
+    assert all("packed: ran beside other cells on CPUs" in row["notes"][0] for row in store.cell_rows("run1"))

@@ -1,0 +1,223 @@
+"""`report` on a synthetic run that has every kind of content: repeats, failures, batch sweeps,
+several epoch counts, 1 and 4 GPUs with GPU metrics, and operation micro-benchmarks."""
+
+from __future__ import annotations
+
+import base64
+import random
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from orchestrator import report
+from orchestrator.store import CellRecord, Metric, Store
+
+T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SPEEDS = {"tensorflow": 1000.0, "pytorch": 1400.0, "mxnet": 800.0}
+OPS_SIZES = (1_000, 10_000, 100_000, 1_000_000)
+
+
+def record(framework, system, gpus, workload, batch, epochs, repeat, status="ok", extra=(), scale=1.0, run_id="run1"):
+    rng = random.Random(f"{framework}{system}{workload}{batch}{epochs}{repeat}")
+    speed = SPEEDS[framework] * scale * (batch / 32) ** 0.3 * rng.uniform(0.97, 1.03)
+    training = [
+        Metric("train_img_per_s", speed, "img/s"),
+        Metric("epoch_seconds_median", 6000 / speed, "s"),
+        Metric("test_accuracy", min(0.99, 0.80 + 0.03 * epochs + rng.uniform(-0.01, 0.01)), "1"),
+    ]
+    metrics = [*(training if workload != "ops" else []), *extra]
+    return CellRecord(
+        run_id=run_id,
+        config_hash=f"{framework}-{system}-{workload}-{batch}-{epochs}",
+        repeat=repeat,
+        system=system,
+        framework=framework,
+        version="1",
+        variant="gpu" if gpus else "cpu",
+        workload=workload,
+        model=workload,
+        dataset="fashion_mnist",
+        batch_size=batch,
+        epochs=epochs,
+        options={},
+        config={"gpus": gpus},
+        image=f"benchmatrix/{framework}:1",
+        image_id="sha256:x",
+        status=status,
+        exit_code=0 if status == "ok" else 3,
+        started_at=T0,
+        finished_at=T0,
+        log_path=None,
+        result_path=None,
+        versions={framework: "1"},
+        notes=[],
+        log_tail=None if status == "ok" else "step 12\nBENCHMATRIX_OOM: CUDA out of memory",
+        metrics=metrics if status == "ok" else [],
+    )
+
+
+def synthetic_run(store: Store) -> None:
+    store.create_run(
+        "run1",
+        spec_name="synthetic",
+        spec_path="s.yaml",
+        spec_hash="h",
+        reference="tensorflow",
+        system="cpu",
+        command="[]",
+        tool_version="0",
+        host='{"hostname": "h", "cpu_model": "test CPU", "cores": 2, "gpus": [{"name": "Test GPU"}]}',
+    )
+    records = []
+    for framework in SPEEDS:
+        for repeat in range(3):
+            for batch in (32, 64, 128):
+                records.append(record(framework, "cpu", 0, "mlp", batch, 1, repeat))
+            for epochs in (1, 3):
+                records.append(record(framework, "cpu", 0, "lenet", 200, epochs, repeat))
+            for system, gpus in (("1_gpu", 1), ("4_gpu", 4)):
+                gpu_metrics = (
+                    Metric("gpu_util_pct_mean", 60 + 10 * gpus, "%"),
+                    Metric("gpu_mem_used_mb_max", 900.0 * gpus, "MB"),
+                )
+                oom = framework == "pytorch" and gpus == 4
+                records.append(
+                    record(
+                        framework,
+                        system,
+                        gpus,
+                        "cnn",
+                        32,
+                        1,
+                        repeat,
+                        "oom" if oom else "ok",
+                        gpu_metrics,
+                        3.3 * gpus**0.9,
+                    )
+                )
+            ops = [
+                Metric(f"ops/{op}/{size}", size * k * 1e-9 * 1000 / SPEEDS[framework], "s")
+                for op, k in (("relu", 1.0), ("gemm", 40.0))
+                for size in OPS_SIZES
+            ]
+            records.append(record(framework, "cpu", 0, "ops", 1, 1, repeat, extra=ops))
+    records.append(record("mxnet", "cpu", 0, "mlp", 32, 1, 3, status="timeout"))
+    store.record_cells(records)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[report.Report, Path]:
+    """Built once: drawing the figures is the slow part."""
+    work = tmp_path_factory.mktemp("report")
+    store = Store(str(work / "results.db"))
+    synthetic_run(store)
+    return report.build(store, "run1"), work / "out"
+
+
+def test_every_figure_is_drawn_and_written(built):
+    result, out = built
+    paths = report.write(result, out)
+    names = sorted(p.name for p in paths)
+    assert names == sorted(
+        [
+            "index.html",
+            "summary.md",
+            "throughput.png",
+            "gpu.png",
+            "epochs.png",
+            "scaling.png",
+            "batch_sweep.png",
+            "ops.png",
+        ]
+    )
+    for path in out.glob("*.png"):
+        assert path.read_bytes().startswith(PNG_MAGIC) and path.stat().st_size > 10_000
+
+
+def test_html_is_self_contained_with_every_plot_embedded(built):
+    result, out = built
+    report.write(result, out)
+    page = (out / "index.html").read_text()
+    embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(embedded) == 6 and all(base64.b64decode(data).startswith(PNG_MAGIC) for data in embedded)
+    assert not re.search(r'(src|href)="(?!data:)', page)  # nothing loaded from elsewhere
+    assert "Out of Memory" in page and "Timeout" in page
+
+
+def test_summary_has_table4_repeats_with_cv_and_failures(built):
+    result, out = built
+    report.write(result, out)
+    summary = (out / "summary.md").read_text()
+    assert "| system | workload | batch | tensorflow (img/s) | pytorch (img/s) | mxnet (img/s) |" in summary
+    assert "pytorch / tensorflow" in summary
+    repeats = result.tables["Repeats"]
+    mxnet_mlp = repeats[(repeats["framework"] == "mxnet") & (repeats["workload"] == "mlp") & (repeats["batch"] == 32)]
+    assert mxnet_mlp["ok / repeats"].item() == "3 / 4" and mxnet_mlp["not ok"].item() == "Timeout"
+    assert mxnet_mlp["CV"].item().endswith("%")
+    failures = result.tables["Cells that did not end ok"]
+    assert sorted(set(failures["status"])) == ["Out of Memory", "Timeout"]
+    assert "BENCHMATRIX_OOM: CUDA out of memory" in set(failures["last log line"])
+
+
+def test_oom_group_shows_its_status_in_table4(built):
+    result, _ = built
+    table4 = result.tables["Training speed (seed Table 4 shape)"]
+    row = table4[(table4["system"] == "4_gpu") & (table4["workload"] == "cnn")]
+    assert row["pytorch (img/s)"].item() == "Out of Memory" and row["pytorch / tensorflow"].item() == "--"
+
+
+def test_scaling_efficiency_against_one_gpu(built):
+    result, _ = built
+    scaling = result.tables["Scaling from 1 GPU"]
+    four = scaling[(scaling["GPUs"] == 4) & (scaling["framework"] == "tensorflow")]["efficiency"].item()
+    assert float(four.rstrip("%")) / 100 == pytest.approx(4**0.9 / 4, abs=0.04)
+    pytorch = scaling[(scaling["GPUs"] == 4) & (scaling["framework"] == "pytorch")]
+    assert pytorch["median img/s"].item() == "Out of Memory" and pytorch["efficiency"].item() == "--"
+
+
+def test_a_run_of_only_failures_still_reports(tmp_path):
+    store = Store(str(tmp_path / "results.db"))
+    store.create_run(
+        "bad",
+        spec_name="s",
+        spec_path="s",
+        spec_hash="h",
+        reference="tensorflow",
+        system="cpu",
+        command="[]",
+        tool_version="0",
+        host="{}",
+    )
+    store.record_cell(record("mxnet", "cpu", 0, "mlp", 32, 1, 0, status="oom", run_id="bad"))
+    paths = report.write(report.build(store, "bad"), tmp_path / "bad")
+    assert "Out of Memory" in (tmp_path / "bad" / "summary.md").read_text()
+    assert any(p.name == "throughput.png" for p in paths)
+
+
+def test_report_cli_bad_input_exits_2(tmp_path, cli):
+    empty = str(tmp_path / "empty.db")
+    done = cli("report", "--store", empty, "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "the store has no runs yet" in done.stderr
+    store = Store(str(tmp_path / "results.db"))
+    store.create_run(
+        "run1",
+        spec_name="s",
+        spec_path="s",
+        spec_hash="h",
+        reference="tensorflow",
+        system="cpu",
+        command="[]",
+        tool_version="0",
+        host="{}",
+    )
+    store.record_cell(record("mxnet", "cpu", 0, "mlp", 32, 1, 0))
+    (tmp_path / "afile").write_text("")
+    done = cli("report", "--store", str(tmp_path / "results.db"), "--out", str(tmp_path / "afile" / "out"))
+    assert done.returncode == 2 and "cannot write the report there" in done.stderr
+    done = cli("report", "--store", str(tmp_path / "results.db"), "--run", "nope", "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "no run 'nope'" in done.stderr
+    done = cli("report", "--store", str(tmp_path / "results.db"), "--run", "run1", "--last", "--out", "o")
+    assert done.returncode == 2 and "not allowed with argument" in done.stderr

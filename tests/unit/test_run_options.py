@@ -1,0 +1,114 @@
+"""`run`'s fault and scheduling options refuse bad input before anything starts: exit 2, a clear message.
+
+Most checks call `run_matrix` in-process with no engine reachable (the refusals come first and are
+UsageErrors, exit code 2); one goes through the CLI end to end.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Optional
+
+import pytest
+from rich.console import Console
+
+from orchestrator import data
+from orchestrator.errors import EXIT_USAGE, UsageError
+from orchestrator.monitor import host_gpu_ids
+from orchestrator.plan import Filters
+from orchestrator.runner import RunRequest, run_matrix
+from orchestrator.spec import spec_hash
+from orchestrator.store import Store
+
+NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent.sock"}
+SPEC = (
+    'name: s\nsystems: {cpu: {kind: cpu}, 1_gpu: {kind: gpu, gpus: 1}}\nframeworks: [{name: mxnet, version: "1.9.1"}]\n'
+    "workloads: [{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32]}]\n"
+)
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE["DOCKER_HOST"])
+    data.sample("fashion_mnist", tmp_path / "fashion_mnist", n_train=100, n_test=20)
+    tmp_path.chmod(0o755)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC)
+    return tmp_path, spec
+
+
+def refused(tmp_path: Path, spec: Path, system: Optional[str] = None, **options) -> str:
+    request = RunRequest(
+        spec_path=spec,
+        filters=Filters(system=system),
+        repeats=None,
+        store=str(tmp_path / "r.db"),
+        data_dir=tmp_path,
+        results_dir=tmp_path / "results",
+        **options,
+    )
+    with pytest.raises(UsageError) as caught:
+        run_matrix(request, Console(file=io.StringIO()))
+    assert caught.value.exit_code == EXIT_USAGE
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"timeout_s": 0}, "--timeout must be a positive number of seconds, got 0"),
+        ({"sample_hz": 0}, "--sample-hz must be in (0, 100], got 0"),
+        ({"pack": True, "cpus_per_cell": 0}, "--cpus-per-cell must be at least 1, got 0"),
+    ],
+)
+def test_bad_option_values_are_refused(setup, options, message):
+    tmp_path, spec = setup
+    assert message in refused(tmp_path, spec, **options)
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_gpu_system_without_a_driver_is_refused_with_the_way_to_check(setup, cli):
+    if host_gpu_ids()[0]:
+        pytest.skip("this host has GPUs")
+    tmp_path, spec = setup
+    done = cli("run", "--spec", str(spec), "--data-dir", str(tmp_path), "--system", "1_gpu", env=NO_ENGINE)
+    assert done.returncode == 2
+    assert "system 1_gpu needs GPUs, but NVML unavailable" in done.stderr and "doctor" in done.stderr
+
+
+def stored_run(tmp_path: Path, spec: Path) -> Store:
+    store = Store(str(tmp_path / "r.db"))
+    store.create_run(
+        "r1",
+        spec_name="s",
+        spec_path=str(spec),
+        spec_hash=spec_hash(spec),
+        reference="mxnet",
+        system="cpu",
+        command='["orchestrator", "run"]',
+        tool_version="0",
+        host="{}",
+    )
+    return store
+
+
+def test_resume_of_an_unknown_run_is_refused(setup):
+    tmp_path, spec = setup
+    stored_run(tmp_path, spec)
+    assert "no run 'nope' in the store" in refused(tmp_path, spec, resume="nope")
+
+
+def test_resume_with_a_changed_spec_is_refused_and_the_run_left_alone(setup):
+    tmp_path, spec = setup
+    store = stored_run(tmp_path, spec)
+    spec.write_text(SPEC.replace("batch_sizes: [32]", "batch_sizes: [64]"))
+    message = refused(tmp_path, spec, resume="last")
+    assert "--resume r1: that run was made from" in message and "resume with the same spec" in message
+    assert store.run_row("r1")["status"] == "running"
+
+
+def test_resume_of_another_system_is_refused(setup):
+    tmp_path, spec = setup
+    stored_run(tmp_path, spec)
+    assert "that run is of system cpu, not 1_gpu" in refused(tmp_path, spec, system="1_gpu", resume="r1")

@@ -1,0 +1,240 @@
+"""Slurm backend logic without a cluster: job arguments, state mapping, job and outcome files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from orchestrator.backends import CellRun, CellTask
+from orchestrator.backends.slurm import (
+    JobEnd,
+    SlurmOptions,
+    outcome_from_job,
+    parse_exit_code,
+    parse_squeue,
+    sbatch_argv,
+    slurm_memory,
+    time_limit_min,
+)
+from orchestrator.backends.slurm_node import (
+    JOB_FILE,
+    node_placement,
+    read_job_file,
+    read_outcome,
+    write_job_file,
+    write_outcome,
+)
+from orchestrator.errors import SpecError, UsageError
+from orchestrator.plan import Cell
+from orchestrator.result import classify
+from orchestrator.scheduler import Placement
+from orchestrator.spec import SlurmPlacement, load_spec
+from orchestrator.store import Metric
+
+IMAGE_ID = "sha256:" + "12" * 32
+
+
+def make_cell(**changes) -> Cell:
+    cell = Cell(
+        system="cpu",
+        system_kind="cpu",
+        framework="mxnet",
+        version="1.9.1",
+        variant="cpu",
+        image="benchmatrix/mxnet:1.9.1-cpu",
+        workload="mlp",
+        model="mlp",
+        dataset="fashion_mnist",
+        batch_size=32,
+        epochs=1,
+        optimizer="adam",
+        lr=0.001,
+        max_samples=640,
+        warmup_steps=5,
+        timeout_s=600,
+        memory="2g",
+        options=(("hybridize", True),),
+        repeat=1,
+    )
+    return replace(cell, **changes)
+
+
+def make_task(tmp_path: Path, cell: Cell | None = None, timeout_s: float = 600) -> CellTask:
+    return CellTask(
+        run_id="20261122-000000-abcdef",
+        cell=cell or make_cell(),
+        image_id=IMAGE_ID,
+        cell_dir=tmp_path / "cell",
+        placement=Placement(),
+        timeout_s=timeout_s,
+    )
+
+
+def status_of(ended: CellRun) -> str:
+    """The status the runner stores for a job outcome (the runner's own mapping on top of ours)."""
+    return (
+        "interrupted" if ended.interrupted else classify(ended.exit_code, ended.timed_out, ended.oom_killed, "", True)
+    )
+
+
+@pytest.mark.parametrize(
+    "memory, expected", [("8g", "8G"), ("512m", "512M"), ("100k", "100K"), ("1073741825", "1025M")]
+)
+def test_memory_in_sbatch_units(memory, expected):
+    assert slurm_memory(memory) == expected
+
+
+def test_cpu_cell_asks_for_cpus_memory_and_a_time_limit(tmp_path):
+    task = make_task(tmp_path)
+    argv = sbatch_argv(task, SlurmOptions(cpus_per_cell=3), Path("/run/job.sh"), Path("/run/cell/slurm-job.json"))
+    assert argv[:2] == ["sbatch", "--parsable"]
+    assert "--cpus-per-task=3" in argv and "--mem=2G" in argv and "--time=15" in argv  # 600 s + 300 s margin
+    assert not any(arg.startswith("--gres") for arg in argv)
+    assert "--exclusive" in argv  # by default a cell has its node to itself
+    packed = SlurmOptions.from_cli(None, None, None, 3, pack=True)
+    assert "--exclusive" not in sbatch_argv(task, packed, Path("j.sh"), Path("job.json"))
+    job = ["/run/job.sh", sys.executable, "-m", "orchestrator", "run-cell", "/run/cell/slurm-job.json"]
+    assert argv[-6:] == job  # the constant script runs its arguments: nothing passes through a shell
+    assert f"--job-name=bm-{task.cell.config_hash}-r1" in argv
+    assert any(arg.startswith("--comment=benchmatrix run=20261122-000000-abcdef owner=") for arg in argv)
+
+
+def test_gpu_cell_asks_for_gres_and_a_pinned_cpuset_sets_the_cpu_count(tmp_path):
+    cell = make_cell(system="4_gpu", system_kind="gpu", gpus=4, cpuset="0-7", memory=None)
+    argv = sbatch_argv(make_task(tmp_path, cell), SlurmOptions(cpus_per_cell=2), Path("j.sh"), Path("job.json"))
+    assert "--gres=gpu:4" in argv and "--cpus-per-task=8" in argv
+    assert not any(arg.startswith("--mem") for arg in argv)
+
+
+def test_partition_account_and_time_limit_come_from_cli_over_spec(tmp_path):
+    cli = SlurmOptions.from_cli("short", None, None, 1)
+    options = cli.for_system(SlurmPlacement(partition="long", account="lab", time_limit_min=90))
+    argv = sbatch_argv(make_task(tmp_path), options, Path("j.sh"), Path("job.json"))
+    assert "--partition=short" in argv and "--account=lab" in argv and "--time=90" in argv
+    assert time_limit_min(make_task(tmp_path, timeout_s=30), SlurmOptions()) == 6
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("gpu; rm -rf /", None, None, 1), "--slurm-partition"),
+        ((None, "-x", None, 1), "--slurm-account"),
+        ((None, None, 0, 1), "--slurm-time-limit 0: Input should be greater than or equal to 1"),
+        ((None, None, None, 0), "--cpus-per-cell must be at least 1"),
+    ],
+)
+def test_bad_cli_options_are_refused(args, message):
+    with pytest.raises(UsageError) as refused:
+        SlurmOptions.from_cli(*args)
+    assert message in str(refused.value) and refused.value.exit_code == 2
+
+
+def test_spec_slurm_values_are_validated(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: t\nsystems: {cpu: {kind: cpu, slurm: {partition: 'a b'}}}\n"
+        "frameworks: [{name: mxnet, version: '1.9.1'}]\n"
+        "workloads: [{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32]}]\n"
+    )
+    with pytest.raises(SpecError, match="systems.cpu.slurm.partition"):
+        load_spec(spec)
+
+
+def test_squeue_and_scontrol_parsing():
+    text = "12|RUNNING|node1\n13|PENDING|\n14|CANCELLED+|node2\n"
+    assert parse_squeue(text) == {"12": ("RUNNING", "node1"), "13": ("PENDING", ""), "14": ("CANCELLED", "node2")}
+    assert parse_exit_code("JobId=12 JobState=FAILED Reason=NonZeroExitCode ExitCode=2:0 RunTime=1") == 2
+    assert parse_exit_code("JobId=12 DerivedExitCode=0:0 ExitCode=0:9") == 137
+    assert parse_exit_code("nothing here") is None
+
+
+@pytest.mark.parametrize(
+    "state, expected",
+    [
+        ("TIMEOUT", "timeout"),
+        ("DEADLINE", "timeout"),
+        ("OUT_OF_MEMORY", "oom"),
+        ("CANCELLED", "interrupted"),
+        ("PREEMPTED", "interrupted"),
+        ("FAILED", "error"),
+        ("NODE_FAIL", "error"),
+        ("COMPLETED", "error"),  # completed, but the node wrote no outcome: something is wrong
+        ("VANISHED", "error"),
+    ],
+)
+def test_job_state_without_an_outcome_maps_to_a_cell_status(state, expected):
+    ended = outcome_from_job(JobEnd("7", state, 1, "node1", 15), None, "last lines")
+    assert status_of(ended) == expected
+    assert ended.notes[0].startswith(f"slurm job 7 on node1: {state}")
+    assert "last lines" in ended.logs
+
+
+def test_the_node_outcome_stands_and_slurm_verdicts_override_it():
+    node = CellRun(exit_code=0, timed_out=False, oom_killed=False, logs="", notes=("monitor: no GPU",))
+    assert status_of(outcome_from_job(JobEnd("8", "COMPLETED", 0, "n", 15), node, "")) == "ok"
+    stopped = replace(node, exit_code=143, interrupted=True)  # SIGTERM at the time limit stopped the container
+    timed_out = outcome_from_job(JobEnd("8", "TIMEOUT", 0, "n", 1), stopped, "")
+    assert status_of(timed_out) == "timeout" and timed_out.notes == (
+        "monitor: no GPU",
+        "slurm job 8 on n: TIMEOUT (the job's time limit of 1 min ran out)",
+    )
+
+
+def test_job_file_round_trip_keeps_the_cell_identity(tmp_path):
+    task = make_task(tmp_path)
+    task.cell_dir.mkdir()
+    path = write_job_file(task, tmp_path / "data", 2.0)
+    read, data_dir, sample_hz = read_job_file(path)
+    assert read.cell == task.cell and read.cell.config_hash == task.cell.config_hash
+    assert (read.run_id, read.image_id, read.timeout_s) == (task.run_id, IMAGE_ID, 600)
+    assert read.cell_dir == task.cell_dir.resolve() and data_dir == (tmp_path / "data").resolve() and sample_hz == 2.0
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        (lambda job: job.update(image_id="latest"), "image_id"),
+        (lambda job: job.update(schema="benchmatrix.slurm-job/9"), "schema"),
+        (lambda job: job["cell"].update(batch_size=64), "config_hash"),
+        (lambda job: job["cell"].update(colour="red"), "cell"),
+        (lambda job: job.update(timeout_s=0), "timeout_s"),
+    ],
+)
+def test_bad_job_file_names_the_key(tmp_path, change, key):
+    task = make_task(tmp_path)
+    task.cell_dir.mkdir()
+    path = write_job_file(task, tmp_path, 1.0)
+    job = json.loads(path.read_text())
+    change(job)
+    path.write_text(json.dumps(job))
+    with pytest.raises(SpecError, match=f"{JOB_FILE} at key '{key}'"):
+        read_job_file(path)
+
+
+def test_node_placement_takes_slurm_gpus_for_gpu_cells_only():
+    gpu_cell = make_cell(system_kind="gpu", gpus=2)
+    assert node_placement(gpu_cell, {"SLURM_JOB_GPUS": "2,3"}).device_ids == (2, 3)
+    assert node_placement(make_cell(), {"SLURM_JOB_GPUS": "0"}).device_ids == ()
+
+
+def test_outcome_round_trip_and_a_stale_outcome_is_ignored(tmp_path):
+    task = make_task(tmp_path)
+    task.cell_dir.mkdir()
+    ended = CellRun(
+        exit_code=0,
+        timed_out=False,
+        oom_killed=False,
+        logs="ignored: logs live in log.txt",
+        metrics=(Metric("container_cpu_pct_mean", 97.0, "%"),),
+        notes=("n",),
+    )
+    write_outcome(task, ended)
+    assert read_outcome(task, "the log")["ended"] == replace(ended, logs="the log")
+    other_image = replace(task, image_id="sha256:" + "34" * 32)
+    assert read_outcome(other_image, "") is None
+    write_outcome(task, None, lost="engine restarted")
+    assert read_outcome(task, "")["lost"] == "engine restarted"

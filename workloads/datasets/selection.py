@@ -1,0 +1,94 @@
+"""Which samples a run trains and evaluates on, read into memory as float32 before timing.
+
+The training split is a seeded shuffle (the cell's repeat is the seed), so every framework
+sees the same samples; a dataset with a validation fraction (MNIST: seed 002's 48k/12k)
+holds out the shuffle's tail, and ``max_samples`` caps what is left. Evaluation splits are
+capped by memory (``EVAL_BYTES``) and a training split that cannot fit is refused with the
+cap to use, so nothing is ever decoded lazily while the clock runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from workloads.datasets import open_dataset, spec
+from workloads.datasets.source import Source
+from workloads.errors import UsageError
+
+EVAL_BYTES = 256 * 2**20
+TRAIN_BYTES = 3 * 2**30
+
+
+@dataclass
+class Selected:
+    """Float32 samples (images scaled to [0, 1], NHWC) and int64 labels of each split."""
+
+    kind: str
+    num_classes: int
+    x_train: np.ndarray
+    y_train: np.ndarray
+    validation: Optional[tuple[np.ndarray, np.ndarray]]
+    test: Optional[tuple[np.ndarray, np.ndarray]]
+    notes: list[str] = field(default_factory=list)
+
+
+def to_float(samples: np.ndarray) -> np.ndarray:
+    """uint8 pixels to float32 in [0, 1]; float data (sequences) unchanged."""
+    if samples.dtype == np.uint8:
+        return samples.astype(np.float32) / np.float32(255.0)
+    return samples.astype(np.float32, copy=False)
+
+
+def select(name: str, data_dir: Optional[os.PathLike[str] | str], max_samples: Optional[int], seed: int) -> Selected:
+    dataset = spec(name)
+    parts = open_dataset(name, Path(data_dir) if data_dir is not None else None)
+    total = len(parts.train)
+    order = np.random.default_rng(seed).permutation(total)
+    held_out = int(round(total * dataset.validation_fraction))
+    train_indices = order[: total - held_out][:max_samples]
+    if len(train_indices) == 0:
+        raise UsageError(f"dataset {name}: the training split is empty")
+    first, _ = parts.train.take(train_indices[:1])
+    sample_bytes = first[0].size * 4
+    if len(train_indices) * sample_bytes > TRAIN_BYTES:
+        fits = TRAIN_BYTES // sample_bytes
+        raise UsageError(
+            f"dataset {name}: {len(train_indices)} training samples of {first.shape[1:]} need "
+            f"{len(train_indices) * sample_bytes / 2**30:.1f} GiB in memory; set max_samples to at most {fits}"
+        )
+    x_train, y_train = parts.train.take(train_indices)
+    notes = list(parts.notes)
+    eval_cap = max(1, EVAL_BYTES // sample_bytes)
+    validation = None
+    if held_out:
+        validation = _evaluation(parts.train, order[total - held_out :], eval_cap, "validation", notes)
+        notes.append(f"validation: {held_out} of {total} training samples held out (seeded), not trained on")
+    test = None
+    if parts.test is not None:
+        test = _evaluation(parts.test, np.arange(len(parts.test)), eval_cap, "test", notes)
+    return Selected(
+        kind=dataset.kind,
+        num_classes=parts.num_classes,
+        x_train=to_float(x_train),
+        y_train=y_train,
+        validation=validation,
+        test=test,
+        notes=notes,
+    )
+
+
+def _evaluation(
+    source: Source, indices: np.ndarray, cap: int, split: str, notes: list[str]
+) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    if len(indices) == 0:
+        return None
+    if len(indices) > cap:
+        notes.append(f"{split} split capped at {cap} of {len(indices)} samples (memory)")
+        indices = indices[:cap]
+    samples, labels = source.take(indices)
+    return to_float(samples), labels

@@ -1,0 +1,74 @@
+"""Generated datasets: no files, the same samples in every framework and container.
+
+``synthetic`` is seed 000's (from keras-mxnet's benchmark): 1000 images of 256×256×3
+uniform random bytes in 1000 classes, labels random too, so only throughput means anything.
+``synthetic_seq`` is learnable: each class is a random prototype sequence plus noise.
+Each sample is generated from its own seeded generator, so a capped run generates only
+what it uses and still sees the same samples as an uncapped one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import numpy as np
+
+from workloads.datasets.source import Parts
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+DATA_SEED = 20190729  # fixed: the data must not change with a run's --seed
+IMAGE_SHAPE = (256, 256, 3)
+IMAGE_CLASSES = 1000
+IMAGE_SAMPLES = (1000, 200)
+SEQUENCE_SHAPE = (64, 32)
+SEQUENCE_CLASSES = 10
+SEQUENCE_SAMPLES = (10000, 2000)
+
+
+@dataclass(frozen=True)
+class RandomImages:
+    size: int
+    split: int
+
+    def __len__(self) -> int:
+        return self.size
+
+    def take(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        images = np.empty((len(indices), *IMAGE_SHAPE), dtype=np.uint8)
+        labels = np.empty(len(indices), dtype=np.int64)
+        for row, index in enumerate(indices):
+            rng = np.random.default_rng((DATA_SEED, self.split, int(index)))
+            labels[row] = rng.integers(0, IMAGE_CLASSES)
+            images[row] = rng.integers(0, 256, size=IMAGE_SHAPE, dtype=np.uint8)
+        return images, labels
+
+
+@dataclass(frozen=True)
+class PrototypeSequences:
+    size: int
+    split: int
+
+    def __len__(self) -> int:
+        return self.size
+
+    def take(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        prototypes = np.random.default_rng(DATA_SEED).standard_normal((SEQUENCE_CLASSES, *SEQUENCE_SHAPE))
+        sequences = np.empty((len(indices), *SEQUENCE_SHAPE), dtype=np.float32)
+        labels = np.empty(len(indices), dtype=np.int64)
+        for row, index in enumerate(indices):
+            rng = np.random.default_rng((DATA_SEED, self.split, int(index)))
+            labels[row] = rng.integers(0, SEQUENCE_CLASSES)
+            sequences[row] = 0.5 * prototypes[labels[row]] + rng.standard_normal(SEQUENCE_SHAPE)
+        return sequences, labels
+
+
+def open_dataset(name: str, data_dir: Optional[PathLike] = None) -> Parts:
+    if name == "synthetic_seq":
+        train, test = (PrototypeSequences(size, split) for split, size in enumerate(SEQUENCE_SAMPLES))
+        return Parts(train=train, test=test, num_classes=SEQUENCE_CLASSES, notes=["generated sequences (no files)"])
+    train, test = (RandomImages(size, split) for split, size in enumerate(IMAGE_SAMPLES))
+    notes = ["generated random images and labels (seed 000's synthetic data): accuracy is meaningless"]
+    return Parts(train=train, test=test, num_classes=IMAGE_CLASSES, notes=notes)

@@ -1,0 +1,32 @@
+"""Which (framework, model, dataset) combinations can run: one check for the CLI and ``plan``."""
+
+from __future__ import annotations
+
+from workloads import models
+from workloads.datasets import DATASETS
+from workloads.datasets import spec as dataset_spec
+from workloads.errors import UsageError
+from workloads.frameworks import model_builder
+from workloads.ops import NO_DATASET, OPS_MODEL, check_framework
+
+
+def known_models() -> list[str]:
+    return sorted([*models.MODELS, OPS_MODEL])
+
+
+def known_datasets() -> list[str]:
+    return sorted([*DATASETS, NO_DATASET])
+
+
+def check_pairing(framework: str, model_name: str, dataset: str) -> None:
+    """Raise a UsageError saying why ``model_name`` on ``dataset`` cannot run on ``framework``."""
+    if model_name == OPS_MODEL or dataset == NO_DATASET:
+        if (model_name, dataset) != (OPS_MODEL, NO_DATASET):
+            raise UsageError(f"model {OPS_MODEL} takes dataset {NO_DATASET}, and only it does")
+        check_framework(framework)
+        return
+    model = models.get(model_name)
+    model_builder(framework, model)
+    kind = dataset_spec(dataset).kind
+    if model.input_kind != kind:
+        raise UsageError(f"model {model.name} takes {model.input_kind} input, but dataset {dataset} holds {kind}s")
