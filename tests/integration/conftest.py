@@ -8,7 +8,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from orchestrator import data
+from orchestrator import base, data
 from orchestrator.engine import connect
 from orchestrator.errors import EngineUnavailable
 from tests.conftest import run_cli
@@ -24,12 +24,16 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def engine() -> docker.DockerClient:
+    """The engine, with the offline bases every image and test image starts from (bootstrapped if missing)."""
     try:
-        return connect()
+        client = connect()
     except EngineUnavailable as exc:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the real-engine tests: {exc}")
         pytest.skip(f"no Docker engine: {exc}")
+    for suite in ("bookworm", "bullseye"):
+        base.bootstrap(client, suite)
+    return client
 
 
 @pytest.fixture(scope="session")
