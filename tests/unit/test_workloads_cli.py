@@ -269,9 +269,7 @@ def test_ops_has_no_keras_mxnet_backend(tmp_path: Path, capsys: pytest.CaptureFi
     assert "the ops benchmark has no keras-mxnet backend" in capsys.readouterr().err
 
 
-def test_plugin_models_become_model_choices(
-    monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path
-) -> None:
+def test_plugin_models_become_model_choices(monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path) -> None:
     _use_fake(monkeypatch)
     plugins = Path(__file__).resolve().parents[2] / "examples" / "plugins"
     out = tmp_path / "r.json"
