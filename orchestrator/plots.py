@@ -200,15 +200,7 @@ def scaling(table: pd.DataFrame, palette: dict) -> Optional[Plot]:
             speed_ax.annotate(f"{row.label}: {row.status_text}", (row.gpus, 0), color="crimson", fontsize=8, ha="right")
         for label, rows in group[group["median"].notna()].groupby("label", sort=False):
             rows = rows.sort_values("gpus")
-            speed_ax.errorbar(
-                rows["gpus"],
-                rows["median"],
-                yerr=[rows["median"] - rows["low"], rows["high"] - rows["median"]],
-                marker="o",
-                capsize=3,
-                color=palette[label],
-                label=label,
-            )
+            _median_line(speed_ax, rows, "gpus", palette[label], label)
             efficiency_ax.plot(rows["gpus"], rows["efficiency"], marker="o", color=palette[label], label=label)
         gpus = sorted(group["gpus"].unique())
         for ax, unit in ((speed_ax, "training img/s"), (efficiency_ax, "scaling efficiency")):
@@ -225,6 +217,19 @@ def scaling(table: pd.DataFrame, palette: dict) -> Optional[Plot]:
     return Plot("scaling", "Scaling 1 → N GPUs", "efficiency 1.0 = linear scaling; " + ERROR_BARS, _png(figure))
 
 
+def _median_line(ax, rows: pd.DataFrame, x: str, colour: str, label: str) -> None:
+    """Medians joined by a line, error bars from the lowest to the highest ok repeat."""
+    ax.errorbar(
+        rows[x],
+        rows["median"],
+        yerr=[rows["median"] - rows["low"], rows["high"] - rows["median"]],
+        marker="o",
+        capsize=3,
+        color=colour,
+        label=label,
+    )
+
+
 def batch_sweep(speed: pd.DataFrame, palette: dict) -> Optional[Plot]:
     """img/s against batch size wherever a (system, workload, framework) ran several batch sizes."""
     sizes = speed[speed["median"].notna()].groupby(["system", "workload", "label"])["batch"].nunique()
@@ -235,16 +240,7 @@ def batch_sweep(speed: pd.DataFrame, palette: dict) -> Optional[Plot]:
     for ax, (system, workload) in zip(axes, swept.itertuples(index=False)):
         subset = speed[(speed["system"] == system) & (speed["workload"] == workload) & speed["median"].notna()]
         for label, rows in subset.groupby("label", sort=False):
-            rows = rows.sort_values("batch")
-            ax.errorbar(
-                rows["batch"],
-                rows["median"],
-                yerr=[rows["median"] - rows["low"], rows["high"] - rows["median"]],
-                marker="o",
-                capsize=3,
-                color=palette[label],
-                label=label,
-            )
+            _median_line(ax, rows.sort_values("batch"), "batch", palette[label], label)
         failed = speed[(speed["system"] == system) & (speed["workload"] == workload) & speed["median"].isna()]
         for row in failed.itertuples(index=False):
             ax.annotate(row.status_text, (row.batch, 0), color="crimson", rotation=90, fontsize=8, va="bottom")
