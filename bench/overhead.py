@@ -4,9 +4,12 @@ Runs A (bare) and B (container) interleaved, A B A B ..., so drift in the machin
 both alike, and prints each pair's train img/s (warm-up excluded, as in every result) and the
 median ratio container ÷ bare per workload. Goal: ≥ 0.99 on CPU for mlp and cnn.
 
-The bare side needs a Python with the same framework version, e.g. for PyTorch 2.13.0:
+The bare side needs the same framework version in a venv of the same interpreter build as the
+image's (the image's base is Debian's python3.11; a pyenv build without PGO/LTO runs the Python
+side of each step several percent slower, which would be charged to the container). On a Debian
+bookworm host, for PyTorch 2.13.0:
 
-    python3 -m venv /tmp/bare && /tmp/bare/bin/pip install torch==2.13.0 numpy
+    /usr/bin/python3.11 -m venv /tmp/bare && /tmp/bare/bin/pip install torch==2.13.0 numpy
     .venv/bin/python bench/overhead.py --bare-python /tmp/bare/bin/python
 
 The container side is the real cell container (`engine.CellContainer`: no network, read-only
