@@ -1,20 +1,24 @@
 """How good is `compare`'s regression verdict on real measurements? (issue: detector quality)
 
-1. Measures one tiny cell (MXNet MLP, capped samples) --repeats times in real containers, through
+1. Measures one cell (MXNet MLP, one Fashion-MNIST epoch) --repeats times in real containers, through
    `python -m orchestrator run`, into its own store (reused when it already holds enough).
 2. A/A: --trials times, splits the ok repeats at random into two disjoint halves of --per-side and
    judges them with `compare.judge` exactly as `compare` does. Every "regression" is a false alarm.
 3. A/B: the same splits with the candidate's throughput divided by 1.10 (each step 10 % slower).
    Every "regression" is a detection.
 
-Goals: 0 false alarms in the A/A trials; at least 19 of 20 A/B slowdowns detected.
+Each comparison size (--per-side, default 5, 10 and 15 repeats a side) gets its own row, beside the
+slowdown the rank test is predicted to find at the measured noise (`stats.detectable_change`).
+Goals: 0 false alarms in the A/A trials; at least 95 % of the A/B slowdowns detected.
 
-    .venv/bin/python bench/detector.py [--repeats 24] [--trials 40] [--per-side 5]
+    .venv/bin/python bench/detector.py [--repeats 30] [--trials 40] [--per-side 5,10,15] [--fresh]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import random
 import subprocess
 import sys
@@ -22,18 +26,18 @@ import tempfile
 from pathlib import Path
 
 from orchestrator.compare import Settings, judge
-from orchestrator.stats import summarize
+from orchestrator.stats import detectable_change, repeats_needed, summarize
 from orchestrator.store import Store
 from orchestrator.table import SPEED
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = """name: detector
 reference: mxnet
-systems: {cpu: {kind: cpu, memory: 4g}}
+systems: {{cpu: {{kind: cpu, memory: 4g, cpuset: "{cpuset}"}}}}
 frameworks:
-  - {name: mxnet, version: "1.9.1", options: {hybridize: true}}
+  - {{name: mxnet, version: "1.9.1", options: {{hybridize: true}}}}
 workloads:
-  - {name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 9600, warmup_steps: 10}
+  - {{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: {samples}, warmup_steps: 10}}
 """
 SLOWDOWN = 1.10
 
@@ -44,10 +48,10 @@ def measured(store: Store) -> list[dict]:
     return [row for row in store.cell_rows(runs[-1]) if row["status"] == "ok"] if runs else []
 
 
-def measure(store_path: Path, repeats: int, data_dir: Path) -> None:
+def measure(store_path: Path, repeats: int, samples: int, cpuset: str, data_dir: Path) -> None:
     with tempfile.TemporaryDirectory() as work:
         spec = Path(work) / "detector.yaml"
-        spec.write_text(SPEC)
+        spec.write_text(SPEC.format(samples=samples, cpuset=cpuset))
         command = [sys.executable, "-m", "orchestrator", "run", "--spec", str(spec), "--repeats", str(repeats)]
         command += ["--store", str(store_path), "--data-dir", str(data_dir), "--results-dir", str(Path(work) / "r")]
         subprocess.run(command, cwd=REPO, check=True)
@@ -70,30 +74,61 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, default=REPO / "results" / "detector.db")
     parser.add_argument("--data-dir", type=Path, default=REPO / "data")
-    parser.add_argument("--repeats", type=int, default=24, help="real repeats of the cell (at least 2 x per-side)")
+    parser.add_argument("--repeats", type=int, default=30, help="real repeats of the cell (at least 2 x per-side)")
+    parser.add_argument(
+        "--samples", type=int, default=60000, help="training samples per repeat (Fashion-MNIST has 60,000)"
+    )
+    parser.add_argument(
+        "--cpuset",
+        default=str(max(os.sched_getaffinity(0))),
+        help="the CPUs the cell is pinned to (default: the last one, leaving the others to the engine, the "
+        "orchestrator and its monitor, whose bursts otherwise stall the cell's threads)",
+    )
     parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--per-side", type=int, default=5)
+    parser.add_argument(
+        "--per-side", type=_sizes, default=(5, 10, 15), help="repeats per side of each comparison, comma-separated"
+    )
     parser.add_argument("--threshold", type=float, default=Settings().threshold)
     parser.add_argument("--fresh", action="store_true", help="measure anew even if the store holds enough repeats")
     args = parser.parse_args()
     store = Store(str(args.store))
     rows = measured(store)
-    if args.fresh or len(rows) < max(args.repeats, 2 * args.per_side):
-        measure(args.store, args.repeats, args.data_dir)
+    if args.fresh or len(rows) < max(args.repeats, 2 * max(args.per_side)):
+        measure(args.store, args.repeats, args.samples, args.cpuset, args.data_dir)
         rows = measured(store)
     summary = summarize([row["metrics"][SPEED] for row in rows])
     print(
-        f"cell: mxnet 1.9.1 mlp bs32, {summary.n} ok repeats: median {summary.median:,.0f} img/s, "
-        f"CV {summary.cv:.1%}, range {summary.low:,.0f}–{summary.high:,.0f}"
+        f"cell: mxnet 1.9.1 mlp bs32, {rows[0]['config']['max_samples']:,} samples, pinned to CPU {args.cpuset}, "
+        f"{summary.n} ok repeats: median {summary.median:,.0f} img/s, CV {summary.cv:.1%}, "
+        f"range {summary.low:,.0f}–{summary.high:,.0f}"
     )
     settings = Settings(threshold=args.threshold)
-    same = trials(rows, args.trials, args.per_side, settings, slowdown=False)
-    slow = trials(rows, args.trials, args.per_side, settings, slowdown=True)
-    alarms, detected = same.count("regression"), slow.count("regression")
-    print(f"{args.per_side} vs {args.per_side} repeats per comparison, threshold {args.threshold:.0%}, alpha 0.05")
-    print(f"A/A: {alarms} false alarms in {len(same)} comparisons (goal 0)")
-    print(f"A/B (10% slower): {detected} of {len(slow)} detected (goal >= {int(0.95 * len(slow))})")
-    return 0 if alarms == 0 and detected >= 0.95 * len(slow) else 1
+    print(f"threshold {settings.threshold:.0%}, alpha {settings.alpha}, {args.trials} random splits per row")
+    print("per side | A/A false alarms | A/B (10% slower) detected | predicted reach at this CV | goals")
+    met = []
+    for per_side in args.per_side:
+        if 2 * per_side > len(rows):
+            print(f"{per_side:8} | needs {2 * per_side} ok repeats, have {len(rows)}")
+            continue
+        alarms = trials(rows, args.trials, per_side, settings, slowdown=False).count("regression")
+        detected = trials(rows, args.trials, per_side, settings, slowdown=True).count("regression")
+        reach = detectable_change(summary.cv, per_side, per_side, settings.alpha)
+        ok = alarms == 0 and detected >= 0.95 * args.trials
+        met += [per_side] if ok else []
+        print(
+            f"{per_side:8} | {alarms:>9} of {args.trials} | {detected:>16} of {args.trials} | "
+            f"{reach:>22.0%} | {'met' if ok else 'NOT met'}"
+        )
+    print(f"goals: 0 false alarms, >= {math.ceil(0.95 * args.trials)} of {args.trials} detected")
+    print(
+        f"repeats per side the rank test needs for 10% at CV {summary.cv:.1%}: "
+        f"~{repeats_needed(summary.cv, SLOWDOWN - 1, settings.alpha)}"
+    )
+    return 0 if met else 1
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(","))
 
 
 if __name__ == "__main__":

@@ -211,7 +211,8 @@ def cmd_images_list(args: argparse.Namespace) -> None:
     client = connect()
     for entry in catalog.images:
         state = "not buildable here" if entry.unbuildable else images.image_state(client, catalog, entry)
-        console.print(f"{entry.tag:45} {entry.device:4} {state}")
+        limit = f"  ({entry.gpu_support})" if entry.gpu_support else ""
+        console.print(f"{entry.tag:45} {entry.device:4} {state}{limit}", highlight=False)
 
 
 def cmd_plan(args: argparse.Namespace) -> None:

@@ -10,6 +10,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from orchestrator.cuda import newest_supported, support_note
 from orchestrator.errors import UsageError
 from orchestrator.validate import (
     AptPackage,
@@ -34,11 +35,16 @@ class Strict(BaseModel):
 
 
 class Base(Strict):
-    """Either a Debian suite bootstrapped here (offline) or any registry image (online)."""
+    """Either a Debian suite bootstrapped here (offline) or any registry image (online).
+
+    `apt` names what a registry image lacks and both build stages install first: a CUDA runtime
+    image ships CUDA and cuDNN but no Python.
+    """
 
     suite: Optional[Literal["bullseye", "bookworm", "trixie"]] = None
     image: Optional[ImageRef] = None
     python: str = Field(pattern=r"^3\.[0-9]{1,2}$")
+    apt: list[AptPackage] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_source(self) -> Base:
@@ -65,7 +71,22 @@ class ImageSpec(Strict):
     extra_index_url: Optional[HttpsUrl] = None
     wheelhouse: bool = False
     unbuildable: Optional[str] = None
+    # The CUDA version a GPU build's kernels were compiled with, where it limits the GPUs it runs on.
+    cuda: Optional[str] = Field(default=None, pattern=r"^[0-9]{1,2}\.[0-9]$")
     description: str = ""
+
+    @model_validator(mode="after")
+    def _cuda_is_known(self) -> ImageSpec:
+        if self.cuda is not None:
+            if self.device != "gpu":
+                raise ValueError(f"{self.key}: 'cuda' is for GPU images (device: gpu)")
+            newest_supported(self.cuda)
+        return self
+
+    @property
+    def gpu_support(self) -> Optional[str]:
+        """Which GPUs the build runs on, where its CUDA version limits them."""
+        return support_note(self.cuda) if self.cuda else None
 
     @property
     def tag(self) -> str:

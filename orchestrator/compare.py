@@ -11,6 +11,7 @@ Everything below `select_cells` is pure (rows in, results and text out) and gold
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -18,7 +19,15 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from orchestrator.errors import UsageError
-from orchestrator.stats import Summary, p_lower, relative_change, smallest_p, summarize
+from orchestrator.stats import (
+    Summary,
+    detectable_change,
+    p_lower,
+    relative_change,
+    repeats_needed,
+    smallest_p,
+    summarize,
+)
 from orchestrator.store import Store
 from orchestrator.table import SPEED
 from orchestrator.validate import NAME, VERSION
@@ -256,7 +265,23 @@ def judge(label: str, baseline_rows: list[dict], candidate_rows: list[dict], set
             notes.append(
                 f"slower by {-worse_change:.1%}: significant, but below the {settings.threshold:.0%} threshold"
             )
+        notes += _power_note(base.metric, cand.metric, settings)
     return Pair(label, base, cand, verdict, change, p, tuple(notes))
+
+
+def _power_note(base: Summary, cand: Summary, settings: Settings) -> list[str]:
+    """Say when the repeats were too noisy for "no change" to mean the threshold was not crossed."""
+    if base.cv is None or cand.cv is None:
+        return []
+    noise = math.sqrt((base.cv**2 + cand.cv**2) / 2)
+    reach = detectable_change(noise, base.n, cand.n, settings.alpha)
+    if reach <= settings.threshold:
+        return []
+    needed = repeats_needed(noise, settings.threshold, settings.alpha)
+    return [
+        f"underpowered: at CV {noise:.1%} with {base.n} vs {cand.n} repeats only slowdowns beyond ~{reach:.0%} are "
+        f"found 95% of the time; ~{needed} repeats per side would find {settings.threshold:.0%}"
+    ]
 
 
 def _enough_repeats(alpha: float) -> int:

@@ -227,8 +227,6 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
         status = "interrupted"
     else:
         status = classify(ended.exit_code, ended.timed_out, ended.oom_killed, ended.logs, result is not None)
-    if status == "timeout":
-        notes.append(f"killed after {task.timeout_s:g} s")
     if result is not None:
         notes += [result["warmup"]["note"]] + list(result.get("notes") or [])
         if result.get("max_samples") and result.get("samples_per_epoch") == result["max_samples"]:

@@ -58,6 +58,7 @@ def gpus() -> list[dict]:
                     "index": index,
                     "name": pynvml.nvmlDeviceGetName(handle),
                     "memory_bytes": memory.total,
+                    "compute_capability": "{}.{}".format(*pynvml.nvmlDeviceGetCudaComputeCapability(handle)),
                     "driver": driver,
                 }
             )

@@ -61,6 +61,7 @@ def render(catalog: Catalog, image: ImageSpec, *, ca_bundle: bool, wheelhouse: b
     return env.get_template("Dockerfile.j2").render(
         image=image,
         base_ref=catalog.base_of(image).ref,
+        base_apt=catalog.base_of(image).apt,
         ca_bundle=ca_bundle,
         wheelhouse=wheelhouse,
     )

@@ -176,6 +176,9 @@ def _images_for(catalog: Catalog, spec_path: Path, index: int, selection: Framew
     entries = [entry for entry in entries if entry.device == system.kind]
     if selection.variants is not None:
         entries = [entry for entry in entries if entry.variant in selection.variants]
+    elif any(entry.variant == system.kind for entry in entries):
+        # Other variants of a build (gpu-cudabase beside gpu) are opt-in through `variants`.
+        entries = [entry for entry in entries if entry.variant == system.kind]
     if not entries:
         raise SpecError(
             str(spec_path),
@@ -203,9 +206,7 @@ def _option_combinations(spec_path: Path, index: int, selection: FrameworkSel, d
             )
         for value in given if isinstance(given, list) else [given]:
             try:
-                workload_frameworks.check_option(
-                    selection.name, key, workload_frameworks.option_text(value), device
-                )
+                workload_frameworks.check_option(selection.name, key, workload_frameworks.option_text(value), device)
             except WorkloadUsageError as exc:
                 raise SpecError(str(spec_path), f"frameworks.{index}.options.{key}", str(exc)) from exc
     keys = sorted(selection.options)

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import io
 import math
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import matplotlib
 
@@ -38,6 +42,22 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def draw_all(jobs: list[tuple[Callable[..., Optional[Plot]], tuple[Any, ...]]]) -> list[Plot]:
+    """Run figure functions with their arguments, in parallel processes where there are cores.
+
+    Drawing is CPU-bound and matplotlib single-threaded, so a report over a large run spends most of
+    its time here; the figures are independent. Forked workers start at once (nothing to re-import).
+    Functions that have nothing to draw return None and are left out; the order of `jobs` is kept.
+    """
+    workers = min(len(jobs), len(os.sched_getaffinity(0)))
+    if workers <= 1:
+        drawn = [function(*arguments) for function, arguments in jobs]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            drawn = [future.result() for future in [pool.submit(function, *arguments) for function, arguments in jobs]]
+    return [plot for plot in drawn if plot is not None]
+
+
 def colours(labels: list[str]) -> dict[str, tuple]:
     palette = plt.get_cmap("tab10")
     return {label: palette(index % 10) for index, label in enumerate(labels)}
@@ -52,7 +72,7 @@ def _grid(panels: int, columns: int, width: float = 4.6, height: float = 3.6) ->
     instead of constrained layout: a run with a hundred groups still draws in seconds."""
     columns = max(1, min(columns, panels))
     rows = math.ceil(panels / columns)
-    figure_width, figure_height = width * columns, height * rows + 1.2
+    figure_width, figure_height = max(width * columns, 7.5), height * rows + 1.2  # room for the title
     figure, axes = plt.subplots(rows, columns, figsize=(figure_width, figure_height), squeeze=False)
     figure.subplots_adjust(
         left=0.8 / figure_width,
@@ -69,20 +89,32 @@ def _grid(panels: int, columns: int, width: float = 4.6, height: float = 3.6) ->
 
 
 def _bars(ax: Axes, group: pd.DataFrame, labels: list[str], palette: dict, unit: str, annotate: bool) -> None:
-    """One bar per framework: the median with a min–max error bar; a status word where no repeat was ok."""
+    """One bar per framework: the median with a min–max error bar; a status word where no repeat was ok.
+
+    All of a panel's bars are one `bar` call: a report over thousands of cells draws in seconds."""
     top = group["high"].max() if group["high"].notna().any() else 1.0
-    for x, label in enumerate(labels):
-        found = group[group["label"] == label]
-        if found.empty:
-            continue
-        row = found.iloc[0]
+    rows = group.drop_duplicates("label").set_index("label")
+    shown = [(x, label, rows.loc[label]) for x, label in enumerate(labels) if label in rows.index]
+    measured = [(x, label, row) for x, label, row in shown if pd.notna(row["median"])]
+    for x, _, row in shown:
         if pd.isna(row["median"]):
             ax.bar(x, top * 0.04, color="none", edgecolor="crimson", hatch="///")
             ax.text(x, top * 0.06, row["status_text"], rotation=90, ha="center", va="bottom", color="crimson")
-            continue
-        error = [[row["median"] - row["low"]], [row["high"] - row["median"]]] if row["n"] > 1 else None
-        ax.bar(x, row["median"], color=palette[label], yerr=error, capsize=4, ecolor="black")
-        if annotate:
+    if measured:
+        spread = [
+            [row["median"] - row["low"], row["high"] - row["median"]] if row["n"] > 1 else [0.0, 0.0]
+            for _, _, row in measured
+        ]
+        ax.bar(
+            [x for x, _, _ in measured],
+            [row["median"] for _, _, row in measured],
+            color=[palette[label] for _, label, _ in measured],
+            yerr=list(zip(*spread)) if any(row["n"] > 1 for _, _, row in measured) else None,
+            capsize=4,
+            ecolor="black",
+        )
+    if annotate:
+        for x, _, row in measured:
             text = f"{row['median']:,.0f}" + (f"\nn={row['n']:.0f}" if row["n"] > 1 else "")
             text += f"\n+ {row['status_text']}" if row["status_text"] else ""
             ax.text(x, row["high"], text, ha="center", va="bottom", fontsize=8)
@@ -156,6 +188,7 @@ def epochs(epoch_time: pd.DataFrame, accuracy: pd.DataFrame, palette: dict) -> O
             width = 0.8 / max(1, len(labels))
             for index, label in enumerate(labels):
                 rows = subset[subset["label"] == label]
+                bars: list[tuple[float, float, float, float]] = []
                 for batch, count, median, low, high, text in zip(
                     rows["batch"], rows["epochs"], rows["median"], rows["low"], rows["high"], rows["status_text"]
                 ):
@@ -163,7 +196,7 @@ def epochs(epoch_time: pd.DataFrame, accuracy: pd.DataFrame, palette: dict) -> O
                     if pd.isna(median):
                         ax.text(x, 0, text, rotation=90, ha="center", va="bottom", color="crimson", fontsize=8)
                         continue
-                    ax.bar(x, median, width, color=palette[label], yerr=[[median - low], [high - median]], capsize=2)
+                    bars.append((x, median, median - low, high - median))
                     if len(groups) * len(labels) <= 12:
                         ax.text(
                             x,
@@ -173,6 +206,9 @@ def epochs(epoch_time: pd.DataFrame, accuracy: pd.DataFrame, palette: dict) -> O
                             va="bottom",
                             fontsize=7,
                         )
+                if bars:
+                    xs, medians, below, above = zip(*bars)
+                    ax.bar(xs, medians, width, color=palette[label], yerr=[below, above], capsize=2)
             ax.set_xticks(
                 range(len(groups)), [f"bs {b}\n{e} epoch{'s' if e > 1 else ''}" for b, e in groups], fontsize=8
             )
@@ -262,16 +298,7 @@ def ops(table: pd.DataFrame, palette: dict) -> Optional[Plot]:
     figure, axes = _grid(len(names), 3, width=4.2, height=3.3)
     for ax, name in zip(axes, names):
         for label, rows in table[table["op"] == name].groupby("label", sort=False):
-            rows = rows.sort_values("size")
-            ax.errorbar(
-                rows["size"],
-                rows["median"],
-                yerr=[rows["median"] - rows["low"], rows["high"] - rows["median"]],
-                marker=".",
-                capsize=2,
-                color=palette[label],
-                label=label,
-            )
+            _median_line(ax, rows.sort_values("size"), "size", palette[label], label)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("size (elements)")

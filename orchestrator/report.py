@@ -205,14 +205,16 @@ def build(store: Store, run_id: str, reference: Optional[str] = None) -> Report:
     epoch_time = summaries(cells, EPOCH_TIME) if EPOCH_TIME in cells else pd.DataFrame()
     accuracy = summaries(cells, accuracy_metric) if accuracy_metric else pd.DataFrame()
     scaling = scaling_table(speed)
-    figures = [
-        plots.throughput(speed, palette),
-        plots.gpu_usage(speed, gpu, palette),
-        plots.epochs(epoch_time, accuracy, palette),
-        plots.scaling(scaling, palette),
-        plots.batch_sweep(speed, palette),
-        plots.ops(ops_table(cells), palette),
-    ]
+    figures = plots.draw_all(
+        [
+            (plots.throughput, (speed, palette)),
+            (plots.gpu_usage, (speed, gpu, palette)),
+            (plots.epochs, (epoch_time, accuracy, palette)),
+            (plots.scaling, (scaling, palette)),
+            (plots.batch_sweep, (speed, palette)),
+            (plots.ops, (ops_table(cells), palette)),
+        ]
+    )
     tables = {"Training speed (seed Table 4 shape)": table4, "Repeats": repeats_table(speed)}
     if not scaling.empty:
         tables["Scaling from 1 GPU"] = pd.DataFrame(
@@ -230,7 +232,7 @@ def build(store: Store, run_id: str, reference: Optional[str] = None) -> Report:
     failures = failures_table(cells) if not cells.empty else pd.DataFrame()
     if not failures.empty:
         tables["Cells that did not end ok"] = failures
-    return Report(run_id, run, tables, notes, [figure for figure in figures if figure is not None])
+    return Report(run_id, run, tables, notes, figures)
 
 
 def write(report: Report, out: Path) -> list[Path]:

@@ -73,9 +73,7 @@ def classify(exit_code: Optional[int], timed_out: bool, oom_killed: bool, logs: 
 
 def metrics_from(result: dict) -> list[Metric]:
     found = [
-        Metric(name, float(result[key]), unit)
-        for key, (name, unit) in METRICS.items()
-        if _is_number(result.get(key))
+        Metric(name, float(result[key]), unit) for key, (name, unit) in METRICS.items() if _is_number(result.get(key))
     ]
     epochs = [float(s) for s in result.get("epoch_seconds") or []]
     if epochs:

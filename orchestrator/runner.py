@@ -12,6 +12,7 @@ import os
 import secrets
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
@@ -21,15 +22,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from orchestrator import __version__, data
+from orchestrator import __version__, data, hostinfo
 from orchestrator.backends import Backend
 from orchestrator.backends.local import LocalBackend
 from orchestrator.backends.slurm import ClusterAllocator, SlurmBackend, SlurmOptions
-from orchestrator.catalog import Catalog, load_catalog
+from orchestrator.catalog import Catalog, ImageSpec, load_catalog
+from orchestrator.cuda import unsupported_gpus
 from orchestrator.engine import connect
 from orchestrator.errors import BenchmatrixError, Interrupted, UsageError
 from orchestrator.execute import Execution
-from orchestrator.hostinfo import host_info
 from orchestrator.images import BuildOptions, ensure_image
 from orchestrator.interrupts import InterruptGuard, interrupt_guard
 from orchestrator.monitor import host_gpu_ids
@@ -99,6 +100,11 @@ def prepare(request: RunRequest) -> Prepared:
             "these images cannot be built here: "
             + "; ".join(f"{tag}: {' '.join(reason.split())}" for tag, reason in unbuildable.items())
         )
+    limited = {c.image: e for c in cells for e in catalog.images if e.tag == c.image and e.cuda and c.gpus}
+    if limited:
+        problems = unsupported_images(limited.values(), hostinfo.gpus())
+        if problems:
+            raise UsageError("these GPU images cannot run on this host's GPUs: " + "; ".join(problems))
     allocator = (
         ClusterAllocator()
         if request.backend == "slurm"
@@ -108,6 +114,11 @@ def prepare(request: RunRequest) -> Prepared:
     for dataset in sorted({cell.dataset for cell in cells}):
         data.require(dataset, request.data_dir / dataset)
     return Prepared(spec, catalog, cells, allocator)
+
+
+def unsupported_images(entries: Iterable[ImageSpec], gpus: list[dict]) -> list[str]:
+    """Each catalog entry whose CUDA build cannot run on one of the host's GPUs, with why."""
+    return [f"{entry.tag}: {', '.join(found)}" for entry in entries if (found := unsupported_gpus(entry.cuda, gpus))]
 
 
 def host_resources(cells: list[Cell]) -> Resources:
@@ -150,7 +161,7 @@ def run_matrix(request: RunRequest, console: Console) -> RunSummary:
             system=system,
             command=json.dumps(sys.argv),
             tool_version=__version__,
-            host=json.dumps(host_info(client)),
+            host=json.dumps(hostinfo.host_info(client)),
         )
     console.print(f"run [bold]{run_id}[/] — {len(prepared.cells)} cells, store {request.store}")
     with interrupt_guard() as guard:

@@ -100,7 +100,7 @@ class Spec(Strict):
     name: Name
     description: str = ""
     reference: Name = "tensorflow"
-    repeats: int = Field(default=1, ge=1, le=100)
+    repeats: int = Field(default=5, ge=1, le=100)  # seed 004 repeats every measurement five times
     systems: dict[Name, System] = Field(min_length=1)
     frameworks: list[FrameworkSel] = Field(min_length=1)
     workloads: list[Workload] = Field(min_length=1)

@@ -24,6 +24,7 @@ from workloads.frameworks import FRAMEWORKS, parse_options
 from workloads.models import load_plugins
 from workloads.ops import DEFAULT_REPEATS, DEFAULT_SIZES, OPS_MODEL
 from workloads.pairing import known_datasets, known_models
+from workloads.replicas import is_primary, torchrun, under_torchrun
 from workloads.result import write_result
 
 EXIT_CHECK_FAILED = 1
@@ -93,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     arg("--max-samples", type=_int_at_least(1), help="train on the first N samples after a seeded shuffle")
     arg("--warmup-steps", type=_int_at_least(0), default=10, help="steps of epoch 1 left out of img/s")
     arg("--seed", type=int, default=0)
+    arg(
+        "--replicas",
+        type=_int_at_least(1),
+        default=1,
+        help="data-parallel replicas, one per GPU (CPU devices where there is none); "
+        "--batch-size is per replica, so a step trains replicas × batch-size samples",
+    )
     arg("--ops-sizes", type=_sizes, default=DEFAULT_SIZES, help=f"{OPS_MODEL}: matrix sides to sweep")
     arg("--ops-repeats", type=_int_at_least(1), default=DEFAULT_REPEATS, help=f"{OPS_MODEL}: timed calls per point")
 
@@ -129,6 +137,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.model == OPS_MODEL:
         from workloads.ops import run_ops
 
+        if args.replicas > 1:
+            raise UsageError(f"--model {OPS_MODEL} times single operations on one device: --replicas must be 1")
         write_result(run_ops(args.framework, args.ops_sizes, args.ops_repeats, args.seed, options), args.out)
         return 0
     # Imported only now, so that --help and argument errors need no framework.
@@ -147,8 +157,11 @@ def _run(args: argparse.Namespace) -> int:
         warmup_steps=args.warmup_steps,
         options=options,
         seed=args.seed,
+        replicas=args.replicas,
     )
-    write_result(run(config), args.out)
+    result = run(config)
+    if is_primary():
+        write_result(result, args.out)
     return 0
 
 
@@ -193,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         _load_plugins(argv)
         args = build_parser().parse_args(argv)
         _writable(args.out)
+        if _needs_torchrun(args):
+            return torchrun(sys.argv[1:] if argv is None else argv, args.replicas)
         code = _run(args) if args.command == "run" else _check(args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
@@ -204,8 +219,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{OOM_MARKER} {reason}", flush=True)
         traceback.print_exc()
         return EXIT_OOM
-    print(f"written to {args.out}", flush=True)
+    if is_primary():
+        print(f"written to {args.out}", flush=True)
     return code
+
+
+def _needs_torchrun(args: argparse.Namespace) -> bool:
+    """PyTorch replicas are processes: this process becomes their launcher."""
+    return (
+        args.command == "run"
+        and args.framework == "pytorch"
+        and args.replicas > 1
+        and args.model != OPS_MODEL
+        and not under_torchrun()
+    )
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ class Result:
     inference_batches: int = 0
     peak_device_memory_mb: float | None = None
     epoch_losses: list[float] = field(default_factory=list)
+    replicas: int = 1  # data-parallel replicas (GPUs); batch_size is per replica
+    global_batch_size: int = 0  # samples per step over all replicas
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, **_finite(asdict(self))}

@@ -23,8 +23,9 @@ from workloads.errors import UsageError
 from workloads.frameworks import Adapter, OptionValue, create
 from workloads.models import InputSpec
 from workloads.pairing import check_pairing
+from workloads.replicas import usable_samples
 from workloads.result import Result, Warmup
-from workloads.timing import Recorder, steps_per_epoch, throughput
+from workloads.timing import Recorder, log_line, steps_per_epoch, throughput
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,12 @@ class RunConfig:
     warmup_steps: int = 10
     options: dict[str, OptionValue] = field(default_factory=dict)
     seed: int = 0
+    replicas: int = 1
+
+    @property
+    def global_batch(self) -> int:
+        """Samples per training step over all replicas (``batch_size`` is per replica)."""
+        return self.batch_size * self.replicas
 
 
 @dataclass(frozen=True)
@@ -54,10 +61,6 @@ class Inference:
     latency_p99_ms: float
     batches: int
     accuracy: float
-
-
-def _log(line: str) -> None:
-    print(line, flush=True)
 
 
 def to_layout(samples: np.ndarray, adapter: Adapter) -> np.ndarray:
@@ -77,29 +80,48 @@ def run(config: RunConfig) -> Result:
     check_pairing(config.framework, config.model, config.dataset)
     model = models.get(config.model)
     data = select(config.dataset, config.data_dir, config.max_samples, config.seed)
-    steps = steps_per_epoch(len(data.x_train), config.batch_size)
+    notes = list(data.notes)
+    kept = usable_samples(len(data.x_train), config.replicas)
+    if kept < len(data.x_train):
+        notes.append(f"{len(data.x_train) - kept} training samples left out so every replica gets a share of each step")
+        data.x_train, data.y_train = data.x_train[:kept], data.y_train[:kept]
+    steps = steps_per_epoch(len(data.x_train), config.global_batch)
     if steps <= config.warmup_steps:
         raise UsageError(
-            f"{len(data.x_train)} samples at batch size {config.batch_size} make {steps} steps per epoch, "
+            f"{len(data.x_train)} samples at global batch size {config.global_batch} make {steps} steps per epoch, "
             f"too few to leave any after {config.warmup_steps} warm-up steps: "
             "raise --max-samples or lower --warmup-steps"
         )
     random.seed(config.seed)
     np.random.seed(config.seed)
 
-    adapter = create(config.framework, config.options, lr=config.lr, seed=config.seed, optimizer=config.optimizer)
+    adapter = create(
+        config.framework,
+        config.options,
+        lr=config.lr,
+        seed=config.seed,
+        optimizer=config.optimizer,
+        replicas=config.replicas,
+    )
     x = to_layout(data.x_train, adapter)
     params = build(adapter, model, x.shape[1:], data.num_classes)
     versions = {"python": platform.python_version(), "numpy": np.__version__, **adapter.versions}
-    _log(
+    log_line(
         f"benchmatrix: {config.framework} {config.model} on {adapter.device}, {params} params, "
-        f"{len(x)} samples {x.shape[1:]}, {steps} steps/epoch, versions {versions}"
+        f"{len(x)} samples {x.shape[1:]}, {steps} steps/epoch of {config.global_batch} samples "
+        f"({config.replicas} replicas × {config.batch_size}), versions {versions}"
     )
 
     recorder = Recorder(config.epochs)
-    adapter.fit(x, data.y_train, config.batch_size, config.epochs, recorder)
+    adapter.fit(x, data.y_train, config.global_batch, config.epochs, recorder)
     measured = throughput(recorder.epochs, config.warmup_steps)
-    notes = list(adapter.notes) + data.notes
+    notes = list(adapter.notes) + notes
+    if config.replicas > 1:
+        notes.append(
+            f"data-parallel over {config.replicas} replicas: global batch {config.global_batch} = "
+            f"{config.batch_size} per replica × {config.replicas}; img/s counts all replicas' samples; "
+            "inference is timed with the per-replica batch"
+        )
 
     validation_accuracy = None
     if data.validation is not None:
@@ -111,14 +133,14 @@ def run(config: RunConfig) -> Result:
         notes.append("no test split: inference timed on the training samples, no test accuracy")
     inference = measure_inference(adapter, *evaluation, config.batch_size)
     test_accuracy = inference.accuracy if data.test is not None else None
-    _log(
+    log_line(
         f"train {measured.img_per_s:.1f} img/s after warm-up, inference {inference.img_per_s:.1f} img/s "
         f"(p50 {inference.latency_p50_ms:.2f} ms, p99 {inference.latency_p99_ms:.2f} ms per batch), "
         f"validation accuracy {validation_accuracy}, test accuracy {test_accuracy}"
     )
 
-    if len(x) % config.batch_size:
-        notes.append(f"last step of each epoch is a partial batch of {len(x) % config.batch_size}")
+    if len(x) % config.global_batch:
+        notes.append(f"last step of each epoch is a partial batch of {len(x) % config.global_batch}")
     return Result(
         framework=config.framework,
         versions=versions,
@@ -157,6 +179,8 @@ def run(config: RunConfig) -> Result:
         inference_batches=inference.batches,
         peak_device_memory_mb=adapter.peak_device_memory_mb(),
         epoch_losses=list(recorder.losses),
+        replicas=config.replicas,
+        global_batch_size=config.global_batch,
     )
 
 

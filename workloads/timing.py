@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from workloads.replicas import is_primary
+
 
 @dataclass
 class EpochSteps:
@@ -69,8 +71,10 @@ def throughput(epochs: Sequence[EpochSteps], warmup: int) -> Throughput:
     return Throughput(samples / seconds, seconds, samples, statistics.median(durations))
 
 
-def _log(line: str) -> None:
-    print(line, flush=True)
+def log_line(line: str) -> None:
+    """Print a progress line, from the first replica's process only."""
+    if is_primary():
+        print(line, flush=True)
 
 
 class Recorder:
@@ -79,7 +83,7 @@ class Recorder:
     def __init__(
         self,
         epochs: int,
-        log: Callable[[str], None] = _log,
+        log: Callable[[str], None] = log_line,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.epochs: list[EpochSteps] = []

@@ -9,6 +9,7 @@ from typing import Optional, Protocol
 from orchestrator.plan import Cell
 from orchestrator.scheduler import Placement
 from orchestrator.store import Metric
+from workloads.ops import OPS_MODEL
 
 CONTAINER_DATA = "/data"
 CONTAINER_RESULTS = "/results"
@@ -106,6 +107,8 @@ def workload_command(cell: Cell) -> list[str]:
     ]
     if cell.max_samples is not None:
         command += ["--max-samples", str(cell.max_samples)]
+    if cell.gpus > 1 and cell.model != OPS_MODEL:  # data-parallel over the cell's GPUs; batch is per GPU
+        command += ["--replicas", str(cell.gpus)]
     for key, value in cell.options:
         command += ["--option", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
     for _, target in plugin_mounts(cell):

@@ -127,7 +127,8 @@ class LocalBackend:
             logs=ended.logs,
             interrupted=self._cancelled and ended.exit_code != 0,
             metrics=tuple(monitor.metrics()),
-            notes=tuple(monitor.notes),
+            # The backend says who killed a cell: here the cell's own timeout, under Slurm its time limit.
+            notes=(*monitor.notes, *((f"killed after {task.timeout_s:g} s",) if ended.timed_out else ())),
         )
 
     def _wait_for_engine(self) -> None:

@@ -9,7 +9,8 @@ import docker
 import pytest
 
 from orchestrator import base, data
-from orchestrator.engine import connect
+from orchestrator.backends.local import WORKLOADS_DIR
+from orchestrator.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerExit, ContainerSpec, Mount, connect
 from orchestrator.errors import EngineUnavailable
 from tests.conftest import run_cli
 
@@ -63,3 +64,32 @@ def suite_data(sample_data) -> Path:
         data.sample(name, sample_data / name, n_train=n_train, n_test=max(4, n_train // 10))
         (sample_data / name).chmod(0o755)
     return sample_data
+
+
+def run_workloads(
+    engine: docker.DockerClient,
+    image: str,
+    command: list[str],
+    data_dir: Path,
+    results: Path,
+    label: tuple[str, str],
+    environment: dict[str, str] | None = None,
+    memory: str = "4g",
+    timeout_s: float = 600,
+) -> ContainerExit:
+    """`python -m workloads ...` in a hardened cell container of `image`, data at /data and results
+    at /results (writable), as the local backend runs a cell."""
+    spec = ContainerSpec(
+        image=image,
+        command=["python3", "-m", "workloads", *command],
+        mounts=[
+            Mount(data_dir, "/data"),
+            Mount(WORKLOADS_DIR, "/opt/benchmatrix/workloads"),
+            Mount(results, "/results", read_only=False),
+        ],
+        labels={RUN_LABEL: label[0], CELL_LABEL: label[1]},
+        environment={"PYTHONPATH": "/opt/benchmatrix", **(environment or {})},
+        memory=memory,
+    )
+    with CellContainer(engine, spec) as container:
+        return container.run(timeout_s=timeout_s)

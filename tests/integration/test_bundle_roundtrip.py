@@ -24,6 +24,7 @@ from tests.integration.test_bundle import build_labelled, on_engine, remove_imag
 
 SPEC = """
 name: roundtrip
+repeats: 1
 systems: {cpu: {kind: cpu, memory: 2g}}
 frameworks: [{name: mxnet, version: "1.9.1"}]
 workloads: [{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 640, warmup_steps: 5}]

@@ -37,6 +37,7 @@ from tests.conftest import REPO
 
 SPEC = """\
 name: faults
+repeats: 1
 reference: mxnet
 systems: {cpu: {kind: cpu, memory: 2g}, tiny: {kind: cpu, memory: 40m}}
 frameworks: [{name: mxnet, version: "1.9.1"}]

@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from orchestrator.backends.local import WORKLOADS_DIR
-from orchestrator.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerSpec, Mount, writable_by_cell
+from orchestrator.engine import writable_by_cell
+from tests.integration.conftest import run_workloads
 
 # Trainable parameters, the same in every framework (stated in the README).
 EXPECTED_PARAMS = {
@@ -59,24 +59,21 @@ def checks(engine, built_images, suite_data, tmp_path_factory) -> dict[str, dict
     for framework, image in IMAGES.items():
         results = tmp_path_factory.mktemp(f"check-{framework}")
         writable_by_cell(results)
-        command = ["python3", "-m", "workloads", "check", "--framework", framework, "--data-root", "/data"]
+        command = ["check", "--framework", framework, "--data-root", "/data"]
         command += ["--batch-size", "2", "--steps", "2", "--out", "/results/check.json"]
         command += [arg for model, dataset in CASES.items() for arg in ("--case", f"{model}={dataset}")]
         command += CHECK_OPTIONS.get(framework, [])
-        spec = ContainerSpec(
-            image=image,
-            command=command,
-            mounts=[
-                Mount(suite_data, "/data"),
-                Mount(WORKLOADS_DIR, "/opt/benchmatrix/workloads"),
-                Mount(results, "/results", read_only=False),
-            ],
-            labels={RUN_LABEL: "test-workloads-check", CELL_LABEL: framework},
-            environment={"PYTHONPATH": "/opt/benchmatrix", **CHECK_ENVIRONMENT.get(framework, {})},
+        ended = run_workloads(
+            engine,
+            image,
+            command,
+            suite_data,
+            results,
+            ("test-workloads-check", framework),
+            environment=CHECK_ENVIRONMENT.get(framework),
             memory="6g",
+            timeout_s=900,
         )
-        with CellContainer(engine, spec) as container:
-            ended = container.run(timeout_s=900)
         assert ended.exit_code == 0, f"{framework}:\n{ended.logs[-4000:]}"
         found[framework] = json.loads((results / "check.json").read_text())
     return found

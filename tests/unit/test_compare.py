@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator.compare import Settings, compare, judge, parse_selection, to_junit, to_markdown
 from orchestrator.errors import UsageError
+from orchestrator.stats import detectable_change, repeats_needed
 from orchestrator.store import Metric, Store
 from tests.unit.test_report import record
 
@@ -103,6 +104,27 @@ def test_small_significant_slowdown_below_threshold_is_no_change_and_says_so():
     pair = judge("x", base, cand, Settings())
     assert pair.verdict == "no change" and "below the 5% threshold" in pair.notes[0]
     assert judge("x", base, cand, Settings(threshold=0.02)).verdict == "regression"
+
+
+def test_no_change_from_noisy_repeats_says_what_the_test_could_not_see():
+    base = side("1", "mlp", [1000, 1150, 900, 1080, 950])  # CV ~10 %
+    cand = side("2", "mlp", [1020, 880, 1100, 960, 1050])
+    pair = judge("x", base, cand, Settings())
+    assert pair.verdict == "no change"
+    assert pair.notes == (
+        "underpowered: at CV 9.2% with 5 vs 5 repeats only slowdowns beyond ~20% are found 95% of the time; "
+        "~77 repeats per side would find 5%",
+    )
+    quiet = judge("x", side("1", "mlp", [1000, 1010, 990, 1005, 995]), side("2", "mlp", [1001, 1009, 991]), Settings())
+    assert quiet.verdict == "no change" and quiet.notes == ()
+
+
+def test_detectable_change_and_repeats_needed():
+    assert detectable_change(0.10, 5, 5, alpha=0.05) == pytest.approx(0.2129, abs=1e-4)
+    assert detectable_change(0.02, 5, 5, alpha=0.05) == pytest.approx(0.0426, abs=1e-4)
+    assert detectable_change(0.10, 20, 20, alpha=0.05) < detectable_change(0.10, 5, 5, alpha=0.05) / 1.9
+    assert repeats_needed(0.10, 0.05, alpha=0.05) == 91
+    assert detectable_change(0.10, 91, 91, alpha=0.05) <= 0.05 < detectable_change(0.10, 90, 90, alpha=0.05)
 
 
 def test_lower_is_better_metrics_are_oriented():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from orchestrator.backends import workload_command
 from orchestrator.devices import describe_request, device_request, global_batch, plan_fields, planned_device_ids
 from tests.unit.test_scheduler import cell, gpu_cell
 
@@ -24,6 +25,16 @@ def test_planned_devices_are_the_spec_ids_or_the_first_n():
     assert planned_device_ids(gpu_cell(4)) == (0, 1, 2, 3)
     assert planned_device_ids(gpu_cell(2, device_ids=(4, 6))) == (4, 6)
     assert planned_device_ids(cell()) == ()
+
+
+def test_multi_gpu_cells_train_one_replica_per_gpu():
+    def replicas(command: list[str]) -> str | None:
+        return command[command.index("--replicas") + 1] if "--replicas" in command else None
+
+    assert replicas(workload_command(gpu_cell(4, batch_size=64))) == "4"
+    assert replicas(workload_command(gpu_cell(1))) is None
+    assert replicas(workload_command(cell())) is None
+    assert replicas(workload_command(gpu_cell(4, model="ops", dataset="none"))) is None  # one device by design
 
 
 def test_global_batch_is_per_gpu_batch_times_gpus():

@@ -21,6 +21,16 @@ def catalog():
     return load_catalog()
 
 
+def write_spec(tmp_path: Path, head: str, frameworks: str, batch_sizes: str = "[32]") -> Path:
+    """A spec of `head` (name, repeats, systems lines), `frameworks` and one MLP workload."""
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"name: s\n{head}frameworks: [{frameworks}]\n"
+        f"workloads: [{{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: {batch_sizes}}}]\n"
+    )
+    return path
+
+
 def labels(cells):
     return [(cell.label, cell.image, cell.config_hash) for cell in cells]
 
@@ -40,11 +50,8 @@ def test_gpu_system_uses_gpu_variants(catalog):
 
 
 def test_gpu_system_without_gpu_image_is_refused(tmp_path, catalog):
-    spec_path = tmp_path / "s.yaml"
-    spec_path.write_text(
-        "name: s\nsystems: {1_gpu: {kind: gpu, gpus: 1}}\n"
-        'frameworks: [{name: tensorflow, version: "2.15.1"}]\n'
-        "workloads: [{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32]}]\n"
+    spec_path = write_spec(
+        tmp_path, "systems: {1_gpu: {kind: gpu, gpus: 1}}\n", '{name: tensorflow, version: "2.15.1"}'
     )
     with pytest.raises(SpecError, match="no gpu image of tensorflow@2.15.1") as caught:
         plan(load_spec(spec_path), spec_path, catalog)
@@ -52,11 +59,11 @@ def test_gpu_system_without_gpu_image_is_refused(tmp_path, catalog):
 
 
 def test_repeats_and_list_options_expand(tmp_path, catalog):
-    spec_path = tmp_path / "s.yaml"
-    spec_path.write_text(
-        "name: s\nrepeats: 2\nsystems: {cpu: {kind: cpu}}\n"
-        'frameworks: [{name: mxnet, version: "1.9.1", options: {hybridize: [false, true]}}]\n'
-        "workloads: [{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32, 64]}]\n"
+    spec_path = write_spec(
+        tmp_path,
+        "repeats: 2\nsystems: {cpu: {kind: cpu}}\n",
+        '{name: mxnet, version: "1.9.1", options: {hybridize: [false, true]}}',
+        batch_sizes="[32, 64]",
     )
     cells = plan(load_spec(spec_path), spec_path, catalog)
     assert len(cells) == 2 * 2 * 2
@@ -66,12 +73,17 @@ def test_repeats_and_list_options_expand(tmp_path, catalog):
     assert same_config[0].config_hash == same_config[1].config_hash
 
 
+def test_a_spec_without_repeats_repeats_each_cell_five_times(tmp_path, catalog):
+    spec_path = write_spec(tmp_path, "systems: {cpu: {kind: cpu}}\n", '{name: mxnet, version: "1.9.1"}')
+    cells = plan(load_spec(spec_path), spec_path, catalog)
+    assert [c.repeat for c in cells] == [0, 1, 2, 3, 4]
+    assert len({c.config_hash for c in cells}) == 1
+    assert len(plan(load_spec(spec_path), spec_path, catalog, repeats=2)) == 2
+
+
 def test_unknown_option_is_refused_at_plan_time(tmp_path, catalog):
-    spec_path = tmp_path / "s.yaml"
-    spec_path.write_text(
-        "name: s\nsystems: {cpu: {kind: cpu}}\n"
-        'frameworks: [{name: pytorch, version: "2.13.0", options: {hybridize: true}}]\n'
-        "workloads: [{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32]}]\n"
+    spec_path = write_spec(
+        tmp_path, "systems: {cpu: {kind: cpu}}\n", '{name: pytorch, version: "2.13.0", options: {hybridize: true}}'
     )
     with pytest.raises(SpecError) as caught:
         plan(load_spec(spec_path), spec_path, catalog)
@@ -82,7 +94,7 @@ def test_unknown_option_is_refused_at_plan_time(tmp_path, catalog):
 def test_unknown_framework_and_version_list_known_ones(catalog):
     with pytest.raises(UsageError, match="known: jax, keras-mxnet, mxnet, pytorch, tensorflow"):
         catalog.find("caffe")
-    with pytest.raises(UsageError, match="known: 1.9.1, 1.6.0"):
+    with pytest.raises(UsageError, match="known: 1.9.1, 1.9.0, 1.6.0"):
         catalog.find("mxnet", "0.1")
 
 
@@ -107,3 +119,11 @@ def test_cli_plan_json(cli):
     assert done.returncode == 0, done.stderr
     cells = json.loads(done.stdout)
     assert len(cells) == 10 and all(len(cell["config_hash"]) == 16 for cell in cells)
+
+
+def test_a_gpu_system_takes_the_gpu_variant_unless_variants_name_another(tmp_path, catalog):
+    head = "repeats: 1\nsystems: {1_gpu: {kind: gpu, gpus: 1}}\n"
+    spec_path = write_spec(tmp_path, head, '{name: tensorflow, version: "2.21.0"}')
+    assert [c.variant for c in plan(load_spec(spec_path), spec_path, catalog)] == ["gpu"]
+    spec_path = write_spec(tmp_path, head, '{name: tensorflow, version: "2.21.0", variants: [gpu, gpu-cudabase]}')
+    assert [c.variant for c in plan(load_spec(spec_path), spec_path, catalog)] == ["gpu", "gpu-cudabase"]

@@ -64,8 +64,14 @@ def test_dataset_unreadable_by_the_cell_user_is_refused(tmp_path, cli):
     data.sample("fashion_mnist", tmp_path / "fashion_mnist", n_train=100, n_test=20)
     tmp_path.chmod(0o755)
     (tmp_path / "fashion_mnist").chmod(0o700)
-    done = cli("run", "--data-dir", str(tmp_path), "--store", str(tmp_path / "db"),
-               env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    done = cli(
+        "run",
+        "--data-dir",
+        str(tmp_path),
+        "--store",
+        str(tmp_path / "db"),
+        env={"DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
     assert done.returncode == 2
     assert "uid 1000" in done.stderr and "chmod -R o+rX" in done.stderr
 

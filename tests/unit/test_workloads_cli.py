@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+import workloads.__main__
 import workloads.run
 from workloads.__main__ import main
 from workloads.datasets.idx import write_sample
 from workloads.errors import UsageError, oom_reason
 from workloads.frameworks import parse_options
+from workloads.replicas import shards, usable_samples
 from workloads.result import SCHEMA
 from workloads.timing import Recorder
 
@@ -79,7 +81,7 @@ def _args(data_dir: Path, out: Path, *extra: str) -> list[str]:
 
 def _use_fake(monkeypatch: pytest.MonkeyPatch, fail: BaseException | None = None) -> None:
     monkeypatch.setattr(
-        workloads.run, "create", lambda framework, options, lr, seed, optimizer: FakeAdapter(options, fail)
+        workloads.run, "create", lambda framework, options, lr, seed, optimizer, replicas=1: FakeAdapter(options, fail)
     )
 
 
@@ -109,6 +111,49 @@ def test_run_writes_a_complete_result(monkeypatch: pytest.MonkeyPatch, data_dir:
     assert result["peak_rss_mb"] > 1
     assert "last step of each epoch is a partial batch of 22" in result["notes"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_replicas_train_a_global_batch_and_only_rank_0_writes(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _use_fake(monkeypatch)
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it in each worker: no second launch
+    monkeypatch.setenv("RANK", "0")
+    out = tmp_path / "r.json"
+    assert main(_args(data_dir, out, "--max-samples", "151", "--warmup-steps", "1", "--replicas", "2")) == 0
+    result = json.loads(out.read_text())
+    assert (result["replicas"], result["batch_size"], result["global_batch_size"]) == (2, 32, 64)
+    assert result["samples_per_epoch"] == 150
+    assert "1 training samples left out so every replica gets a share of each step" in result["notes"]
+    assert "last step of each epoch is a partial batch of 22" in result["notes"]
+    assert "written to" in capsys.readouterr().out
+
+    monkeypatch.setenv("RANK", "1")
+    other = tmp_path / "rank1.json"
+    assert main(_args(data_dir, other, "--max-samples", "151", "--warmup-steps", "1", "--replicas", "2")) == 0
+    assert not other.exists() and capsys.readouterr().out == ""
+
+
+def test_pytorch_replicas_relaunch_under_torchrun(monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path):
+    launched: list[tuple[list[str], int]] = []
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(workloads.__main__, "torchrun", lambda argv, replicas: launched.append((argv, replicas)) or 7)
+    args = _args(data_dir, tmp_path / "r.json", "--replicas", "4")
+    assert main(args) == 7  # torchrun's exit code is the command's
+    assert launched == [(args, 4)]
+
+
+def test_the_ops_benchmark_refuses_replicas(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    args = ["run", "--framework", "mxnet", "--model", "ops", "--dataset", "none", "--replicas", "2"]
+    assert main([*args, "--out", str(tmp_path / "r.json")]) == 2
+    assert "times single operations on one device: --replicas must be 1" in capsys.readouterr().err
+
+
+def test_replica_shards_cover_the_batch_in_order() -> None:
+    parts = shards(np.arange(10), 4)
+    assert [len(part) for part in parts] == [3, 3, 2, 2]
+    assert np.concatenate(parts).tolist() == list(range(10))
+    assert usable_samples(151, 2) == 150 and usable_samples(150, 4) == 148 and usable_samples(7, 1) == 7
 
 
 def test_too_few_steps_for_warmup_exits_2(
@@ -160,7 +205,11 @@ def test_parse_options_defaults_and_values() -> None:
         "run_eagerly": False,
         "precision": "fp32",
         "data_format": "channels_last",
+        "gpu_memory": "all",
     }
+    assert parse_options("tensorflow", ["gpu_memory=growth"], device="gpu")["gpu_memory"] == "growth"
+    with pytest.raises(UsageError, match="supports gpu_memory=0.5 on GPUs only"):
+        parse_options("tensorflow", ["gpu_memory=0.5"], device="cpu")
     assert parse_options("jax", [])["jit_compile"] is None
     assert parse_options("keras-mxnet", []) == {"data_format": "channels_first"}
     assert parse_options("mxnet", ["hybridize=TRUE"])["hybridize"] is True

@@ -28,7 +28,8 @@ def write_spec(tmp_path: Path, frameworks: str, workloads: str, extra: str = "",
     kind = "{kind: cpu}" if system == "cpu" else "{kind: gpu, gpus: 1}"
     path = tmp_path / "s.yaml"
     path.write_text(
-        f"name: s\n{extra}systems: {{{system}: {kind}}}\nframeworks: [{frameworks}]\nworkloads: [{workloads}]\n"
+        f"name: s\nrepeats: 1\n{extra}systems: {{{system}: {kind}}}\n"
+        f"frameworks: [{frameworks}]\nworkloads: [{workloads}]\n"
     )
     return path
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 OptionValue = Union[bool, str, None]
 FLAG = ("false", "true")
 LAYOUTS = ("channels_last", "channels_first")
+GPU_MEMORY_POLICIES = ("growth", "0.25", "0.5", "0.75", "0.9")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ FRAMEWORKS: dict[str, FrameworkSpec] = {
             "precision": _precision("bf16", gpu=("fp16",)),
             # TensorFlow's CPU convolutions support NHWC only.
             "data_format": Option(LAYOUTS, "channels_last", gpu_only=("channels_first",)),
+            # Seed 000's GPU memory policies: TensorFlow's default, allow_growth, or a fraction cap.
+            "gpu_memory": Option(("all", *GPU_MEMORY_POLICIES), "all", gpu_only=GPU_MEMORY_POLICIES),
         },
         (_EAGER_XLA,),
     ),
@@ -124,7 +127,9 @@ class Adapter(Protocol):
         """Build and compile ``model``; return its trainable parameter count as the framework counts it."""
 
     def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, recorder: Recorder) -> None:
-        """Train on float32 samples in the adapter's layout, reporting every step to ``recorder``."""
+        """Train on float32 samples in the adapter's layout, reporting every step to ``recorder``.
+
+        ``batch_size`` is the global batch: with several replicas each trains on its share of it."""
 
     def predict_batch(self, x: np.ndarray) -> np.ndarray:
         """Class scores of one batch as a host NumPy array (so the work is finished)."""
@@ -186,10 +191,13 @@ def model_builder(framework: str, model: Model) -> Any:
     return builder
 
 
-def create(framework: str, options: dict[str, OptionValue], lr: float, seed: int, optimizer: str) -> Adapter:
-    """Import the framework's adapter (and so the framework) and construct it."""
+def create(
+    framework: str, options: dict[str, OptionValue], lr: float, seed: int, optimizer: str, replicas: int = 1
+) -> Adapter:
+    """Import the framework's adapter (and so the framework) and construct it for ``replicas``
+    data-parallel replicas (see ``workloads.replicas``)."""
     module = importlib.import_module(f"{__name__}.{FRAMEWORKS[framework].module}")
-    adapter = module.create(options=options, lr=lr, seed=seed, optimizer=optimizer)
+    adapter = module.create(options=options, lr=lr, seed=seed, optimizer=optimizer, replicas=replicas)
     for key, value in options.items():
         if value is not None:
             check_option(framework, key, option_text(value), adapter.device)

@@ -1,16 +1,25 @@
-"""JAX through Keras 3 (``KERAS_BACKEND=jax``) and ``model.fit``."""
+"""JAX through Keras 3 (``KERAS_BACKEND=jax``) and ``model.fit``.
+
+Replicas use Keras 3's ``DataParallel`` distribution: the batch is sharded over N JAX devices and
+the variables replicated. Without GPUs, XLA is asked for N host devices, which must happen before
+JAX starts.
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Any, Optional
 
+from workloads.errors import UsageError
 from workloads.frameworks import OptionValue
 from workloads.frameworks.keras_common import KerasAdapter
 
 
-def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str) -> KerasAdapter:
+def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str, replicas: int = 1) -> KerasAdapter:
     os.environ["KERAS_BACKEND"] = "jax"
+    if replicas > 1:
+        flag = f"--xla_force_host_platform_device_count={replicas}"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
     import jax
     import jaxlib
     import keras
@@ -35,6 +44,12 @@ def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str
     adapter.versions = {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "keras": keras.__version__}
     adapter.device = "gpu" if jax.default_backend() in ("gpu", "cuda", "rocm") else "cpu"
     adapter.options = dict(options)
+    if replicas > 1:
+        devices = jax.devices()
+        if len(devices) < replicas:
+            raise UsageError(f"--replicas {replicas}: only {len(devices)} {adapter.device} devices are visible")
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices[:replicas]))
+        adapter.notes.append(f"keras.distribution.DataParallel over {replicas} JAX {adapter.device} devices")
     if jit_compile is None:
         adapter.notes.append("jit_compile not given: Keras 3's default ('auto') was used")
     return adapter

@@ -7,7 +7,9 @@ differences that matter are 2.2.4's: ``Adam(lr=...)`` and no mixed precision.
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -59,6 +61,10 @@ class KerasAdapter:
         self.options: dict[str, Any] = {}
         self.notes: list[str] = []
         self.model: Any = None
+        # Data parallelism: the scope models are built in (a tf.distribute strategy's) and what
+        # turns the built model into its replicated form (keras-mxnet's multi_gpu_model).
+        self.scope: Callable[[], Any] = contextlib.nullcontext
+        self.replicate: Callable[[Any], Any] = lambda model: model
         keras.backend.clear_session()  # a fresh graph and name scope for each model built in a process
         keras.backend.set_image_data_format("channels_first" if channels_first else "channels_last")
         self._mixed = precision != "fp32"
@@ -73,15 +79,16 @@ class KerasAdapter:
 
     def build(self, model: Model, inputs: InputSpec) -> int:
         keras = self.keras
-        net = model.keras(keras, inputs)
-        softmax = keras.layers.Activation("softmax", **({"dtype": "float32"} if self._mixed else {}))
-        self.model = keras.Model(net.inputs, softmax(net.outputs[0]))
-        self.model.compile(
-            optimizer=self._optimizer(),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            **self.compile_kwargs,
-        )
+        with self.scope():
+            net = model.keras(keras, inputs)
+            softmax = keras.layers.Activation("softmax", **({"dtype": "float32"} if self._mixed else {}))
+            self.model = self.replicate(keras.Model(net.inputs, softmax(net.outputs[0])))
+            self.model.compile(
+                optimizer=self._optimizer(),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+                **self.compile_kwargs,
+            )
         return sum(self._size(weight) for weight in self.model.trainable_weights)
 
     def _size(self, weight: Any) -> int:

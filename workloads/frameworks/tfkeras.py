@@ -1,15 +1,28 @@
-"""TensorFlow through ``tf.keras``: Keras 3 on TF 2.16+, Keras 2 on TF 2.15."""
+"""TensorFlow through ``tf.keras``: Keras 3 on TF 2.16+, Keras 2 on TF 2.15.
+
+Replicas are ``tf.distribute.MirroredStrategy`` over the first N GPUs, or over N logical CPU
+devices carved out of the host CPU when there is no GPU. ``gpu_memory`` is seed 000's memory
+policy: TensorFlow's default maps nearly all of each GPU's memory up front; ``growth`` allocates
+as needed (``set_memory_growth``); a fraction caps each GPU at that share of its memory.
+"""
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any, Optional
 
+from workloads.errors import UsageError
 from workloads.frameworks import OptionValue
 from workloads.frameworks.keras_common import KerasAdapter
 
 
-def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str) -> KerasAdapter:
+def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str, replicas: int = 1) -> KerasAdapter:
     import tensorflow as tf
+
+    # Device settings must come before TensorFlow initialises its devices, so before Keras runs.
+    gpus = tf.config.list_physical_devices("GPU")
+    memory_note = _memory_policy(tf, gpus, str(options["gpu_memory"]))
+    devices = _replica_devices(tf, gpus, replicas)
 
     keras = tf.keras
     keras_version = getattr(keras, "__version__", None) or _keras_package_version()
@@ -26,8 +39,19 @@ def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str
     )
     adapter.tf = tf
     adapter.versions = {"tensorflow": tf.__version__, "keras": keras_version}
-    adapter.device = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    adapter.device = "gpu" if gpus else "cpu"
     adapter.options = dict(options)
+    if memory_note:
+        adapter.notes.append(memory_note)
+    if devices:
+        strategy = tf.distribute.MirroredStrategy(devices)
+        adapter.scope = strategy.scope
+        adapter.first_device_predict = tf.function(lambda batch: adapter.model(batch, training=False))
+        adapter.notes.append(f"tf.distribute.MirroredStrategy over {', '.join(devices)}")
+        adapter.notes.append(
+            "inference runs on the first replica's device: Keras's predict_on_batch under MirroredStrategy "
+            "gives every replica the whole batch"
+        )
     adapter.notes.append(
         "run_eagerly: every step runs op by op (no tf.function)"
         if run_eagerly
@@ -36,8 +60,51 @@ def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str
     return adapter
 
 
+def _memory_policy(tf: Any, gpus: list, policy: str) -> Optional[str]:
+    """Apply a ``gpu_memory`` option to every GPU; say what was done (None for TensorFlow's default)."""
+    if policy == "all" or not gpus:
+        return None
+    if policy == "growth":
+        for gpu in gpus:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        return "GPU memory: allow_growth (allocated as needed)"
+    fraction = float(policy)
+    for index, gpu in enumerate(gpus):
+        limit = int(_total_memory_mb(index) * fraction)
+        tf.config.set_logical_device_configuration(gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=limit)])
+    return f"GPU memory: capped at {fraction:.0%} of each GPU (the per_process_gpu_memory_fraction policy)"
+
+
+def _total_memory_mb(index: int) -> int:
+    """A GPU's memory as the driver reports it; TensorFlow 2 takes memory caps in MB, not fractions."""
+    command = ["nvidia-smi", f"--id={index}", "--query-gpu=memory.total", "--format=csv,noheader,nounits"]
+    try:
+        return int(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError, ValueError) as exc:
+        raise UsageError(f"gpu_memory fraction: cannot read GPU {index}'s memory with nvidia-smi: {exc}") from exc
+
+
+def _replica_devices(tf: Any, gpus: list, replicas: int) -> list[str]:
+    """The devices MirroredStrategy mirrors over; none for a single replica."""
+    if replicas == 1:
+        return []
+    if gpus:
+        if len(gpus) < replicas:
+            raise UsageError(f"--replicas {replicas}: only {len(gpus)} GPUs are visible")
+        return [f"/gpu:{index}" for index in range(replicas)]
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+    return [f"/cpu:{index}" for index in range(replicas)]
+
+
 class _TensorFlowAdapter(KerasAdapter):
     tf: Any = None
+    first_device_predict: Any = None  # a tf.function of the model's call, when replicated
+
+    def predict_batch(self, x: Any) -> Any:
+        if self.first_device_predict is None:
+            return super().predict_batch(x)
+        return self.first_device_predict(x).numpy()
 
     def peak_device_memory_mb(self) -> Optional[float]:
         if self.device != "gpu":

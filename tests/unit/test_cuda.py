@@ -1,0 +1,44 @@
+"""Which GPUs a CUDA build runs on, and the run's refusal of the ones it cannot."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.catalog import load_catalog
+from orchestrator.cuda import newest_supported, support_note, unsupported_gpus
+from orchestrator.runner import unsupported_images
+
+H100 = {"index": 0, "name": "NVIDIA H100", "compute_capability": "9.0"}
+T4 = {"index": 1, "name": "Tesla T4", "compute_capability": "7.5"}
+A100 = {"index": 2, "name": "A100", "compute_capability": "8.0"}
+
+
+@pytest.mark.parametrize(
+    ("cuda", "newest"),
+    [("10.0", (7, 5)), ("10.2", (7, 5)), ("11.0", (8, 0)), ("11.2", (8, 6)), ("11.8", (9, 0)), ("12.4", (9, 0))],
+)
+def test_newest_supported_capability_per_cuda_version(cuda, newest):
+    assert newest_supported(cuda)[0] == newest
+
+
+def test_cuda_older_than_the_table_is_an_error():
+    with pytest.raises(ValueError, match="CUDA 9.0 is older"):
+        newest_supported("9.0")
+
+
+def test_unsupported_gpus_names_each_newer_gpu():
+    assert unsupported_gpus("10.0", [H100, T4, A100]) == [
+        "GPU 0 (NVIDIA H100, compute capability 9.0) is newer than CUDA 10.0 supports (up to 7.5, Turing)",
+        "GPU 2 (A100, compute capability 8.0) is newer than CUDA 10.0 supports (up to 7.5, Turing)",
+    ]
+    assert unsupported_gpus("11.8", [H100, T4]) == []
+    assert support_note("11.2").startswith("CUDA 11.2: runs on GPUs up to compute capability 8.6")
+
+
+def test_a_run_refuses_the_cu100_image_on_a_hopper_host():
+    cu100 = load_catalog().find("mxnet", "1.9.0", "cu100")[0]
+    assert unsupported_images([cu100], [H100]) == [
+        "benchmatrix/mxnet:1.9.0-cu100: GPU 0 (NVIDIA H100, compute capability 9.0) is newer than CUDA 10.0 "
+        "supports (up to 7.5, Turing)"
+    ]
+    assert unsupported_images([cu100], [T4]) == []
