@@ -8,7 +8,9 @@
 # done, the base images (`make bases`) or a registry for the gpu images' bases. Prints each step's
 # figures: GPUs seen, the device requests and global batch sizes planned, img/s and GPU
 # utilisation/memory/power per cell (from the host-side NVML sampler), and which cells failed.
-# 4_gpu is skipped with a message on a host with fewer than 4 GPUs. Exit 1 when any step failed.
+# 4_gpu is skipped with a message on a host with fewer than 4 GPUs; its cells train data-parallel
+# (`--replicas 4`, one replica per GPU). Exit 1 when any step failed. Without Docker, the workload
+# code alone can be checked on the GPUs with bench/gpu_bare.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -39,11 +41,6 @@ step "plan: device requests and global batch = per-GPU batch x GPUs"
 check $PY -m orchestrator plan --system 1_gpu $(framework_args)
 # shellcheck disable=SC2046
 check $PY -m orchestrator plan --system 4_gpu $(framework_args)
-
-if ! $PY -m workloads run --help | grep -q -- '--gpus'; then
-  echo "note: the workload CLI takes no --gpus yet: 4_gpu cells get 4 devices but train data-parallel only" \
-    "where the framework adapter spreads over every visible GPU by itself"
-fi
 
 summary() {
   $PY -m orchestrator results --store "$STORE" --run "$1"

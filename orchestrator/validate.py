@@ -19,7 +19,7 @@ PIP_REQUIREMENT = (
 )
 APT_PACKAGE = r"^[a-z0-9][a-z0-9.+-]{1,63}$"
 ENV_KEY = r"^[A-Z_][A-Z0-9_]{0,63}$"
-ENV_VALUE = r"^[A-Za-z0-9_./:=,+-]{0,200}$"
+ENV_VALUE = r"^[A-Za-z0-9_./:=,+-]{0,1000}$"  # long enough for a library path
 IMAGE_REF = r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[A-Za-z0-9._-]{1,64})?$"
 HTTPS_URL = r"^https://[A-Za-z0-9.-]+(/[A-Za-z0-9._~-]+)*/?$"
 CPUSET = r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$"

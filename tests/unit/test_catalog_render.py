@@ -139,3 +139,12 @@ def test_an_old_cuda_build_says_which_gpus_it_runs_on(catalog):
 def test_bad_cuda_fields_are_refused(tmp_path, needle, replacement, message):
     with pytest.raises(SpecError, match=message):
         load_changed_catalog(tmp_path, needle, replacement)
+
+
+@pytest.mark.parametrize("framework", ["mxnet", "keras-mxnet"])
+def test_every_cuda_wheel_of_an_mxnet_gpu_image_is_on_the_library_path(catalog, framework):
+    entry = next(image for image in catalog.images if image.framework == framework and image.variant == "gpu")
+    wheels = [req.split("==")[0] for req in entry.pip if req.startswith("nvidia-")]
+    folders = {req.removeprefix("nvidia-").removesuffix("-cu11").replace("-", "_") for req in wheels}
+    on_path = {part.split("/nvidia/")[1].removesuffix("/lib") for part in entry.env["LD_LIBRARY_PATH"].split(":")}
+    assert len(wheels) == 9 and folders == on_path
