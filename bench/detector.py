@@ -1,7 +1,8 @@
 """How good is `compare`'s regression verdict on real measurements? (issue: detector quality)
 
-1. Measures one cell (MXNet MLP, one Fashion-MNIST epoch) --repeats times in real containers, through
-   `python -m orchestrator run`, into its own store (reused when it already holds enough).
+1. Measures one cell (MXNet MLP, batch 256, one Fashion-MNIST epoch, pinned to one CPU) --repeats
+   times in real containers, through `python -m orchestrator run`, into its own store (reused when
+   it already holds enough).
 2. A/A: --trials times, splits the ok repeats at random into two disjoint halves of --per-side and
    judges them with `compare.judge` exactly as `compare` does. Every "regression" is a false alarm.
 3. A/B: the same splits with the candidate's throughput divided by 1.10 (each step 10 % slower).
@@ -37,7 +38,7 @@ systems: {{cpu: {{kind: cpu, memory: 4g, cpuset: "{cpuset}"}}}}
 frameworks:
   - {{name: mxnet, version: "1.9.1", options: {{hybridize: true}}}}
 workloads:
-  - {{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: {samples}, warmup_steps: 10}}
+  - {{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [{batch}], max_samples: {samples}, warmup_steps: 10}}
 """
 SLOWDOWN = 1.10
 
@@ -48,10 +49,10 @@ def measured(store: Store) -> list[dict]:
     return [row for row in store.cell_rows(runs[-1]) if row["status"] == "ok"] if runs else []
 
 
-def measure(store_path: Path, repeats: int, samples: int, cpuset: str, data_dir: Path) -> None:
+def measure(store_path: Path, repeats: int, samples: int, batch: int, cpuset: str, data_dir: Path) -> None:
     with tempfile.TemporaryDirectory() as work:
         spec = Path(work) / "detector.yaml"
-        spec.write_text(SPEC.format(samples=samples, cpuset=cpuset))
+        spec.write_text(SPEC.format(samples=samples, batch=batch, cpuset=cpuset))
         command = [sys.executable, "-m", "orchestrator", "run", "--spec", str(spec), "--repeats", str(repeats)]
         command += ["--store", str(store_path), "--data-dir", str(data_dir), "--results-dir", str(Path(work) / "r")]
         subprocess.run(command, cwd=REPO, check=True)
@@ -78,6 +79,7 @@ def main() -> int:
     parser.add_argument(
         "--samples", type=int, default=60000, help="training samples per repeat (Fashion-MNIST has 60,000)"
     )
+    parser.add_argument("--batch-size", type=int, default=256, help="256: a third less noise than 32 here")
     parser.add_argument(
         "--cpuset",
         default=str(max(os.sched_getaffinity(0))),
@@ -89,20 +91,22 @@ def main() -> int:
         "--per-side", type=_sizes, default=(5, 10, 15), help="repeats per side of each comparison, comma-separated"
     )
     parser.add_argument("--threshold", type=float, default=Settings().threshold)
+    parser.add_argument("--alpha", type=float, default=Settings().alpha)
     parser.add_argument("--fresh", action="store_true", help="measure anew even if the store holds enough repeats")
     args = parser.parse_args()
     store = Store(str(args.store))
     rows = measured(store)
     if args.fresh or len(rows) < max(args.repeats, 2 * max(args.per_side)):
-        measure(args.store, args.repeats, args.samples, args.cpuset, args.data_dir)
+        measure(args.store, args.repeats, args.samples, args.batch_size, args.cpuset, args.data_dir)
         rows = measured(store)
     summary = summarize([row["metrics"][SPEED] for row in rows])
     print(
-        f"cell: mxnet 1.9.1 mlp bs32, {rows[0]['config']['max_samples']:,} samples, pinned to CPU {args.cpuset}, "
+        f"cell: mxnet 1.9.1 mlp bs{rows[0]['batch_size']}, {rows[0]['config']['max_samples']:,} samples, "
+        f"pinned to CPU {args.cpuset}, "
         f"{summary.n} ok repeats: median {summary.median:,.0f} img/s, CV {summary.cv:.1%}, "
         f"range {summary.low:,.0f}–{summary.high:,.0f}"
     )
-    settings = Settings(threshold=args.threshold)
+    settings = Settings(threshold=args.threshold, alpha=args.alpha)
     print(f"threshold {settings.threshold:.0%}, alpha {settings.alpha}, {args.trials} random splits per row")
     print("per side | A/A false alarms | A/B (10% slower) detected | predicted reach at this CV | goals")
     met = []
