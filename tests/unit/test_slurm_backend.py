@@ -29,11 +29,12 @@ from orchestrator.backends.slurm_node import (
     write_outcome,
 )
 from orchestrator.errors import SpecError, UsageError
+from orchestrator.execute import cell_record
 from orchestrator.plan import Cell
 from orchestrator.result import classify
 from orchestrator.scheduler import Placement
 from orchestrator.spec import SlurmPlacement, load_spec
-from orchestrator.store import Metric
+from orchestrator.store import Metric, now
 
 IMAGE_ID = "sha256:" + "12" * 32
 
@@ -182,6 +183,15 @@ def test_the_node_outcome_stands_and_slurm_verdicts_override_it():
         "monitor: no GPU",
         "slurm job 8 on n: TIMEOUT (the job's time limit of 1 min ran out)",
     )
+
+
+def test_a_slurm_time_limit_is_stored_as_such_not_as_the_cells_own_timeout(tmp_path):
+    node = CellRun(exit_code=143, timed_out=False, oom_killed=False, logs="", interrupted=True)
+    ended = outcome_from_job(JobEnd("9", "TIMEOUT", 0, "n", 1), node, "")
+    record = cell_record(make_task(tmp_path, timeout_s=600), ended, now(), [])
+    assert record.status == "timeout"
+    assert "slurm job 9 on n: TIMEOUT (the job's time limit of 1 min ran out)" in record.notes
+    assert not any(note.startswith("killed after") for note in record.notes)
 
 
 def test_job_file_round_trip_keeps_the_cell_identity(tmp_path):
