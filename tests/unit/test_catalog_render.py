@@ -110,7 +110,7 @@ def test_unbuildable_entry_says_why(catalog):
 def test_cuda_base_images_install_python_in_both_stages(catalog):
     tf = catalog.find("tensorflow", "2.21.0", "gpu-cudabase")[0]
     build_stage, runtime_stage = stages(render(catalog, tf, ca_bundle=True, wheelhouse=False))
-    assert build_stage.startswith("nvidia/cuda:12.5.1-cudnn-runtime-ubuntu22.04 AS build")
+    assert build_stage.startswith("nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04 AS build")
     assert "install -y --no-install-recommends python3 python3-venv python3-pip" in build_stage
     assert "'tensorflow==2.21.0'" in build_stage and "and-cuda" not in build_stage
     assert "install -y --no-install-recommends python3 python3-venv python3-pip" in runtime_stage
