@@ -42,7 +42,11 @@ def print_plan(console: Console, cells: list[Cell]) -> None:
         )
     console.print(table)
     if any(cell.gpus for cell in cells):
-        console.print("  · batch is per GPU: global batch = batch × GPUs (data-parallel)", highlight=False)
+        console.print(
+            "  · batch is per GPU: global batch = batch × GPUs; a cell with several GPUs trains one "
+            "data-parallel replica per GPU (workload --replicas N)",
+            highlight=False,
+        )
 
 
 def print_speed_table(console: Console, store: Store, run_id: str, reference: str | None) -> None:
