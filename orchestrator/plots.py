@@ -102,7 +102,7 @@ def _bars(ax: Axes, group: pd.DataFrame, labels: list[str], palette: dict, unit:
             ax.text(x, top * 0.06, row["status_text"], rotation=90, ha="center", va="bottom", color="crimson")
     if measured:
         spread = [
-            [row["median"] - row["low"], row["high"] - row["median"]] if row["n"] > 1 else [0.0, 0.0]
+            [row["median"] - row["low"], row["high"] - row["median"]] if row["n"] > 1 else [math.nan, math.nan]
             for _, _, row in measured
         ]
         ax.bar(
