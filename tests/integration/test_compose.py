@@ -15,6 +15,7 @@ import pytest
 
 from orchestrator.store import Store
 from tests.conftest import REPO
+from tests.stores import add_run
 from tests.unit.test_report import record
 
 
@@ -75,17 +76,7 @@ def compose(engine, tmp_path, cli):
 def test_store_and_report_server_come_up_and_serve_a_report(compose, cli):
     url, reports, port, password = compose
     store = Store(url)
-    store.create_run(
-        "composerun",
-        spec_name="compose",
-        spec_path="-",
-        spec_hash="-",
-        reference="tensorflow",
-        system="cpu",
-        command="[]",
-        tool_version="0",
-        host='{"hostname": "h"}',
-    )
+    add_run(store, "composerun", spec_name="compose", host='{"hostname": "h"}')
     for repeat in range(3):
         store.record_cell(record("mxnet", "cpu", 0, "mlp", 32, 1, repeat, run_id="composerun"))
     done = cli("report", "--store", url, "--last", "--out", str(reports / "composerun"))

@@ -34,6 +34,7 @@ from orchestrator.scheduler import Allocator, Resources
 from orchestrator.spec import load_spec
 from orchestrator.store import Store
 from tests.conftest import REPO
+from tests.stores import add_run
 
 SPEC = """\
 name: faults
@@ -266,17 +267,7 @@ def test_a_cell_that_loses_the_engine_is_retried_once(work, sample_data, engine,
     cells = plan(spec, work / "spec.yaml", load_catalog(), Filters(system="cpu", workloads=("fast",)))
     image_id = engine.images.get(cells[0].image).id
     store = Store(str(tmp_path / "results.db"))
-    store.create_run(
-        "lost",
-        spec_name="faults",
-        spec_path="s",
-        spec_hash="h",
-        reference="mxnet",
-        system="cpu",
-        command="[]",
-        tool_version="0",
-        host="{}",
-    )
+    add_run(store, "lost", spec_name="faults", reference="mxnet")
     console = Console(file=io.StringIO(), width=200)
     execution = Execution(
         backend=LocalBackend(client, sample_data.resolve()),

@@ -29,6 +29,7 @@ from orchestrator import migrations
 from orchestrator.errors import UsageError
 from orchestrator.store import Store, cells, metrics
 from tests.conftest import REPO
+from tests.stores import add_run
 
 USER, PASSWORD = "bench", "s3cret-" + secrets.token_hex(4)
 
@@ -190,17 +191,7 @@ def finished(processes: list[subprocess.Popen]) -> list[tuple[int, int]]:
 def test_round_trip_and_schema_on_postgres(pg_url):
     store = Store(pg_url)
     assert store.engine.dialect.name == "postgresql" and store.schema_version == migrations.LATEST
-    store.create_run(
-        "r1",
-        spec_name="t",
-        spec_path="t.yaml",
-        spec_hash="h",
-        reference="tensorflow",
-        system="cpu",
-        command="[]",
-        tool_version="0",
-        host='{"hostname": "h"}',
-    )
+    add_run(store, "r1", host='{"hostname": "h"}')
     finished(writers(pg_url, [("r1", False, 3, 0.0)]))
     rows = store.cell_rows("r1")
     assert [row["metrics"]["train_img_per_s"] for row in rows] == [1000.0, 1001.0, 1002.0]
@@ -225,17 +216,7 @@ def test_concurrent_orchestrators_on_a_fresh_store_lose_and_duplicate_nothing(pg
 
 
 def test_the_same_cell_written_by_several_processes_is_stored_once(pg_url):
-    Store(pg_url).create_run(
-        "shared",
-        spec_name="t",
-        spec_path="t.yaml",
-        spec_hash="h",
-        reference="tensorflow",
-        system="cpu",
-        command="[]",
-        tool_version="0",
-        host="{}",
-    )
+    add_run(Store(pg_url), "shared")
     counts = finished(writers(pg_url, [("shared", False, 30, 0.0) for _ in range(3)]))
     assert sum(inserted for inserted, _ in counts) == 30
     assert all(inserted + conflicts == 30 for inserted, conflicts in counts)

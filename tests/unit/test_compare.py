@@ -11,6 +11,7 @@ from orchestrator.compare import Settings, compare, judge, parse_selection, to_j
 from orchestrator.errors import UsageError
 from orchestrator.stats import detectable_change, repeats_needed
 from orchestrator.store import Metric, Store
+from tests.stores import add_run
 from tests.unit.test_report import record
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -195,17 +196,7 @@ def stored_pair(tmp_path, candidate_speeds, candidate_status="ok") -> str:
     """A SQLite store with one run holding mxnet 1.9.1 (cpu) and 1.6.0 (mkl) mlp cells, as regress makes."""
     path = str(tmp_path / "results.db")
     store = Store(path)
-    store.create_run(
-        "r1",
-        spec_name="s",
-        spec_path="s",
-        spec_hash="h",
-        reference="mxnet",
-        system="cpu",
-        command="[]",
-        tool_version="0",
-        host="{}",
-    )
+    add_run(store, "r1", reference="mxnet")
     records = []
     for repeat, (base, cand) in enumerate(zip([1000, 1010, 990, 1005, 995], candidate_speeds)):
         for version, variant, speed in (("1.9.1", "cpu", base), ("1.6.0", "mkl", cand)):

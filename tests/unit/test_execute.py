@@ -22,6 +22,7 @@ from orchestrator.execute import EngineLostTwice, Execution, failed_record
 from orchestrator.interrupts import InterruptGuard
 from orchestrator.scheduler import Allocator, Resources
 from orchestrator.store import Store, now
+from tests.stores import add_run
 from tests.unit.test_scheduler import cell
 
 RESULT = {
@@ -65,17 +66,7 @@ class ScriptedBackend:
 @pytest.fixture
 def store(tmp_path):
     store = Store(str(tmp_path / "results.db"))
-    store.create_run(
-        "run1",
-        spec_name="t",
-        spec_path="t",
-        spec_hash="h",
-        reference="mxnet",
-        system="cpu",
-        command="[]",
-        tool_version="0",
-        host="{}",
-    )
+    add_run(store, "run1", reference="mxnet")
     return store
 
 

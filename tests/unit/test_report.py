@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator import report
-from orchestrator.store import CellRecord, Metric, Store
+from orchestrator.store import Metric, Store
+from tests.stores import add_run, cell
 
 T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -29,46 +30,33 @@ def record(framework, system, gpus, workload, batch, epochs, repeat, status="ok"
         Metric("test_accuracy", min(0.99, 0.80 + 0.03 * epochs + rng.uniform(-0.01, 0.01)), "1"),
     ]
     metrics = [*(training if workload != "ops" else []), *extra]
-    return CellRecord(
+    return cell(
         run_id=run_id,
         config_hash=f"{framework}-{system}-{workload}-{batch}-{epochs}",
         repeat=repeat,
         system=system,
         framework=framework,
-        version="1",
         variant="gpu" if gpus else "cpu",
         workload=workload,
         model=workload,
-        dataset="fashion_mnist",
         batch_size=batch,
         epochs=epochs,
-        options={},
         config={"gpus": gpus},
         image=f"benchmatrix/{framework}:1",
-        image_id="sha256:x",
         status=status,
         exit_code=0 if status == "ok" else 3,
-        started_at=T0,
-        finished_at=T0,
-        log_path=None,
-        result_path=None,
         versions={framework: "1"},
-        notes=[],
         log_tail=None if status == "ok" else "step 12\nBENCHMATRIX_OOM: CUDA out of memory",
         metrics=metrics if status == "ok" else [],
     )
 
 
 def synthetic_run(store: Store) -> None:
-    store.create_run(
+    add_run(
+        store,
         "run1",
         spec_name="synthetic",
         spec_path="s.yaml",
-        spec_hash="h",
-        reference="tensorflow",
-        system="cpu",
-        command="[]",
-        tool_version="0",
         host='{"hostname": "h", "cpu_model": "test CPU", "cores": 2, "gpus": [{"name": "Test GPU"}]}',
     )
     records = []
@@ -180,17 +168,7 @@ def test_scaling_efficiency_against_one_gpu(built):
 
 def test_a_run_of_only_failures_still_reports(tmp_path):
     store = Store(str(tmp_path / "results.db"))
-    store.create_run(
-        "bad",
-        spec_name="s",
-        spec_path="s",
-        spec_hash="h",
-        reference="tensorflow",
-        system="cpu",
-        command="[]",
-        tool_version="0",
-        host="{}",
-    )
+    add_run(store, "bad")
     store.record_cell(record("mxnet", "cpu", 0, "mlp", 32, 1, 0, status="oom", run_id="bad"))
     paths = report.write(report.build(store, "bad"), tmp_path / "bad")
     assert "Out of Memory" in (tmp_path / "bad" / "summary.md").read_text()
@@ -202,17 +180,7 @@ def test_report_cli_bad_input_exits_2(tmp_path, cli):
     done = cli("report", "--store", empty, "--out", str(tmp_path / "out"))
     assert done.returncode == 2 and "the store has no runs yet" in done.stderr
     store = Store(str(tmp_path / "results.db"))
-    store.create_run(
-        "run1",
-        spec_name="s",
-        spec_path="s",
-        spec_hash="h",
-        reference="tensorflow",
-        system="cpu",
-        command="[]",
-        tool_version="0",
-        host="{}",
-    )
+    add_run(store, "run1")
     store.record_cell(record("mxnet", "cpu", 0, "mlp", 32, 1, 0))
     (tmp_path / "afile").write_text("")
     done = cli("report", "--store", str(tmp_path / "results.db"), "--out", str(tmp_path / "afile" / "out"))

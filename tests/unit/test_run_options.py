@@ -20,6 +20,7 @@ from orchestrator.plan import Filters
 from orchestrator.runner import RunRequest, run_matrix
 from orchestrator.spec import spec_hash
 from orchestrator.store import Store
+from tests.stores import add_run
 
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent.sock"}
 SPEC = (
@@ -79,16 +80,13 @@ def test_gpu_system_without_a_driver_is_refused_with_the_way_to_check(setup, cli
 
 def stored_run(tmp_path: Path, spec: Path) -> Store:
     store = Store(str(tmp_path / "r.db"))
-    store.create_run(
+    add_run(
+        store,
         "r1",
-        spec_name="s",
         spec_path=str(spec),
         spec_hash=spec_hash(spec),
         reference="mxnet",
-        system="cpu",
         command='["orchestrator", "run"]',
-        tool_version="0",
-        host="{}",
     )
     return store
 

@@ -35,33 +35,17 @@ from orchestrator.result import classify
 from orchestrator.scheduler import Placement
 from orchestrator.spec import SlurmPlacement, load_spec
 from orchestrator.store import Metric, now
+from tests.unit.test_scheduler import cell as scheduler_cell
 
 IMAGE_ID = "sha256:" + "12" * 32
 
 
 def make_cell(**changes) -> Cell:
-    cell = Cell(
-        system="cpu",
-        system_kind="cpu",
-        framework="mxnet",
-        version="1.9.1",
-        variant="cpu",
-        image="benchmatrix/mxnet:1.9.1-cpu",
-        workload="mlp",
-        model="mlp",
-        dataset="fashion_mnist",
-        batch_size=32,
-        epochs=1,
-        optimizer="adam",
-        lr=0.001,
-        max_samples=640,
-        warmup_steps=5,
-        timeout_s=600,
-        memory="2g",
-        options=(("hybridize", True),),
-        repeat=1,
+    """The scheduler tests' cell, as a Slurm job would carry it: capped, with a memory limit and an option."""
+    slurm_cell = scheduler_cell(
+        max_samples=640, warmup_steps=5, timeout_s=600, memory="2g", options=(("hybridize", True),), repeat=1
     )
-    return replace(cell, **changes)
+    return replace(slurm_cell, **changes)
 
 
 def make_task(tmp_path: Path, cell: Cell | None = None, timeout_s: float = 600) -> CellTask:

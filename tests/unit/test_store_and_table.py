@@ -9,40 +9,27 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.errors import UsageError
-from orchestrator.store import CellRecord, Metric, Store
+from orchestrator.store import Metric, Store
 from orchestrator.table import speed_table
+from tests.stores import add_run, cell
 
 GOLDEN = Path(__file__).parent / "golden"
 T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
 
 
 def record(run_id: str, framework: str, workload: str, status: str, speed: float | None, repeat: int = 0, **extra):
-    return CellRecord(
+    return cell(
         run_id=run_id,
         config_hash=f"{framework}-{workload}",
         repeat=repeat,
-        system="cpu",
         framework=framework,
-        version="1",
-        variant="cpu",
         workload=workload,
         model=workload,
-        dataset="fashion_mnist",
-        batch_size=32,
-        epochs=1,
-        options={},
-        config={},
         image=f"benchmatrix/{framework}:1-cpu",
-        image_id="sha256:x",
         status=status,
         exit_code=0 if status == "ok" else 1,
-        started_at=T0,
-        finished_at=T0,
-        log_path=None,
-        result_path=None,
         versions={framework: "1"},
         notes=extra.get("notes", []),
-        log_tail=None,
         metrics=[Metric("train_img_per_s", speed, "img/s")] if speed is not None else [],
     )
 
@@ -50,17 +37,7 @@ def record(run_id: str, framework: str, workload: str, status: str, speed: float
 @pytest.fixture
 def store(tmp_path):
     store = Store(str(tmp_path / "r" / "results.db"))
-    store.create_run(
-        "run1",
-        spec_name="t",
-        spec_path="t.yaml",
-        spec_hash="h",
-        reference="tensorflow",
-        system="cpu",
-        command="[]",
-        tool_version="0",
-        host='{"hostname": "h"}',
-    )
+    add_run(store, "run1", host='{"hostname": "h"}')
     return store
 
 

@@ -14,23 +14,14 @@ import pandas as pd
 
 from orchestrator.store import Store
 from tests.conftest import REPO
+from tests.stores import add_run
 from tests.unit.test_report import record
 
 
 def one_run(tmp_path) -> str:
     path = str(tmp_path / "results.db")
     store = Store(path)
-    store.create_run(
-        "run1",
-        spec_name="s",
-        spec_path="s",
-        spec_hash="h",
-        reference="tensorflow",
-        system="cpu",
-        command="[]",
-        tool_version="0",
-        host='{"hostname": "bench-host"}',
-    )
+    add_run(store, "run1", host='{"hostname": "bench-host"}')
     store.record_cells(
         [record("mxnet", "cpu", 0, "mlp", 32, 1, 0), record("pytorch", "cpu", 0, "mlp", 32, 1, 0, "oom")]
     )

@@ -1,0 +1,61 @@
+"""Store rows for tests: a run and a cell with placeholder facts, so each test states only what it
+is about (the run id, a reference framework, a status, the metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from orchestrator.store import CellRecord, Store
+
+T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
+RUN_FIELDS = {
+    "spec_name": "t",
+    "spec_path": "t.yaml",
+    "spec_hash": "h",
+    "reference": "tensorflow",
+    "system": "cpu",
+    "command": "[]",
+    "tool_version": "0",
+    "host": "{}",
+}
+CELL = CellRecord(
+    run_id="run1",
+    config_hash="cfg",
+    repeat=0,
+    system="cpu",
+    framework="mxnet",
+    version="1",
+    variant="cpu",
+    workload="mlp",
+    model="mlp",
+    dataset="fashion_mnist",
+    batch_size=32,
+    epochs=1,
+    options={},
+    config={},
+    image="benchmatrix/mxnet:1-cpu",
+    image_id="sha256:x",
+    status="ok",
+    exit_code=0,
+    started_at=T0,
+    finished_at=T0,
+    log_path=None,
+    result_path=None,
+    versions={},
+    notes=[],
+    log_tail=None,
+    metrics=[],
+)
+
+
+def add_run(store: Store, run_id: str = "run1", **fields: Any) -> Store:
+    """Create run `run_id` in `store` with placeholder facts, `fields` overriding them."""
+    store.create_run(run_id, **{**RUN_FIELDS, **fields})
+    return store
+
+
+def cell(**fields: Any) -> CellRecord:
+    """A cell record with placeholder facts, `fields` overriding them."""
+    return replace(CELL, **fields)
