@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from workloads.files import write_atomically
 
 SCHEMA = "benchmatrix.result/1"
 
@@ -114,15 +115,5 @@ def _finite(value: Any) -> Any:
 
 def write_result(result: Result | OpsResult, path: str | os.PathLike[str]) -> Path:
     """Write the result JSON atomically, so a killed run never leaves half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the file from other uids
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(result.to_dict(), f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    text = json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
+    return write_atomically(Path(path), lambda f: f.write(text.encode("utf-8")))

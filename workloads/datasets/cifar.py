@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, Union
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from workloads.datasets.source import ArraySource, Parts
 from workloads.errors import DatasetError
+from workloads.files import write_atomically
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -101,16 +101,7 @@ def write_batch(path: PathLike, images: np.ndarray, labels: np.ndarray, label: s
 
 
 def _write_pickle(path: Path, value: Any) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(value, f, protocol=2)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    return write_atomically(path, lambda f: pickle.dump(value, f, protocol=2))
 
 
 def write_sample(data_dir: PathLike, n_train: int, n_test: int, seed: int = 0) -> list[Path]:

@@ -11,16 +11,16 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Union
 
 import numpy as np
 
 from workloads.datasets.source import ArraySource, Parts
 from workloads.errors import DatasetError  # raised here, and callers catch it from here
+from workloads.files import write_atomically
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -151,18 +151,13 @@ def write_idx(path: PathLike, array: np.ndarray) -> Path:
         raise ValueError(f"IDX stores 1 to 255 dimensions, got {array.ndim}")
     code = codes[native]
     header = struct.pack(f">I{array.ndim}I", (code << 8) | array.ndim, *array.shape)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the file from other uids
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+
+    def write(raw: BinaryIO) -> None:
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
             f.write(header)
             f.write(np.ascontiguousarray(array, dtype=_DTYPES[code]).tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+
+    return write_atomically(Path(path), write)
 
 
 def write_sample(data_dir: PathLike, n_train: int, n_test: int, seed: int = 0) -> list[Path]:

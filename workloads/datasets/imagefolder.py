@@ -9,7 +9,6 @@ samples a run uses only; the result says so.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -18,6 +17,7 @@ import numpy as np
 
 from workloads.datasets.source import Parts
 from workloads.errors import DatasetError, UsageError
+from workloads.files import write_atomically
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -125,13 +125,4 @@ def write_sample(data_dir: PathLike, n_train: int, n_test: int, seed: int = 0, c
 
 
 def _save_jpeg(image: Any, path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format="JPEG", quality=90)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    return write_atomically(path, lambda f: image.save(f, format="JPEG", quality=90))
