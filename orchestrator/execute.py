@@ -24,7 +24,7 @@ from orchestrator.backends import LOG_FILE, RESULT_FILE, Backend, BackendLost, C
 from orchestrator.errors import BenchmatrixError
 from orchestrator.interrupts import InterruptGuard
 from orchestrator.plan import Cell
-from orchestrator.result import ResultError, classify, load_result, metrics_from
+from orchestrator.result import ResultError, classify, load_result, metrics_from, signal_note
 from orchestrator.scheduler import Allocator, Placement
 from orchestrator.store import CellRecord, Store, now
 
@@ -227,6 +227,9 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
         status = "interrupted"
     else:
         status = classify(ended.exit_code, ended.timed_out, ended.oom_killed, ended.logs, result is not None)
+    ended_by = signal_note(ended.exit_code) if status in ("error", "oom") else None
+    if ended_by:
+        notes.append(ended_by)
     if result is not None:
         notes += [result["warmup"]["note"]] + list(result.get("notes") or [])
         if result.get("max_samples") and result.get("samples_per_epoch") == result["max_samples"]:

@@ -7,6 +7,7 @@ Status and measured values stay apart: `classify` looks only at how the containe
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
@@ -69,6 +70,18 @@ def classify(exit_code: Optional[int], timed_out: bool, oom_killed: bool, logs: 
     if exit_code == 0 and result_ok:
         return "ok"
     return "error"
+
+
+def signal_note(exit_code: Optional[int]) -> Optional[str]:
+    """Names the signal behind an exit code past 128 (the convention tini and shells follow), so a
+    native crash reads as SIGABRT or SIGSEGV instead of a bare number."""
+    if exit_code is None or not 128 < exit_code <= 128 + signal.NSIG:
+        return None
+    try:
+        name = signal.Signals(exit_code - 128).name
+    except ValueError:
+        name = f"signal {exit_code - 128}"
+    return f"exit code {exit_code}: the workload was ended by {name}"
 
 
 def metrics_from(result: dict) -> list[Metric]:

@@ -23,14 +23,19 @@ def test_built_images_carry_oci_labels_and_entry_hash(engine, built_images):
 
 
 def test_rebuild_of_unchanged_image_is_a_cache_hit(engine, built_images):
-    before = engine.images.get("benchmatrix/mxnet:1.9.1-cpu").id
-    started = time.monotonic()
+    """The rendered context is deterministic, so a second build reuses every layer and gives the same id.
+
+    The first build here fills the layer cache: an image found current by its label may have lost its
+    build stage's cache (`docker image prune` removes it), which would make any rebuild a fresh one."""
     catalog = load_catalog()
     entry = catalog.find("mxnet", "1.9.1", "cpu")[0]
-    image_id = build(engine, catalog, entry, BuildOptions())
-    elapsed = time.monotonic() - started
-    assert image_id == before
-    assert elapsed <= 5.0, f"cached rebuild took {elapsed:.1f} s"
+    first = build(engine, catalog, entry, BuildOptions())
+    lines: list[str] = []
+    second = build(engine, catalog, entry, BuildOptions(), on_line=lines.append)
+    steps = [line for line in lines if line.startswith("Step ")]
+    cached = [line for line in lines if line == "---> Using cache"]
+    assert second == first
+    assert len(steps) >= 8 and len(cached) == len([s for s in steps if " : FROM " not in s]), lines
 
 
 def test_ca_bundle_is_not_left_in_the_final_image(engine, built_images):

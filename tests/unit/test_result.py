@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from orchestrator.result import ResultError, classify, load_result, metrics_from
+from orchestrator.result import ResultError, classify, load_result, metrics_from, signal_note
 
 
 @pytest.mark.parametrize(
@@ -22,6 +22,22 @@ from orchestrator.result import ResultError, classify, load_result, metrics_from
 )
 def test_classify(exit_code, timed_out, oom_killed, logs, result_ok, expected):
     assert classify(exit_code, timed_out, oom_killed, logs, result_ok) == expected
+
+
+@pytest.mark.parametrize(
+    "exit_code, expected",
+    [
+        (134, "exit code 134: the workload was ended by SIGABRT"),
+        (139, "exit code 139: the workload was ended by SIGSEGV"),
+        (137, "exit code 137: the workload was ended by SIGKILL"),
+        (255, None),
+        (1, None),
+        (128, None),
+        (None, None),
+    ],
+)
+def test_signal_note_names_the_signal_behind_an_exit_code(exit_code, expected):
+    assert signal_note(exit_code) == expected
 
 
 def test_metrics_only_from_numbers():

@@ -12,6 +12,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
 
+from workloads.crashes import report_native_crashes
 from workloads.errors import UsageError
 
 if TYPE_CHECKING:
@@ -198,6 +199,7 @@ def create(
     data-parallel replicas (see ``workloads.replicas``)."""
     module = importlib.import_module(f"{__name__}.{FRAMEWORKS[framework].module}")
     adapter = module.create(options=options, lr=lr, seed=seed, optimizer=optimizer, replicas=replicas)
+    report_native_crashes()
     for key, value in options.items():
         if value is not None:
             check_option(framework, key, option_text(value), adapter.device)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from workloads.crashes import report_native_crashes
 from workloads.errors import UsageError
 from workloads.result import Metric, OpsResult, Warmup
 
@@ -110,6 +111,7 @@ def run_ops(framework: str, sizes: tuple[int, ...], repeats: int, seed: int, opt
     check_framework(framework)
     module = importlib.import_module(f"{__name__}.{BACKENDS[framework]}")
     backend: Backend = module.create()
+    report_native_crashes()
     rng = np.random.default_rng(seed)
     metrics = []
     for size in sizes:
