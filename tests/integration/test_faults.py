@@ -46,6 +46,12 @@ workloads:
   - {name: fast, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 640, warmup_steps: 5}
   - {name: slow, model: mlp, dataset: fashion_mnist, batch_sizes: [32], epochs: 1000, warmup_steps: 5}
 """
+# A cell that trains for a few seconds: `fast` can end between two polls of a test that waits for it.
+BRIEF_EPOCHS = "60"
+BRIEF_WORKLOAD = (
+    "  - {name: brief, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 640, "
+    f"epochs: {BRIEF_EPOCHS}, warmup_steps: 5}}\n"
+)
 
 
 SEGFAULT_WORKLOAD = """
@@ -263,8 +269,9 @@ def test_a_cell_that_loses_the_engine_is_retried_once(work, sample_data, engine,
         pytest.skip(f"the proxy needs a unix-socket engine, DOCKER_HOST is {host}")
     proxy = CuttableEngineSocket(tmp_path / "engine.sock", host[len("unix://") :])
     client = docker.DockerClient(base_url=f"unix://{tmp_path / 'engine.sock'}", timeout=600)
-    spec = load_spec(work / "spec.yaml")
-    cells = plan(spec, work / "spec.yaml", load_catalog(), Filters(system="cpu", workloads=("fast",)))
+    (work / "brief.yaml").write_text(SPEC + BRIEF_WORKLOAD)
+    spec = load_spec(work / "brief.yaml")
+    cells = plan(spec, work / "brief.yaml", load_catalog(), Filters(system="cpu", workloads=("brief",)))
     image_id = engine.images.get(cells[0].image).id
     store = Store(str(tmp_path / "results.db"))
     add_run(store, "lost", spec_name="faults", reference="mxnet")
@@ -283,7 +290,7 @@ def test_a_cell_that_loses_the_engine_is_retried_once(work, sample_data, engine,
     first: list[str] = []
 
     def cut_when_training() -> None:
-        container = training_container(engine, os.getpid(), epochs="1")
+        container = training_container(engine, os.getpid(), epochs=BRIEF_EPOCHS)
         first.append(container.id)
         proxy.cut(seconds=3)
 
