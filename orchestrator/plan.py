@@ -13,6 +13,7 @@ from orchestrator.catalog import Catalog
 from orchestrator.errors import SpecError, UsageError
 from orchestrator.spec import FrameworkSel, Spec, System
 from workloads import frameworks as workload_frameworks
+from workloads.datasets import spec as dataset_spec
 from workloads.errors import UsageError as WorkloadUsageError
 from workloads.models import load_plugins
 from workloads.pairing import check_pairing
@@ -23,7 +24,7 @@ OptionValue = Union[bool, int, float, str]
 # the values each device can run), so plan refuses exactly what a cell would refuse.
 FRAMEWORK_OPTIONS = workload_frameworks.FRAMEWORKS
 # Fields added to Cell later: they enter `config_hash` only when set, so existing hashes stay valid.
-_HASHED_WHEN_SET = {"plugins": ()}
+_HASHED_WHEN_SET = {"plugins": (), "generated_samples": None}
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Cell:
     options: tuple[tuple[str, OptionValue], ...] = field(default_factory=tuple)
     repeat: int = 0
     plugins: tuple[str, ...] = ()  # host folders of model plugins, mounted read-only into the cell
+    generated_samples: Optional[int] = None  # training samples of a generated dataset
 
     @property
     def config_hash(self) -> str:
@@ -111,6 +113,12 @@ def plan(
                     check_pairing(image.framework, workload.model, workload.dataset)
                 except WorkloadUsageError as exc:
                     raise SpecError(str(spec_path), f"workloads.{workload.name}.model", str(exc)) from exc
+                if workload.generated_samples is not None and dataset_spec(workload.dataset).needs_files:
+                    raise SpecError(
+                        str(spec_path),
+                        f"workloads.{workload.name}.generated_samples",
+                        f"applies to generated datasets only; {workload.dataset} is read from files (use max_samples)",
+                    )
                 for batch, options, repeat in itertools.product(
                     workload.batch_sizes, option_sets, range(repeats or spec.repeats)
                 ):
@@ -139,6 +147,7 @@ def plan(
                             options=options,
                             repeat=repeat,
                             plugins=plugins,
+                            generated_samples=workload.generated_samples,
                         )
                     )
     return cells

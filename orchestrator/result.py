@@ -14,10 +14,7 @@ from statistics import median
 from typing import Optional
 
 from orchestrator.store import Metric
-
-RESULT_SCHEMA = "benchmatrix.result/1"
-OOM_MARKER = "BENCHMATRIX_OOM"
-OOM_EXIT_CODE = 3
+from workloads.contract import EXIT_OOM, OOM_MARKER, RESULT_SCHEMA
 
 # result key → (metric name, unit)
 METRICS: dict[str, tuple[str, str]] = {
@@ -65,7 +62,7 @@ def load_result(path: Path) -> dict:
 def classify(exit_code: Optional[int], timed_out: bool, oom_killed: bool, logs: str, result_ok: bool) -> str:
     if timed_out:
         return "timeout"
-    if oom_killed or exit_code == OOM_EXIT_CODE or OOM_MARKER in logs:
+    if oom_killed or exit_code == EXIT_OOM or OOM_MARKER in logs:
         return "oom"
     if exit_code == 0 and result_ok:
         return "ok"

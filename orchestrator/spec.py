@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from orchestrator.errors import SpecError
 from orchestrator.validate import Cpuset, Memory, Name, Version, is_option_value
 from orchestrator.yamlfile import load_model
+from workloads.contract import DEFAULT_WARMUP_STEPS
 
 DEFAULT_SPEC = Path("matrices/default.yaml")
 OptionValue = Union[bool, int, float, str]
@@ -79,7 +80,9 @@ class Workload(Strict):
     optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
     lr: float = Field(default=0.001, gt=0, lt=10)
     max_samples: Optional[int] = Field(default=None, ge=1)
-    warmup_steps: int = Field(default=10, ge=0)
+    # Generated datasets only: how many training samples to generate (default: the dataset's own count).
+    generated_samples: Optional[int] = Field(default=None, ge=1)
+    warmup_steps: int = Field(default=DEFAULT_WARMUP_STEPS, ge=0)
     timeout_s: int = Field(default=1800, ge=10)
     # Only these frameworks run this workload (e.g. an experiment a seed ran on two of them).
     frameworks: Optional[list[Name]] = None

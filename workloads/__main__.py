@@ -16,37 +16,17 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 
-from workloads.errors import EXIT_OOM, EXIT_USAGE, OOM_MARKER, UsageError, oom_reason
+from workloads import contract
+from workloads.contract import EXIT_CHECK_FAILED, EXIT_OOM, EXIT_USAGE, OOM_MARKER, RunArgs, int_at_least
+from workloads.errors import UsageError, oom_reason
 from workloads.frameworks import FRAMEWORKS, parse_options
 from workloads.models import load_plugins
 from workloads.ops import DEFAULT_REPEATS, DEFAULT_SIZES, OPS_MODEL
 from workloads.pairing import known_datasets, known_models
 from workloads.replicas import is_primary, torchrun, under_torchrun
 from workloads.result import write_result
-
-EXIT_CHECK_FAILED = 1
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-
-
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    parse.__name__ = "integer"
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -60,22 +40,10 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    arg = parser.add_argument
-    arg("--framework", required=True, choices=sorted(FRAMEWORKS))
-    arg("--optimizer", choices=OPTIMIZERS, default="adam")
-    arg("--lr", type=_positive_float, default=0.001)
-    arg(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="framework option: "
-        + "; ".join(
-            f"{name}: {', '.join(sorted(spec.options)) or 'none'}" for name, spec in sorted(FRAMEWORKS.items())
-        ),
+    options = "; ".join(
+        f"{name}: {', '.join(sorted(spec.options)) or 'none'}" for name, spec in sorted(FRAMEWORKS.items())
     )
-    arg("--plugin-dir", action="append", default=[], type=Path, help="folder of model plugin modules")
-    arg("--out", required=True, type=Path, help="JSON file, written atomically")
+    contract.add_common_arguments(parser, sorted(FRAMEWORKS), options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,24 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="train and evaluate one model, write a result JSON")
     _common(run_parser)
+    contract.add_run_arguments(run_parser, known_models(), known_datasets())
     arg = run_parser.add_argument
-    arg("--model", required=True, choices=known_models())
-    arg("--dataset", required=True, choices=known_datasets())
-    arg("--data-dir", type=Path, help="the dataset's folder (not needed for generated datasets)")
-    arg("--batch-size", type=_int_at_least(1), default=32)
-    arg("--epochs", type=_int_at_least(1), default=1)
-    arg("--max-samples", type=_int_at_least(1), help="train on the first N samples after a seeded shuffle")
-    arg("--warmup-steps", type=_int_at_least(0), default=10, help="steps of epoch 1 left out of img/s")
-    arg("--seed", type=int, default=0)
-    arg(
-        "--replicas",
-        type=_int_at_least(1),
-        default=1,
-        help="data-parallel replicas, one per GPU (CPU devices where there is none); "
-        "--batch-size is per replica, so a step trains replicas × batch-size samples",
-    )
     arg("--ops-sizes", type=_sizes, default=DEFAULT_SIZES, help=f"{OPS_MODEL}: matrix sides to sweep")
-    arg("--ops-repeats", type=_int_at_least(1), default=DEFAULT_REPEATS, help=f"{OPS_MODEL}: timed calls per point")
+    arg("--ops-repeats", type=int_at_least(1), default=DEFAULT_REPEATS, help=f"{OPS_MODEL}: timed calls per point")
 
     check_parser = commands.add_parser("check", help="build, size and briefly train models; write a check JSON")
     _common(check_parser)
@@ -111,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--case", action="append", required=True, metavar="MODEL=DATASET", help="a model and the dataset to check it on"
     )
     arg("--data-root", type=Path, help="folder holding one folder per dataset")
-    arg("--batch-size", type=_int_at_least(1), default=4)
-    arg("--steps", type=_int_at_least(2), default=3, help="training steps on one batch; the loss must fall")
+    arg("--batch-size", type=int_at_least(1), default=4)
+    arg("--steps", type=int_at_least(2), default=3, help="training steps on one batch; the loss must fall")
     return parser
 
 
@@ -144,20 +98,23 @@ def _run(args: argparse.Namespace) -> int:
     # Imported only now, so that --help and argument errors need no framework.
     from workloads.run import RunConfig, run
 
+    given = RunArgs.from_namespace(args)
     config = RunConfig(
-        framework=args.framework,
-        model=args.model,
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        max_samples=args.max_samples,
-        warmup_steps=args.warmup_steps,
+        framework=given.framework,
+        model=given.model,
+        dataset=given.dataset,
+        data_dir=given.data_dir,
+        batch_size=given.batch_size,
+        epochs=given.epochs,
+        optimizer=given.optimizer,
+        lr=given.lr,
+        max_samples=given.max_samples,
+        warmup_steps=given.warmup_steps,
         options=options,
-        seed=args.seed,
-        replicas=args.replicas,
+        seed=given.seed,
+        replicas=given.replicas,
+        generated_samples=given.generated_samples,
+        window_steps=given.window_steps,
     )
     result = run(config)
     if is_primary():

@@ -66,8 +66,9 @@ def check_case(
     x = to_layout(data.x_train, adapter)
     params = build(adapter, models.get(model_name), x.shape[1:], data.num_classes)
     scores = adapter.predict_batch(x)
-    recorder = Recorder(steps, log=lambda line: None)
-    adapter.fit(x, data.y_train, len(x), steps, recorder)
+    adapter.place(x, data.y_train, "host")
+    recorder = Recorder(steps, window_steps=1, sync=adapter.synchronize, log=lambda line: None)
+    adapter.fit(len(x), steps, recorder)
     losses = [float(loss) for loss in recorder.losses]
     problem = None
     if scores.shape != (len(x), data.num_classes):

@@ -5,10 +5,6 @@ from __future__ import annotations
 import os
 import re
 
-EXIT_USAGE = 2
-EXIT_OOM = 3
-OOM_MARKER = "BENCHMATRIX_OOM"
-
 # How each framework words running out of host or device memory.
 _OOM_TEXT = re.compile(
     r"out of memory|RESOURCE_EXHAUSTED|OOM when allocating|std::bad_alloc|failed to allocate"

@@ -38,9 +38,17 @@ def under_torchrun() -> bool:
     return WORLD_VARIABLE in os.environ
 
 
+def share_bounds(samples: int, replicas: int, replica: int) -> tuple[int, int]:
+    """Where replica ``replica``'s contiguous part of a global batch starts and stops: the parts'
+    sizes differ by at most one, the larger ones first (as ``numpy.array_split`` cuts)."""
+    size, larger = divmod(samples, replicas)
+    start = replica * size + min(replica, larger)
+    return start, start + size + (replica < larger)
+
+
 def shards(batch: np.ndarray, replicas: int) -> list[np.ndarray]:
     """A global batch split into ``replicas`` contiguous parts whose sizes differ by at most one."""
-    return np.array_split(batch, replicas)
+    return [batch[slice(*share_bounds(len(batch), replicas, replica))] for replica in range(replicas)]
 
 
 def usable_samples(samples: int, replicas: int) -> int:

@@ -1,7 +1,7 @@
-"""The versioned result schema: the only contract between a workload and the orchestrator.
+"""The result JSON a workload writes (schema ``contract.RESULT_SCHEMA``).
 
-The orchestrator never imports this package; it reads the JSON written here. Adding a
-field keeps the schema version; renaming or changing the meaning of one bumps it.
+The orchestrator reads the JSON written here. Adding a field keeps the schema version;
+renaming or changing the meaning of one bumps it.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workloads.contract import RESULT_SCHEMA
 from workloads.files import write_atomically
-
-SCHEMA = "benchmatrix.result/1"
 
 
 @dataclass(frozen=True)
@@ -25,6 +24,16 @@ class Warmup:
     kind: str
     steps: int
     note: str
+
+
+@dataclass(frozen=True)
+class TrainWindow:
+    """When the timed epochs ran, in unix seconds (the host's clock too), and the samples they trained:
+    the host summarises its GPU monitoring and energy over this window only."""
+
+    start_unix: float
+    end_unix: float
+    samples: int
 
 
 @dataclass
@@ -66,9 +75,13 @@ class Result:
     epoch_losses: list[float] = field(default_factory=list)
     replicas: int = 1  # data-parallel replicas (GPUs); batch_size is per replica
     global_batch_size: int = 0  # samples per step over all replicas
+    warmup_seconds: float = 0.0  # start of training to the first timed step (compilation included)
+    timing: dict[str, Any] = field(default_factory=dict)  # windows, self-check figures, suspects
+    timing_suspect: bool = False
+    train_window: TrainWindow | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, **_finite(asdict(self))}
+        return {"schema": RESULT_SCHEMA, **_finite(asdict(self))}
 
 
 @dataclass(frozen=True)
@@ -99,7 +112,7 @@ class OpsResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, **_finite(asdict(self))}
+        return {"schema": RESULT_SCHEMA, **_finite(asdict(self))}
 
 
 def _finite(value: Any) -> Any:

@@ -1,10 +1,17 @@
-"""Step timestamps and the throughput maths of a training run.
+"""Timing windows, warm-up and the self-checks of a training run.
 
-Adapters call ``Recorder.step`` once per training step, after the step's result has been
-synchronised to the host, so each timestamp marks work the device has really finished.
-Throughput is derived from those timestamps alone: the first ``warmup`` steps of epoch 1
-(graph tracing, XLA/inductor compilation, allocator growth) are left out, and so is any
-time between one epoch's end and the next one's start.
+Accelerators run asynchronously: a step call returns once its kernels are queued, so a clock read
+after each call measures the dispatch rate, and a synchronisation after each step stalls the
+pipeline the framework relies on. So the clock is read only at the end of a **window** of K steps,
+right after one synchronisation (``sync``), and at epoch ends; per-step figures are window means.
+Warm-up is a separate, untimed phase before the first timed epoch that trains every batch shape the
+epochs will use (tf_cnn_benchmarks' warm-up batches), so no compilation lands in a window; its
+length is kept as ``warmup_seconds`` so compile cost is shown beside img/s instead of hidden in it.
+
+Two checks make every result check itself: a window whose mean step took more than
+``SUSPECT_FACTOR`` × the median (a compilation or stall after warm-up), and epochs whose measured
+time disagrees with steps × median step time by more than ``EPOCH_TOLERANCE`` (work spilling out of
+the synchronised windows, e.g. an engine that was never waited for), mark the result timing-suspect.
 """
 
 from __future__ import annotations
@@ -14,32 +21,62 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Optional
 
+import numpy as np
+
+from workloads.contract import DEFAULT_WINDOW_STEPS
 from workloads.replicas import is_primary
 
-
-@dataclass
-class EpochSteps:
-    """Timestamps of one epoch: its start, the end of each step and each step's samples."""
-
-    start: float
-    ends: list[float] = field(default_factory=list)
-    samples: list[int] = field(default_factory=list)
-    end: float | None = None
+SUSPECT_FACTOR = 10.0
+EPOCH_TOLERANCE = 0.15
+TIMED_REGION = (
+    "training steps only: each epoch's clock starts after its shuffle and after the device is synchronised, "
+    "and the clock is read once per window of steps after one synchronisation"
+)
 
 
 @dataclass(frozen=True)
-class Throughput:
-    """Training throughput measured after the warm-up steps."""
+class Window:
+    """Steps timed together: their count, samples and seconds from the previous clock reading."""
+
+    steps: int
+    samples: int
+    seconds: float
+
+
+@dataclass
+class EpochTiming:
+    start: float
+    windows: list[Window] = field(default_factory=list)
+    end: Optional[float] = None
+
+    @property
+    def steps(self) -> int:
+        return sum(window.steps for window in self.windows)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """What the clock says about the timed epochs, and what is suspect about it."""
 
     img_per_s: float
     seconds: float
     samples: int
+    steps: int
+    windows: int
     step_seconds_median: float
+    epoch_seconds: float
+    expected_epoch_seconds: float
+    suspects: tuple[str, ...]
+
+    @property
+    def suspect(self) -> bool:
+        return bool(self.suspects)
 
 
 def steps_per_epoch(samples: int, batch_size: int) -> int:
-    """Number of steps in an epoch when the last, partial batch is kept (as Keras does)."""
+    """Steps in an epoch that keeps its last, partial batch (drop the remainder first to avoid one)."""
     return math.ceil(samples / batch_size)
 
 
@@ -48,27 +85,25 @@ def step_samples(samples: int, batch_size: int, step: int) -> int:
     return min(batch_size, samples - step * batch_size)
 
 
-def throughput(epochs: Sequence[EpochSteps], warmup: int) -> Throughput:
-    """Samples per second from the end of step ``warmup`` of epoch 1 to the last step.
+def warmup_batches(samples: int, batch_size: int, steps: int) -> list[int]:
+    """Batch sizes of the warm-up: ``steps`` full batches, then one of every other size the timed epochs
+    use (the partial last batch), so each shape is compiled before any clock runs."""
+    if steps == 0:
+        return []
+    sizes = [min(batch_size, samples)] * steps
+    remainder = samples % batch_size
+    if remainder and samples > batch_size and remainder not in sizes:
+        sizes.append(remainder)
+    return sizes
 
-    Each later epoch counts from its own start, so work done between epochs (such as
-    an evaluation) is not charged to training. With ``warmup == 0`` epoch 1 counts from
-    its start too.
-    """
-    if not epochs or len(epochs[0].ends) <= warmup:
-        steps = len(epochs[0].ends) if epochs else 0
-        raise ValueError(f"{steps} steps in epoch 1 leave none after {warmup} warm-up steps")
-    durations: list[float] = []
-    samples = 0
-    for index, epoch in enumerate(epochs):
-        skip = warmup if index == 0 else 0
-        marks = [epoch.start, *epoch.ends][skip:]
-        durations += [later - earlier for earlier, later in zip(marks, marks[1:])]
-        samples += sum(epoch.samples[skip:])
-    seconds = sum(durations)
-    if seconds <= 0:
-        raise ValueError(f"measured {seconds} s for {samples} samples: clock did not advance")
-    return Throughput(samples / seconds, seconds, samples, statistics.median(durations))
+
+def warmup_indices(batch_sizes: list[int], samples: int) -> list[np.ndarray]:
+    """Sample indices of each warm-up step: consecutive, wrapping at the split's end."""
+    steps, position = [], 0
+    for size in batch_sizes:
+        steps.append((position + np.arange(size)) % samples)
+        position = (position + size) % samples
+    return steps
 
 
 def log_line(line: str) -> None:
@@ -77,41 +112,143 @@ def log_line(line: str) -> None:
         print(line, flush=True)
 
 
+def _no_sync() -> None:
+    """Synchronous frameworks (and Keras's fit, which materialises its logs at epoch ends) need none."""
+
+
 class Recorder:
-    """Collects step timestamps and per-epoch metrics, and logs one line per epoch."""
+    """The clock of one training run: warm-up start, epochs, and windows of ``window_steps`` steps.
+
+    ``sync`` waits until the device has finished all queued work; it runs before each epoch's clock
+    starts and before each window's clock is read, and nowhere else.
+    """
 
     def __init__(
         self,
         epochs: int,
+        window_steps: int = DEFAULT_WINDOW_STEPS,
+        sync: Callable[[], None] = _no_sync,
         log: Callable[[str], None] = log_line,
         clock: Callable[[], float] = time.perf_counter,
+        wall: Callable[[], float] = time.time,
     ) -> None:
-        self.epochs: list[EpochSteps] = []
+        self.epochs: list[EpochTiming] = []
         self.losses: list[float] = []
         self.accuracies: list[float] = []
+        self.window_steps = window_steps
+        self.sync = sync
+        self.warmup_start: Optional[float] = None
+        self.wall_start: Optional[float] = None  # unix time of the first timed epoch's start
+        self.wall_end: Optional[float] = None  # and of the last timed epoch's end
         self._total = epochs
         self._log = log
         self._clock = clock
+        self._wall = wall
+        self._window_start = 0.0
+        self._pending_steps = 0
+        self._pending_samples = 0
+
+    def begin_warmup(self) -> None:
+        """Training starts (its warm-up first): ``warmup_seconds`` counts from here."""
+        self.warmup_start = self._clock()
 
     def start_epoch(self) -> None:
-        self.epochs.append(EpochSteps(start=self._clock()))
+        self.sync()
+        now = self._clock()
+        if self.wall_start is None:
+            self.wall_start = self._wall()
+        self.epochs.append(EpochTiming(start=now))
+        self._window_start = now
+        self._pending_steps = self._pending_samples = 0
 
     def step(self, samples: int) -> None:
-        """Mark the end of a synchronised training step of ``samples`` samples."""
-        epoch = self.epochs[-1]
-        epoch.ends.append(self._clock())
-        epoch.samples.append(samples)
+        """One training step was dispatched; every ``window_steps`` steps the window closes."""
+        self._pending_steps += 1
+        self._pending_samples += samples
+        if self._pending_steps == self.window_steps:
+            self.close_window()
+
+    def close_window(self) -> None:
+        """Synchronise, then time the steps dispatched since the last clock reading."""
+        if self._pending_steps == 0:
+            return
+        self.sync()
+        self.record_window(self._pending_steps, self._pending_samples)
+        self._pending_steps = self._pending_samples = 0
+
+    def record_window(self, steps: int, samples: int) -> None:
+        """Time ``steps`` steps that the framework has already finished (Keras: a whole epoch of fit)."""
+        now = self._clock()
+        self.epochs[-1].windows.append(Window(steps, samples, now - self._window_start))
+        self._window_start = now
 
     def end_epoch(self, loss: float, accuracy: float) -> None:
+        self.close_window()
         epoch = self.epochs[-1]
         epoch.end = self._clock()
+        self.wall_end = self._wall()
         self.losses.append(float(loss))
         self.accuracies.append(float(accuracy))
         self._log(
             f"epoch {len(self.epochs)}/{self._total}: {epoch.end - epoch.start:.3f} s, "
-            f"{len(epoch.ends)} steps, loss {loss:.4f}, accuracy {accuracy:.4f}"
+            f"{epoch.steps} steps, loss {loss:.4f}, accuracy {accuracy:.4f}"
         )
 
     @property
     def epoch_seconds(self) -> list[float]:
         return [e.end - e.start for e in self.epochs if e.end is not None]
+
+    @property
+    def warmup_seconds(self) -> float:
+        """From the start of training to the first timed step: warm-up steps, compilation, first sync."""
+        if self.warmup_start is None or not self.epochs:
+            return 0.0
+        return self.epochs[0].start - self.warmup_start
+
+
+def analyse(epochs: Sequence[EpochTiming]) -> Timing:
+    """img/s of the timed windows, their median step time, and every reason to distrust them."""
+    windows = [window for epoch in epochs for window in epoch.windows]
+    if not windows:
+        raise ValueError("no timed training steps")
+    seconds = sum(window.seconds for window in windows)
+    samples = sum(window.samples for window in windows)
+    if seconds <= 0:
+        raise ValueError(f"measured {seconds} s for {samples} samples: clock did not advance")
+    median = statistics.median(window.seconds / window.steps for window in windows)
+    steps = sum(window.steps for window in windows)
+    suspects = _slow_windows(epochs, median)
+    measured = sum(epoch.end - epoch.start for epoch in epochs if epoch.end is not None)
+    expected = steps * median
+    if expected > 0 and abs(measured / expected - 1) > EPOCH_TOLERANCE:
+        suspects.append(
+            f"epochs took {measured:.3f} s in all, but {steps} steps × the median step {median:.4g} s make "
+            f"{expected:.3f} s ({measured / expected - 1:+.0%}): time was spent outside steady-state steps"
+        )
+    return Timing(
+        img_per_s=samples / seconds,
+        seconds=seconds,
+        samples=samples,
+        steps=steps,
+        windows=len(windows),
+        step_seconds_median=median,
+        epoch_seconds=measured,
+        expected_epoch_seconds=expected,
+        suspects=tuple(suspects),
+    )
+
+
+def _slow_windows(epochs: Sequence[EpochTiming], median: float) -> list[str]:
+    found = []
+    for number, epoch in enumerate(epochs, start=1):
+        first = 1
+        for window in epoch.windows:
+            per_step = window.seconds / window.steps
+            if per_step > SUSPECT_FACTOR * median:
+                steps = f"step {first}" if window.steps == 1 else f"steps {first}-{first + window.steps - 1}"
+                found.append(
+                    f"epoch {number}, {steps}: {per_step:.4g} s per step, over {SUSPECT_FACTOR:g}× the median "
+                    f"{median:.4g} s ({window.seconds:.3f} s in all): a compilation or stall after warm-up"
+                )
+            first += window.steps
+    return found

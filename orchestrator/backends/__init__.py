@@ -9,6 +9,8 @@ from typing import Optional, Protocol
 from orchestrator.plan import Cell
 from orchestrator.scheduler import Placement
 from orchestrator.store import Metric
+from workloads.contract import RunArgs
+from workloads.frameworks import option_text
 from workloads.ops import OPS_MODEL
 
 CONTAINER_DATA = "/data"
@@ -77,43 +79,26 @@ class Backend(Protocol):
 
 def workload_command(cell: Cell) -> list[str]:
     """The in-container command line; every value comes from a validated spec or the catalog."""
-    command = [
-        "python3",
-        "-m",
-        "workloads",
-        "run",
-        "--framework",
-        cell.framework,
-        "--model",
-        cell.model,
-        "--dataset",
-        cell.dataset,
-        "--data-dir",
-        f"{CONTAINER_DATA}/{cell.dataset}",
-        "--batch-size",
-        str(cell.batch_size),
-        "--epochs",
-        str(cell.epochs),
-        "--optimizer",
-        cell.optimizer,
-        "--lr",
-        repr(cell.lr),
-        "--warmup-steps",
-        str(cell.warmup_steps),
-        "--seed",
-        str(cell.repeat),
-        "--out",
-        f"{CONTAINER_RESULTS}/{RESULT_FILE}",
-    ]
-    if cell.max_samples is not None:
-        command += ["--max-samples", str(cell.max_samples)]
-    if cell.gpus > 1 and cell.model != OPS_MODEL:  # data-parallel over the cell's GPUs; batch is per GPU
-        command += ["--replicas", str(cell.gpus)]
-    for key, value in cell.options:
-        command += ["--option", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
-    for _, target in plugin_mounts(cell):
-        command += ["--plugin-dir", target]
-    return command
+    args = RunArgs(
+        framework=cell.framework,
+        model=cell.model,
+        dataset=cell.dataset,
+        out=Path(CONTAINER_RESULTS) / RESULT_FILE,
+        data_dir=Path(CONTAINER_DATA) / cell.dataset,
+        batch_size=cell.batch_size,
+        epochs=cell.epochs,
+        optimizer=cell.optimizer,
+        lr=cell.lr,
+        max_samples=cell.max_samples,
+        generated_samples=cell.generated_samples,
+        warmup_steps=cell.warmup_steps,
+        seed=cell.repeat,
+        # Data-parallel over the cell's GPUs (the batch is per GPU); the ops benchmark uses one device.
+        replicas=cell.gpus if cell.gpus > 1 and cell.model != OPS_MODEL else 1,
+        options=tuple((key, option_text(value)) for key, value in cell.options),
+        plugin_dirs=tuple(Path(target) for _, target in plugin_mounts(cell)),
+    )
+    return ["python3", "-m", "workloads", *args.argv()]
 
 
 def plugin_mounts(cell: Cell) -> list[tuple[Path, str]]:

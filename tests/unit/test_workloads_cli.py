@@ -17,7 +17,7 @@ from workloads.datasets.idx import write_sample
 from workloads.errors import UsageError, oom_reason
 from workloads.frameworks import parse_options
 from workloads.replicas import shards, usable_samples
-from workloads.result import SCHEMA
+from workloads.contract import RESULT_SCHEMA
 from workloads.timing import Recorder
 
 
@@ -38,14 +38,26 @@ class FakeAdapter:
         self.built = (model, inputs)
         return 101770 if model.name == "mlp" else 203434
 
-    def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, recorder: Recorder) -> None:
+    def place(self, x: np.ndarray, y: np.ndarray, where: str) -> None:
+        self.x, self.where = x, where
+
+    def warm_up(self, batch_sizes: list[int]) -> None:
+        self.warmed = batch_sizes
+
+    def fit(self, batch_size: int, epochs: int, recorder: Recorder) -> None:
         if self.fail is not None:
             raise self.fail
         for epoch in range(epochs):
             recorder.start_epoch()
-            for start in range(0, len(x), batch_size):
-                recorder.step(len(x[start : start + batch_size]))
+            for start in range(0, len(self.x), batch_size):
+                recorder.step(len(self.x[start : start + batch_size]))
             recorder.end_epoch(0.5 / (epoch + 1), 0.75)
+
+    def synchronize(self) -> None:
+        pass
+
+    def device_memory_bytes(self) -> int | None:
+        return None
 
     def predict_batch(self, x: np.ndarray) -> np.ndarray:
         return np.zeros((len(x), 10), dtype=np.float32)
@@ -89,17 +101,26 @@ def test_run_writes_a_complete_result(monkeypatch: pytest.MonkeyPatch, data_dir:
     _use_fake(monkeypatch)
     out = tmp_path / "r.json"
     args = _args(data_dir, out, "--max-samples", "150", "--epochs", "2", "--warmup-steps", "2")
-    assert main([*args, "--option", "compile=true"]) == 0
+    assert main([*args, "--option", "compile=true", "--option", "drop_remainder=false"]) == 0
     result = json.loads(out.read_text())
-    assert result["schema"] == SCHEMA
+    assert result["schema"] == RESULT_SCHEMA
     assert result["versions"]["fake"] == "1.0" and "python" in result["versions"]
-    assert result["options"] == {"compile": True, "precision": "fp32", "data_format": "channels_first"}
-    assert (result["samples_per_epoch"], result["max_samples"], result["test_samples"]) == (150, 150, 40)
-    assert result["warmup"] == {
-        "kind": "steps",
-        "steps": 2,
-        "note": "first 2 steps of epoch 1 excluded from train_img_per_s",
+    assert result["options"] == {
+        "compile": True,
+        "precision": "fp32",
+        "data_format": "channels_first",
+        "input": "device",
+        "drop_remainder": False,
     }
+    assert (result["samples_per_epoch"], result["max_samples"], result["test_samples"]) == (150, 150, 40)
+    assert result["warmup"]["steps"] == 3  # 2 full batches and the partial one: every shape the epochs use
+    assert result["warmup"]["note"].startswith("3 untimed warm-up steps before the first timed epoch (batch sizes 32, 22")
+    assert result["warmup_seconds"] >= 0
+    assert result["timing"]["timed_steps"] == 10 and result["timing"]["timed_samples"] == 300
+    assert result["timing"]["window_steps"] == 20 and result["timing"]["windows"] == 2
+    assert result["train_window"]["samples"] == 300
+    assert result["train_window"]["start_unix"] <= result["train_window"]["end_unix"]
+    assert "input device (default): on a CPU the framework's tensors live in host memory" in result["notes"]
     assert len(result["epoch_seconds"]) == 2
     assert result["train_img_per_s"] > 0 and result["inference_img_per_s"] > 0
     assert result["final_loss"] == 0.25 and result["final_accuracy"] == 0.75
@@ -123,9 +144,10 @@ def test_replicas_train_a_global_batch_and_only_rank_0_writes(
     assert main(_args(data_dir, out, "--max-samples", "151", "--warmup-steps", "1", "--replicas", "2")) == 0
     result = json.loads(out.read_text())
     assert (result["replicas"], result["batch_size"], result["global_batch_size"]) == (2, 32, 64)
-    assert result["samples_per_epoch"] == 150
+    assert result["samples_per_epoch"] == 128
     assert "1 training samples left out so every replica gets a share of each step" in result["notes"]
-    assert "last step of each epoch is a partial batch of 22" in result["notes"]
+    expected = "drop_remainder: 22 of 150 training samples left out (the partial last batch), so every step has 64 samples"
+    assert expected in result["notes"]
     assert "written to" in capsys.readouterr().out
 
     monkeypatch.setenv("RANK", "1")
@@ -156,13 +178,40 @@ def test_replica_shards_cover_the_batch_in_order() -> None:
     assert usable_samples(151, 2) == 150 and usable_samples(150, 4) == 148 and usable_samples(7, 1) == 7
 
 
-def test_too_few_steps_for_warmup_exits_2(
+def test_warmup_may_outlast_an_epoch(monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path) -> None:
+    _use_fake(monkeypatch)
+    assert main(_args(data_dir, tmp_path / "r.json", "--max-samples", "64")) == 0  # 2 steps/epoch, 10 warm-up
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["warmup"]["steps"] == 10 and result["timing"]["timed_steps"] == 2
+
+
+def test_no_full_batch_exits_2_with_advice_that_works(
     monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _use_fake(monkeypatch)
-    assert main(_args(data_dir, tmp_path / "r.json", "--max-samples", "64")) == 2
-    assert "2 steps per epoch, too few to leave any after 10 warm-up steps" in capsys.readouterr().err
+    assert main(_args(data_dir, tmp_path / "r.json", "--max-samples", "20")) == 2
+    assert (
+        "20 training samples make no full step of 32 samples (the global batch): lower --batch-size, "
+        "use more samples (--max-samples), or set --option drop_remainder=false" in capsys.readouterr().err
+    )
     assert not (tmp_path / "r.json").exists()
+    args = _args(data_dir, tmp_path / "r.json", "--max-samples", "20", "--option", "drop_remainder=false")
+    assert main(args) == 0  # the advice works
+
+
+def test_generated_samples_size_a_generated_dataset(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _use_fake(monkeypatch)
+    out = tmp_path / "r.json"
+    args = ["run", "--framework", "pytorch", "--model", "lstm", "--dataset", "synthetic_seq", "--out", str(out)]
+    assert main([*args, "--generated-samples", "96", "--batch-size", "32", "--warmup-steps", "1"]) == 0
+    assert json.loads(out.read_text())["samples_per_epoch"] == 96
+    assert main([*args, "--generated-samples", "16", "--batch-size", "32"]) == 2
+    assert "lower --batch-size, raise --generated-samples, or set" in capsys.readouterr().err
+    fashion = _args(tmp_path, out, "--generated-samples", "10")
+    assert main(fashion) == 2
+    assert "--generated-samples applies to generated datasets only, not to fashion_mnist" in capsys.readouterr().err
 
 
 def test_missing_dataset_exits_2_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -205,13 +254,16 @@ def test_parse_options_defaults_and_values() -> None:
         "run_eagerly": False,
         "precision": "fp32",
         "data_format": "channels_last",
-        "gpu_memory": "all",
+        "gpu_memory": "growth",
+        "input": None,
+        "drop_remainder": True,
     }
-    assert parse_options("tensorflow", ["gpu_memory=growth"], device="gpu")["gpu_memory"] == "growth"
+    assert parse_options("tensorflow", ["gpu_memory=all"], device="gpu")["gpu_memory"] == "all"
+    assert parse_options("jax", ["input=host", "drop_remainder=false"], device="cpu")["input"] == "host"
     with pytest.raises(UsageError, match="supports gpu_memory=0.5 on GPUs only"):
         parse_options("tensorflow", ["gpu_memory=0.5"], device="cpu")
     assert parse_options("jax", [])["jit_compile"] is None
-    assert parse_options("keras-mxnet", []) == {"data_format": "channels_first"}
+    assert parse_options("keras-mxnet", []) == {"data_format": "channels_first", "input": None, "drop_remainder": True}
     assert parse_options("mxnet", ["hybridize=TRUE"])["hybridize"] is True
     assert parse_options("pytorch", ["precision=bf16", "data_format=channels_last"])["precision"] == "bf16"
 
@@ -222,9 +274,10 @@ def test_parse_options_defaults_and_values() -> None:
         (
             "pytorch",
             "jit_compile=true",
-            "unknown option 'jit_compile' for pytorch; known options: compile, data_format, precision",
+            "unknown option 'jit_compile' for pytorch; known options: compile, data_format, drop_remainder, input, precision",
         ),
-        ("keras-mxnet", "hybridize=true", "known options: data_format"),
+        ("keras-mxnet", "hybridize=true", "known options: data_format, drop_remainder, input$"),
+        ("jax", "input=disk", "expected input= one of device, host"),
         ("mxnet", "hybridize=yes", "expected hybridize=true or hybridize=false"),
         ("mxnet", "hybridize", "expected hybridize=true or hybridize=false"),
         ("pytorch", "precision=fp64", "expected precision= one of fp32, bf16, fp16"),

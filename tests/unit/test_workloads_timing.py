@@ -1,77 +1,193 @@
-"""Throughput maths: warm-up steps excluded, gaps between epochs not charged."""
+"""Timing windows, warm-up and self-checks, with fake clocks and a fake asynchronous device."""
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
+import numpy as np
 import pytest
 
-from workloads.timing import EpochSteps, Recorder, step_samples, steps_per_epoch, throughput
+from workloads.run import train
+from workloads.timing import (
+    EpochTiming,
+    Recorder,
+    Window,
+    analyse,
+    step_samples,
+    steps_per_epoch,
+    warmup_batches,
+    warmup_indices,
+)
 
 
-def test_warmup_steps_are_excluded() -> None:
-    # 5 steps of 10 samples: the first two take 1 s each (compilation), then 0.1 s each.
-    epoch = EpochSteps(start=0.0, ends=[1.0, 2.0, 2.1, 2.2, 2.3], samples=[10] * 5)
-    result = throughput([epoch], warmup=2)
-    assert result.samples == 30
-    assert result.seconds == pytest.approx(0.3)
-    assert result.img_per_s == pytest.approx(100.0)
-    assert result.step_seconds_median == pytest.approx(0.1)
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
-def test_zero_warmup_counts_from_epoch_start() -> None:
-    epoch = EpochSteps(start=10.0, ends=[10.5, 11.0], samples=[4, 4])
-    result = throughput([epoch], warmup=0)
-    assert (result.samples, result.seconds, result.img_per_s) == (8, 1.0, 8.0)
+class AsyncDevice:
+    """A device that runs queued steps one after another: a step call costs the host only
+    ``dispatch_s`` and returns; the device needs ``sample_s`` per sample, plus ``compile_s`` the first
+    time it sees a batch shape. ``synchronize`` makes the host wait for the queue to drain."""
+
+    def __init__(self, clock: FakeClock, sample_s: float, compile_s: float, dispatch_s: float) -> None:
+        self.clock, self.sample_s, self.compile_s, self.dispatch_s = clock, sample_s, compile_s, dispatch_s
+        self.busy_until = 0.0
+        self.shapes: set[int] = set()
+
+    def run_step(self, samples: int) -> None:
+        self.clock.now += self.dispatch_s
+        cost = samples * self.sample_s + (self.compile_s if samples not in self.shapes else 0.0)
+        self.shapes.add(samples)
+        self.busy_until = max(self.busy_until, self.clock.now) + cost
+
+    def synchronize(self) -> None:
+        self.clock.now = max(self.clock.now, self.busy_until)
 
 
-def test_later_epochs_count_from_their_own_start() -> None:
-    first = EpochSteps(start=0.0, ends=[5.0, 6.0, 7.0], samples=[32, 32, 16], end=7.1)
-    # 100 s of evaluation between the epochs must not count.
-    second = EpochSteps(start=107.0, ends=[108.0, 109.0, 110.0], samples=[32, 32, 16], end=110.2)
-    result = throughput([first, second], warmup=1)
-    assert result.samples == 32 + 16 + 80
-    assert result.seconds == pytest.approx(2.0 + 3.0)
-    assert result.img_per_s == pytest.approx(128 / 5.0)
+class FakeAsyncAdapter:
+    """The shape of the real adapters' loops, on the fake device: the shuffle costs host time before
+    the epoch's clock, steps never wait, the epoch's loss is read (a synchronisation) at its end."""
+
+    def __init__(self, device: AsyncDevice, samples: int, shuffle_s: float = 0.0) -> None:
+        self.device, self.samples, self.shuffle_s = device, samples, shuffle_s
+
+    def synchronize(self) -> None:
+        self.device.synchronize()
+
+    def warm_up(self, batch_sizes: list[int]) -> None:
+        for size in batch_sizes:
+            self.device.run_step(size)
+        self.device.synchronize()
+
+    def fit(self, batch_size: int, epochs: int, recorder: Recorder) -> None:
+        for _ in range(epochs):
+            self.device.clock.now += self.shuffle_s
+            recorder.start_epoch()
+            for step in range(steps_per_epoch(self.samples, batch_size)):
+                size = step_samples(self.samples, batch_size, step)
+                self.device.run_step(size)
+                recorder.step(size)
+            self.device.synchronize()  # reading the epoch's summed loss
+            recorder.end_epoch(0.1, 0.9)
 
 
-def test_partial_last_batch_counts_its_real_samples() -> None:
-    epoch = EpochSteps(start=0.0, ends=[1.0, 2.0, 3.0], samples=[32, 32, 8])
-    assert throughput([epoch], warmup=1).img_per_s == pytest.approx(40 / 2.0)
+def _run(
+    samples: int = 6400,
+    batch: int = 64,
+    epochs: int = 3,
+    warmup_steps: int = 5,
+    sync: bool = True,
+    window_steps: int = 20,
+    warmup: Callable[[int, int, int], list[int]] = warmup_batches,
+    **device: Any,
+) -> tuple[Any, Recorder]:
+    clock = FakeClock()
+    settings = {"sample_s": 1e-4, "compile_s": 30.0, "dispatch_s": 5e-4, **device}
+    shuffle_s = settings.pop("shuffle_s", 0.0)
+    fake = AsyncDevice(clock, **settings)
+    adapter = FakeAsyncAdapter(fake, samples, shuffle_s)
+    recorder = Recorder(
+        epochs, window_steps, sync=adapter.synchronize if sync else lambda: None, log=lambda _: None, clock=clock
+    )
+    timing = train(adapter, warmup(samples, batch, warmup_steps), batch, epochs, recorder)  # type: ignore[arg-type]
+    return timing, recorder
 
 
-@pytest.mark.parametrize("steps", [0, 3, 10])
-def test_too_few_steps_for_the_warmup(steps: int) -> None:
-    epoch = EpochSteps(start=0.0, ends=[float(i) for i in range(1, steps + 1)], samples=[1] * steps)
-    with pytest.raises(ValueError, match=f"{steps} steps in epoch 1 leave none after 10 warm-up steps"):
-        throughput([epoch], warmup=10)
+def test_the_device_rate_is_recovered_and_compilation_stays_in_the_warmup() -> None:
+    timing, recorder = _run()
+    assert timing.img_per_s == pytest.approx(1 / 1e-4, rel=0.03)  # the device's 10,000 img/s
+    assert recorder.warmup_seconds > 30.0  # the one compilation (one batch shape) is here
+    assert not timing.suspects
 
 
-def test_no_epochs() -> None:
-    with pytest.raises(ValueError, match="0 steps"):
-        throughput([], warmup=0)
+def test_per_step_timestamps_without_synchronisation_measure_dispatch_and_are_flagged() -> None:
+    timing, _ = _run(sync=False, window_steps=1)
+    assert timing.img_per_s == pytest.approx(64 / 5e-4, rel=0.01)  # the dispatch rate, 12.8× too high
+    assert any("time was spent outside steady-state steps" in reason for reason in timing.suspects)
 
 
-def test_clock_that_does_not_advance() -> None:
+def test_every_batch_shape_is_warmed_so_a_partial_batch_compiles_before_the_clock() -> None:
+    timing, recorder = _run(samples=6400 + 32)
+    assert recorder.warmup_seconds > 60.0  # two shapes: 64 and the partial 32
+    assert timing.img_per_s == pytest.approx(1e4, rel=0.03) and not timing.suspects
+
+
+def test_a_compilation_after_warmup_is_flagged_not_silently_averaged() -> None:
+    def full_batches_only(samples: int, batch: int, steps: int) -> list[int]:
+        return [batch] * steps  # the old rule: the partial last batch is compiled inside epoch 1
+
+    timing, _ = _run(samples=6400 + 32, warmup=full_batches_only)
+    assert len(timing.suspects) == 2
+    assert timing.suspects[0].startswith("epoch 1, step 101: 30 s per step, over 10× the median")
+    assert "a compilation or stall after warm-up" in timing.suspects[0]
+    assert "time was spent outside steady-state steps" in timing.suspects[1]
+
+
+def test_shuffle_time_never_enters_the_clock() -> None:
+    quick, _ = _run()
+    slow_shuffle, recorder = _run(shuffle_s=5.0)
+    assert slow_shuffle.img_per_s == pytest.approx(quick.img_per_s, rel=1e-9)
+    assert sum(recorder.epoch_seconds) < 3 * 1.0  # three epochs of 0.64 s, no 5 s shuffles
+
+
+def test_warmup_batches_cover_every_shape_and_may_span_epochs() -> None:
+    assert warmup_batches(100, 32, 3) == [32, 32, 32, 4]
+    assert warmup_batches(96, 32, 10) == [32] * 10  # more steps than an epoch has
+    assert warmup_batches(96, 32, 0) == []
+    assert warmup_batches(20, 32, 2) == [20, 20]  # a split smaller than a batch: one shape
+    assert [list(step) for step in warmup_indices([4, 4, 2], 6)] == [[0, 1, 2, 3], [4, 5, 0, 1], [2, 3]]
+
+
+def test_windows_close_every_k_steps_and_at_epoch_ends() -> None:
+    clock = FakeClock()
+    syncs: list[float] = []
+    recorder = Recorder(1, window_steps=3, sync=lambda: syncs.append(clock.now), log=lambda _: None, clock=clock)
+    recorder.begin_warmup()
+    clock.now = 2.0
+    recorder.start_epoch()
+    for _ in range(7):
+        clock.now += 0.5
+        recorder.step(10)
+    recorder.end_epoch(0.3, 0.5)
+    epoch = recorder.epochs[0]
+    assert [(w.steps, w.samples, w.seconds) for w in epoch.windows] == [(3, 30, 1.5), (3, 30, 1.5), (1, 10, 0.5)]
+    assert syncs == [2.0, 3.5, 5.0, 5.5]  # before the epoch's clock and at each window's end, never per step
+    assert recorder.warmup_seconds == 2.0
+    assert recorder.epoch_seconds == [3.5]
+
+
+def test_epoch_self_check_compares_epochs_with_steps_times_median() -> None:
+    steady = EpochTiming(start=0.0, windows=[Window(10, 320, 1.0)] * 4, end=4.0)
+    assert analyse([steady]).suspects == ()
+    spilled = EpochTiming(start=0.0, windows=[Window(10, 320, 1.0)] * 4, end=5.0)  # 1 s outside the windows
+    (reason,) = analyse([spilled]).suspects
+    assert reason.startswith("epochs took 5.000 s in all, but 40 steps × the median step 0.1 s make 4.000 s (+25%)")
+
+
+def test_analyse_counts_samples_over_window_seconds() -> None:
+    epochs = [
+        EpochTiming(start=0.0, windows=[Window(2, 64, 0.2), Window(1, 8, 0.1)], end=0.3),
+        EpochTiming(start=100.0, windows=[Window(2, 64, 0.2), Window(1, 8, 0.1)], end=100.3),  # gap not charged
+    ]
+    timing = analyse(epochs)
+    assert (timing.samples, timing.steps, timing.windows) == (144, 6, 4)
+    assert timing.img_per_s == pytest.approx(144 / 0.6)
+    assert timing.step_seconds_median == pytest.approx(0.1)
+
+
+def test_no_steps_and_a_still_clock_are_errors() -> None:
+    with pytest.raises(ValueError, match="no timed training steps"):
+        analyse([])
     with pytest.raises(ValueError, match="clock did not advance"):
-        throughput([EpochSteps(start=1.0, ends=[1.0, 1.0], samples=[2, 2])], warmup=1)
+        analyse([EpochTiming(start=1.0, windows=[Window(1, 2, 0.0)], end=1.0)])
 
 
 def test_step_counts_keep_the_partial_batch() -> None:
     assert steps_per_epoch(2000, 32) == 63
     assert steps_per_epoch(1024, 32) == 32
     assert [step_samples(70, 32, i) for i in range(3)] == [32, 32, 6]
-
-
-def test_recorder_collects_steps_epochs_and_logs() -> None:
-    ticks = iter([0.0, 1.0, 1.5, 2.0, 3.0, 3.5, 4.0, 4.25])
-    lines: list[str] = []
-    recorder = Recorder(epochs=2, log=lines.append, clock=lambda: next(ticks))
-    for loss in (0.9, 0.5):
-        recorder.start_epoch()
-        recorder.step(10)
-        recorder.step(5)
-        recorder.end_epoch(loss, 1 - loss)
-    assert recorder.epoch_seconds == [2.0, 1.25]
-    assert recorder.losses == [0.9, 0.5]
-    assert lines[0] == "epoch 1/2: 2.000 s, 2 steps, loss 0.9000, accuracy 0.1000"
-    # Warm-up of 1 step: 0.5 s for 5 samples, then epoch 2 from its start: 1.0 s for 15.
-    assert throughput(recorder.epochs, warmup=1).img_per_s == pytest.approx(20 / 1.5)
+    assert np.array_equal(warmup_indices([3], 2)[0], [0, 1, 0])

@@ -44,9 +44,20 @@ def to_float(samples: np.ndarray) -> np.ndarray:
     return samples.astype(np.float32, copy=False)
 
 
-def select(name: str, data_dir: Optional[os.PathLike[str] | str], max_samples: Optional[int], seed: int) -> Selected:
+def select(
+    name: str,
+    data_dir: Optional[os.PathLike[str] | str],
+    max_samples: Optional[int],
+    seed: int,
+    generated_samples: Optional[int] = None,
+) -> Selected:
     dataset = spec(name)
-    parts = open_dataset(name, Path(data_dir) if data_dir is not None else None)
+    if generated_samples is not None and dataset.needs_files:
+        raise UsageError(
+            f"--generated-samples applies to generated datasets only, not to {name} (read from files): "
+            "use --max-samples to cap it"
+        )
+    parts = open_dataset(name, Path(data_dir) if data_dir is not None else None, generated_samples)
     total = len(parts.train)
     order = np.random.default_rng(seed).permutation(total)
     held_out = int(round(total * dataset.validation_fraction))

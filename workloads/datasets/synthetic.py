@@ -9,15 +9,12 @@ what it uses and still sees the same samples as an uncapped one.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 
 from workloads.datasets.source import Parts
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 DATA_SEED = 20190729  # fixed: the data must not change with a run's --seed
 IMAGE_SHAPE = (256, 256, 3)
@@ -65,10 +62,17 @@ class PrototypeSequences:
         return sequences, labels
 
 
-def open_dataset(name: str, data_dir: Optional[PathLike] = None) -> Parts:
+def open_dataset(name: str, train_samples: Optional[int] = None) -> Parts:
+    """The generated dataset ``name``, with ``train_samples`` training samples (default: its own count)."""
     if name == "synthetic_seq":
-        train, test = (PrototypeSequences(size, split) for split, size in enumerate(SEQUENCE_SAMPLES))
-        return Parts(train=train, test=test, num_classes=SEQUENCE_CLASSES, notes=["generated sequences (no files)"])
-    train, test = (RandomImages(size, split) for split, size in enumerate(IMAGE_SAMPLES))
-    notes = ["generated random images and labels (seed 000's synthetic data): accuracy is meaningless"]
-    return Parts(train=train, test=test, num_classes=IMAGE_CLASSES, notes=notes)
+        train_size, test_size = SEQUENCE_SAMPLES
+        train = PrototypeSequences(train_samples or train_size, 0)
+        notes = [f"generated sequences (no files): {len(train)} training samples"]
+        return Parts(train=train, test=PrototypeSequences(test_size, 1), num_classes=SEQUENCE_CLASSES, notes=notes)
+    train_size, test_size = IMAGE_SAMPLES
+    train = RandomImages(train_samples or train_size, 0)
+    notes = [
+        f"generated random images and labels (seed 000's synthetic data, {len(train)} training images): "
+        "accuracy is meaningless"
+    ]
+    return Parts(train=train, test=RandomImages(test_size, 1), num_classes=IMAGE_CLASSES, notes=notes)

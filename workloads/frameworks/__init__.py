@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 OptionValue = Union[bool, str, None]
 FLAG = ("false", "true")
 LAYOUTS = ("channels_last", "channels_first")
-GPU_MEMORY_POLICIES = ("growth", "0.25", "0.5", "0.75", "0.9")
+GPU_MEMORY_FRACTIONS = ("0.25", "0.5", "0.75", "0.9")
+INPUTS = ("device", "host")
 
 
 @dataclass(frozen=True)
@@ -65,58 +66,86 @@ class FrameworkSpec:
 
 _EAGER_XLA = ({"run_eagerly": "true", "jit_compile": "true"}, "eager execution has no graph for XLA to compile")
 
+
+def _with_common(options: dict[str, Option]) -> dict[str, Option]:
+    """Every framework's own options plus the ones that mean the same in all of them.
+
+    ``input``: where batches come from — ``device`` (the training split copied to the device once,
+    shuffled and sliced there) or ``host`` (the framework's own host input path); no default means
+    device for generated data and for data that fits a share of device memory (``run.resolve_input``).
+    ``drop_remainder``: leave out the partial last batch, so every timed step has one shape.
+    """
+    return {**options, "input": Option(INPUTS, None), "drop_remainder": Option(FLAG, "true")}
+
+
+# Allocator policy, the same default everywhere: memory grows as needed, so device memory figures
+# compare across frameworks; ``all`` is the framework's own preallocation, a fraction caps it.
+_GPU_MEMORY = Option(("growth", "all", *GPU_MEMORY_FRACTIONS), "growth", gpu_only=GPU_MEMORY_FRACTIONS)
+
 FRAMEWORKS: dict[str, FrameworkSpec] = {
     "tensorflow": FrameworkSpec(
         "tfkeras",
         "keras",
-        {
-            "jit_compile": Option(FLAG, "false"),
-            "run_eagerly": Option(FLAG, "false"),
-            "precision": _precision("bf16", gpu=("fp16",)),
-            # TensorFlow's CPU convolutions support NHWC only.
-            "data_format": Option(LAYOUTS, "channels_last", gpu_only=("channels_first",)),
-            # Seed 000's GPU memory policies: TensorFlow's default, allow_growth, or a fraction cap.
-            "gpu_memory": Option(("all", *GPU_MEMORY_POLICIES), "all", gpu_only=GPU_MEMORY_POLICIES),
-        },
+        _with_common(
+            {
+                "jit_compile": Option(FLAG, "false"),
+                "run_eagerly": Option(FLAG, "false"),
+                "precision": _precision("bf16", gpu=("fp16",)),
+                # TensorFlow's CPU convolutions support NHWC only.
+                "data_format": Option(LAYOUTS, "channels_last", gpu_only=("channels_first",)),
+                "gpu_memory": _GPU_MEMORY,
+            }
+        ),
         (_EAGER_XLA,),
     ),
     "jax": FrameworkSpec(
         "jaxkeras",
         "keras",
-        {
-            "jit_compile": Option(FLAG, None),
-            "run_eagerly": Option(FLAG, "false"),
-            "precision": _precision("bf16", gpu=("fp16",)),
-            "data_format": Option(LAYOUTS, "channels_last"),
-        },
+        _with_common(
+            {
+                "jit_compile": Option(FLAG, None),
+                "run_eagerly": Option(FLAG, "false"),
+                "precision": _precision("bf16", gpu=("fp16",)),
+                "data_format": Option(LAYOUTS, "channels_last"),
+                "gpu_memory": _GPU_MEMORY,
+            }
+        ),
         (_EAGER_XLA,),
     ),
     # Keras 2.2.4 has no mixed precision; channels_first is what keras-mxnet's authors advise.
-    "keras-mxnet": FrameworkSpec("kerasmx", "keras", {"data_format": Option(LAYOUTS, "channels_first")}),
+    "keras-mxnet": FrameworkSpec("kerasmx", "keras", _with_common({"data_format": Option(LAYOUTS, "channels_first")})),
     "pytorch": FrameworkSpec(
         "torchloop",
         "torch",
-        {
-            "compile": Option(FLAG, "false"),
-            "precision": _precision("bf16", gpu=("fp16",)),
-            "data_format": Option(LAYOUTS, "channels_first"),
-        },
+        _with_common(
+            {
+                "compile": Option(FLAG, "false"),
+                "precision": _precision("bf16", gpu=("fp16",)),
+                "data_format": Option(LAYOUTS, "channels_first"),
+            }
+        ),
     ),
     # MXNet 1.x: AMP (float16) and NHWC convolutions run on GPUs only.
     "mxnet": FrameworkSpec(
         "gluon",
         "gluon",
-        {
-            "hybridize": Option(FLAG, "false"),
-            "precision": _precision(gpu=("fp16",)),
-            "data_format": Option(LAYOUTS, "channels_first", gpu_only=("channels_last",)),
-        },
+        _with_common(
+            {
+                "hybridize": Option(FLAG, "false"),
+                "precision": _precision(gpu=("fp16",)),
+                "data_format": Option(LAYOUTS, "channels_first", gpu_only=("channels_last",)),
+            }
+        ),
     ),
 }
 
 
 class Adapter(Protocol):
-    """What the runner needs from a framework; ``build`` must be called before the rest."""
+    """What the runner needs from a framework: ``build``, then ``place``, then training and inference.
+
+    Training is ``warm_up`` (untimed) then ``fit`` (timed through the recorder); neither synchronises
+    per step: the recorder calls ``synchronize`` at window ends.
+    """
 
     versions: dict[str, str]
     device: str
@@ -127,16 +156,29 @@ class Adapter(Protocol):
     def build(self, model: Model, inputs: InputSpec) -> int:
         """Build and compile ``model``; return its trainable parameter count as the framework counts it."""
 
-    def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, recorder: Recorder) -> None:
-        """Train on float32 samples in the adapter's layout, reporting every step to ``recorder``.
+    def place(self, x: np.ndarray, y: np.ndarray, where: str) -> None:
+        """Hold the training split (float32 in the adapter's layout) for ``where`` input: ``device`` copies
+        it to the device now, ``host`` keeps it for the framework's host input path."""
+
+    def warm_up(self, batch_sizes: list[int]) -> None:
+        """Train one untimed step of each batch size (cycling through the split), then synchronise."""
+
+    def fit(self, batch_size: int, epochs: int, recorder: Recorder) -> None:
+        """Train ``epochs`` epochs, shuffling each before ``recorder.start_epoch`` and reporting each step.
 
         ``batch_size`` is the global batch: with several replicas each trains on its share of it."""
+
+    def synchronize(self) -> None:
+        """Wait until the device has finished every queued operation."""
 
     def predict_batch(self, x: np.ndarray) -> np.ndarray:
         """Class scores of one batch as a host NumPy array (so the work is finished)."""
 
     def peak_device_memory_mb(self) -> Optional[float]:
         """The framework's own peak device-memory figure, or None where it reports none."""
+
+    def device_memory_bytes(self) -> Optional[int]:
+        """The training device's memory, or None on a CPU (where the split is in host memory anyway)."""
 
 
 def option_text(value: Any) -> str:

@@ -1,7 +1,12 @@
 """MXNet Gluon: the model's ``HybridBlock``, ``gluon.Trainer`` and an autograd loop.
 
-Batches are slices of a per-epoch permutation of the in-memory NumPy arrays, as for
-PyTorch. The softmax is folded into ``SoftmaxCrossEntropyLoss`` (same parameters).
+Batches are slices of a per-epoch permutation of the training split, made before the epoch's clock
+starts. ``input=device``: the split is an NDArray on each replica's context, copied once and
+permuted there (``take``). ``input=host``: each epoch's permutation is a CPU NDArray and every batch
+is copied with ``as_in_context`` — what ``NDArrayIter`` and Gluon's DataLoader hand a loop. MXNet's
+engine runs asynchronously (on CPUs too): the loop queues steps and ``waitall`` only at window ends;
+the loss and hits are summed as NDArrays and read once per epoch. The softmax is folded into
+``SoftmaxCrossEntropyLoss`` (same parameters).
 float16 is MXNet's AMP (GPU only); ``hybridize`` uses ``static_alloc``/``static_shape``.
 Replicas are Gluon's own data parallelism: the parameters live on a list of contexts, each
 global batch is split over them, and the trainer's kvstore (``device`` on GPUs) sums gradients.
@@ -17,7 +22,7 @@ import numpy as np
 from workloads import replicas as data_parallel
 from workloads.errors import UsageError
 from workloads.frameworks import OptionValue
-from workloads.timing import Recorder
+from workloads.timing import Recorder, warmup_indices
 
 RMSPROP = {"gamma1": 0.9, "epsilon": 1e-7}  # Keras's RMSprop defaults, set in every framework
 
@@ -49,7 +54,7 @@ class GluonAdapter:
         self.versions = {"mxnet": mx.__version__}
         self.options: dict[str, Any] = dict(options)
         self.notes = [
-            "hand-written autograd loop over NumPy batches (no DataLoader)",
+            "hand-written autograd loop; loss and hits summed as NDArrays, read once per epoch",
             "softmax folded into SoftmaxCrossEntropyLoss; Xavier (Glorot) initialisation",
         ]
         if replicas > 1:
@@ -62,6 +67,9 @@ class GluonAdapter:
             self.amp = amp
             self.notes.append("MXNet AMP (float16) with dynamic loss scaling")
         self.net: Any = None
+        self.input = "device"
+        self.x: list[Any] = []
+        self.y: list[Any] = []
 
     def build(self, model: Any, inputs: Any) -> int:
         mx = self.mx
@@ -79,43 +87,85 @@ class GluonAdapter:
         trainable = [p for p in net.collect_params().values() if p.grad_req != "null"]
         return sum(int(np.prod(p.shape)) for p in trainable)
 
-    def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, recorder: Recorder) -> None:
+    def place(self, x: np.ndarray, y: np.ndarray, where: str) -> None:
         mx = self.mx
+        self.input = where
         labels = y.astype(np.float32)
-        for _ in range(epochs):
-            recorder.start_epoch()
-            order = self.rng.permutation(len(x))
-            xs, ys = x[order], labels[order]
-            total_loss, correct = 0.0, 0.0
-            for start in range(0, len(xs), batch_size):
-                data = self._spread(xs[start : start + batch_size])
-                label = self._spread(ys[start : start + batch_size])
-                with mx.autograd.record():
-                    outputs = [self.net(part) for part in data]
-                    losses = [self.loss_fn(output, part) for output, part in zip(outputs, label)]
-                if self.amp is None:
-                    mx.autograd.backward(losses)
-                else:
-                    with self.amp.scale_loss(losses, self.trainer) as scaled:
-                        mx.autograd.backward(scaled)
-                samples = sum(len(part) for part in label)
-                self.trainer.step(samples)
-                batch_loss = [loss.sum() for loss in losses]
-                hits = [(output.argmax(axis=1) == part).sum() for output, part in zip(outputs, label)]
-                # MXNet runs asynchronously: wait for the update too, not just the loss.
-                mx.nd.waitall()
-                total_loss += sum(value.asscalar() for value in batch_loss)
-                correct += sum(value.asscalar() for value in hits)
-                recorder.step(samples)
-            recorder.end_epoch(total_loss / len(xs), correct / len(xs))
+        homes = self.contexts if where == "device" else [mx.cpu()]
+        self.x = [mx.nd.array(x, ctx=ctx) for ctx in homes]
+        self.y = [mx.nd.array(labels, ctx=ctx) for ctx in homes]
+        mx.nd.waitall()
+        self.notes.append(
+            "input device: the training split is an NDArray on each replica's context, permuted there per epoch"
+            if where == "device"
+            else "input host: CPU NDArrays, each batch copied with as_in_context (as NDArrayIter feeds a loop)"
+        )
 
-    def _spread(self, batch: np.ndarray) -> list[Any]:
-        """A global batch as one NDArray per context, each holding that replica's share."""
-        parts = data_parallel.shards(batch, len(self.contexts))
-        return [self.mx.nd.array(part, ctx=ctx) for part, ctx in zip(parts, self.contexts)]
+    def synchronize(self) -> None:
+        self.mx.nd.waitall()
+
+    def warm_up(self, batch_sizes: list[int]) -> None:
+        mx = self.mx
+        loss_sum, hits = mx.nd.zeros((1,), ctx=self.ctx), mx.nd.zeros((1,), ctx=self.ctx)
+        for indices in warmup_indices(batch_sizes, self.x[0].shape[0]):
+            xs, ys = self._permuted(indices)
+            loss_sum, hits = self._step(xs, ys, 0, len(indices), loss_sum, hits)
+        mx.nd.waitall()
+
+    def fit(self, batch_size: int, epochs: int, recorder: Recorder) -> None:
+        mx = self.mx
+        samples = self.x[0].shape[0]
+        for _ in range(epochs):
+            xs, ys = self._permuted(self.rng.permutation(samples))
+            loss_sum, hits = mx.nd.zeros((1,), ctx=self.ctx), mx.nd.zeros((1,), ctx=self.ctx)
+            recorder.start_epoch()
+            for start in range(0, samples, batch_size):
+                stop = min(start + batch_size, samples)
+                loss_sum, hits = self._step(xs, ys, start, stop, loss_sum, hits)
+                recorder.step(stop - start)
+            recorder.end_epoch(loss_sum.asscalar() / samples, hits.asscalar() / samples)
+
+    def _permuted(self, indices: np.ndarray) -> tuple[list[Any], list[Any]]:
+        """The split's samples in ``indices`` order, gathered where the split lives (``take``)."""
+        take = self.mx.nd.take
+        xs = [take(x, self.mx.nd.array(indices, ctx=x.context)) for x in self.x]
+        ys = [take(y, self.mx.nd.array(indices, ctx=y.context)) for y in self.y]
+        return xs, ys
+
+    def _step(self, xs: list[Any], ys: list[Any], start: int, stop: int, loss_sum: Any, hits: Any) -> tuple[Any, Any]:
+        """One training step on samples ``start:stop`` of the permuted split, queued on MXNet's engine."""
+        mx = self.mx
+        data, label = self._spread(xs, start, stop), self._spread(ys, start, stop)
+        with mx.autograd.record():
+            outputs = [self.net(part) for part in data]
+            losses = [self.loss_fn(output, part) for output, part in zip(outputs, label)]
+        if self.amp is None:
+            mx.autograd.backward(losses)
+        else:
+            with self.amp.scale_loss(losses, self.trainer) as scaled:
+                mx.autograd.backward(scaled)
+        self.trainer.step(stop - start)
+        for output, loss, part in zip(outputs, losses, label):
+            loss_sum = loss_sum + loss.sum().as_in_context(self.ctx)
+            hits = hits + (output.argmax(axis=1) == part).sum().as_in_context(self.ctx)
+        return loss_sum, hits
+
+    def _spread(self, arrays: list[Any], start: int, stop: int) -> list[Any]:
+        """Samples ``start:stop`` as one NDArray per context, each holding that replica's share."""
+        parts = []
+        for replica, ctx in enumerate(self.contexts):
+            first, last = data_parallel.share_bounds(stop - start, len(self.contexts), replica)
+            home = arrays[replica] if len(arrays) > 1 else arrays[0]
+            parts.append(home[start + first : start + last].as_in_context(ctx))
+        return parts
 
     def predict_batch(self, x: np.ndarray) -> np.ndarray:
         return self.net(self.mx.nd.array(x, ctx=self.ctx)).asnumpy()
 
     def peak_device_memory_mb(self) -> Optional[float]:
         return None  # MXNet 1.x reports free/total device memory, not a peak
+
+    def device_memory_bytes(self) -> Optional[int]:
+        if self.device != "gpu":
+            return None
+        return int(self.mx.context.gpu_memory_info(0)[1])

@@ -2,7 +2,9 @@
 
 Replicas use Keras 3's ``DataParallel`` distribution: the batch is sharded over N JAX devices and
 the variables replicated. Without GPUs, XLA is asked for N host devices, which must happen before
-JAX starts.
+JAX starts. ``gpu_memory``: ``growth`` (the default here) turns JAX's preallocation of 75 % of each
+GPU off, so its device memory compares with the other frameworks'; ``all`` keeps JAX's own policy;
+a fraction preallocates that share. Both must be set before JAX starts too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from workloads.frameworks.keras_common import KerasAdapter
 
 def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str, replicas: int = 1) -> KerasAdapter:
     os.environ["KERAS_BACKEND"] = "jax"
+    memory_note = _memory_policy(str(options["gpu_memory"]))
     if replicas > 1:
         flag = f"--xla_force_host_platform_device_count={replicas}"
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
@@ -43,6 +46,9 @@ def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str
     adapter.jax = jax
     adapter.versions = {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "keras": keras.__version__}
     adapter.device = "gpu" if jax.default_backend() in ("gpu", "cuda", "rocm") else "cpu"
+    if adapter.device == "gpu":
+        adapter.device_bytes = (jax.devices()[0].memory_stats() or {}).get("bytes_limit")
+        adapter.notes.append(memory_note)
     adapter.options = dict(options)
     if replicas > 1:
         devices = jax.devices()
@@ -53,6 +59,17 @@ def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str
     if jit_compile is None:
         adapter.notes.append("jit_compile not given: Keras 3's default ('auto') was used")
     return adapter
+
+
+def _memory_policy(policy: str) -> str:
+    """Set JAX's allocator environment for ``policy``; say what it means."""
+    if policy == "growth":
+        os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+        return "GPU memory: growth (XLA_PYTHON_CLIENT_PREALLOCATE=false: allocated as needed)"
+    if policy == "all":
+        return "GPU memory: all (JAX's own policy: 75% of each GPU preallocated)"
+    os.environ["XLA_PYTHON_CLIENT_MEM_FRACTION"] = policy
+    return f"GPU memory: {float(policy):.0%} of each GPU preallocated (XLA_PYTHON_CLIENT_MEM_FRACTION)"
 
 
 class _JaxKerasAdapter(KerasAdapter):

@@ -32,6 +32,7 @@ def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str
     )
     adapter.versions = {"keras": keras.__version__, "mxnet": mx.__version__}
     adapter.device = "gpu" if mx.context.num_gpus() > 0 else "cpu"
+    adapter.device_bytes = int(mx.context.gpu_memory_info(0)[1]) if adapter.device == "gpu" else None
     adapter.options = dict(options)
     adapter.notes.append(f"image_data_format {data_format}")
     if replicas > 1:

@@ -8,6 +8,7 @@ as needed (``set_memory_growth``); a fraction caps each GPU at that share of its
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from typing import Any, Optional
 
@@ -40,6 +41,9 @@ def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str
     adapter.tf = tf
     adapter.versions = {"tensorflow": tf.__version__, "keras": keras_version}
     adapter.device = "gpu" if gpus else "cpu"
+    if gpus:
+        with contextlib.suppress(UsageError):  # unknown: the default input placement says so
+            adapter.device_bytes = _total_memory_mb(0) * 2**20
     adapter.options = dict(options)
     if memory_note:
         adapter.notes.append(memory_note)
@@ -61,9 +65,11 @@ def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str
 
 
 def _memory_policy(tf: Any, gpus: list, policy: str) -> Optional[str]:
-    """Apply a ``gpu_memory`` option to every GPU; say what was done (None for TensorFlow's default)."""
-    if policy == "all" or not gpus:
+    """Apply a ``gpu_memory`` option to every GPU; say what was done."""
+    if not gpus:
         return None
+    if policy == "all":
+        return "GPU memory: all (TensorFlow's own policy: nearly all of each GPU mapped up front)"
     if policy == "growth":
         for gpu in gpus:
             tf.config.experimental.set_memory_growth(gpu, True)

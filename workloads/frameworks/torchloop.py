@@ -1,8 +1,12 @@
 """PyTorch: the model's ``nn.Module`` and the hand-written training loop a PyTorch user writes.
 
-Batches are slices of a per-epoch permutation of the in-memory NumPy arrays, not a
-``DataLoader``, whose per-sample collation would time Python rather than PyTorch.
-The softmax is folded into ``CrossEntropyLoss``, which leaves the parameters unchanged.
+Batches are slices of a per-epoch permutation of the training split, made before the epoch's
+clock starts. ``input=device``: the split is a tensor on the device, copied once, permuted there.
+``input=host``: it stays in (pinned, on a GPU) host memory and each batch is copied with
+``non_blocking`` on a side stream one step ahead — what ``DataLoader(pin_memory=True)`` gives without
+its per-sample collation, which would time Python rather than PyTorch. The loss and hits are
+summed on the device and read once per epoch, so no step waits for the host. The softmax is
+folded into ``CrossEntropyLoss``, which leaves the parameters unchanged.
 Mixed precision is ``torch.autocast`` (with a ``GradScaler`` for float16); channels_last
 is a memory format of the model and of each 4-D batch. With ``--replicas N`` the process is one
 of torchrun's N workers: DistributedDataParallel over NCCL (GPUs) or Gloo (CPU replicas), each
@@ -20,7 +24,7 @@ import numpy as np
 from workloads import replicas as data_parallel
 from workloads.errors import UsageError
 from workloads.frameworks import OptionValue
-from workloads.timing import Recorder
+from workloads.timing import Recorder, warmup_indices
 
 AUTOCAST_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
 RMSPROP_ALPHA, RMSPROP_EPS = 0.9, 1e-7  # Keras's RMSprop defaults, set in every framework
@@ -52,7 +56,7 @@ class TorchAdapter:
         self.versions = {"torch": torch.__version__}
         self.options: dict[str, Any] = dict(options)
         self.notes = [
-            "hand-written loop over NumPy batches (no DataLoader)",
+            "hand-written training loop (no DataLoader); loss and hits summed on the device, read once per epoch",
             "softmax folded into CrossEntropyLoss",
         ]
         self.replicas, self.replica = replicas, 0
@@ -64,6 +68,12 @@ class TorchAdapter:
         self.scaler = torch.amp.GradScaler(self.dev.type) if scaler_needed else None
         self.net: Any = None
         self.forward: Any = None
+        self.input = "device"
+        self.x: Any = None
+        self.y: Any = None
+        self.xs: Any = None
+        self.ys: Any = None
+        self.copies: Any = None  # the host-to-device copy stream (input=host on a GPU)
 
     def _join_process_group(self, gpu: bool) -> None:
         """Become replica LOCAL_RANK of torchrun's process group, on its own GPU when there are GPUs."""
@@ -114,45 +124,118 @@ class TorchAdapter:
             return contextlib.nullcontext()
         return self.torch.autocast(self.dev.type, dtype=getattr(self.torch, AUTOCAST_DTYPES[self.precision]))
 
-    def _batch(self, array: np.ndarray) -> Any:
-        tensor = self.torch.from_numpy(array).to(self.dev, non_blocking=True)
+    def _layout(self, tensor: Any) -> Any:
         if self.channels_last and tensor.dim() == 4:
-            tensor = tensor.contiguous(memory_format=self.torch.channels_last)
+            return tensor.contiguous(memory_format=self.torch.channels_last)
         return tensor
 
-    def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, recorder: Recorder) -> None:
-        self.net.train()
-        for _ in range(epochs):
-            recorder.start_epoch()
-            order = self.rng.permutation(len(x))
-            xs, ys = x[order], y[order]
-            total_loss, correct = 0.0, 0
-            for start in range(0, len(xs), batch_size):
-                samples = len(xs[start : start + batch_size])
-                inputs = self._batch(self._share(xs[start : start + batch_size]))
-                targets = self._batch(self._share(ys[start : start + batch_size]))
-                self.optimizer.zero_grad(set_to_none=True)
-                with self._autocast():
-                    outputs = self.forward(inputs)
-                    loss = self.loss_fn(outputs, targets)
-                if self.scaler is None:
-                    loss.backward()
-                    self.optimizer.step()
-                else:
-                    self.scaler.scale(loss).backward()
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                hits = (outputs.argmax(dim=1) == targets).sum()
-                # .item() copies to the host, so it waits for every kernel queued above.
-                total_loss += loss.item() * len(targets)
-                correct += int(hits.item())
-                recorder.step(samples)
-            total_loss, correct = self._summed(total_loss, correct)
-            recorder.end_epoch(total_loss / len(xs), correct / len(xs))
+    def _batch(self, array: np.ndarray) -> Any:
+        return self._layout(self.torch.from_numpy(array).to(self.dev))
 
-    def _share(self, batch: np.ndarray) -> np.ndarray:
+    def place(self, x: np.ndarray, y: np.ndarray, where: str) -> None:
+        torch = self.torch
+        self.input = where
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+        pinned = where == "host" and self.dev.type == "cuda"
+        if where == "device":
+            self.x, self.y = self.x.to(self.dev), self.y.to(self.dev)
+        # Each epoch's permutation is gathered into these, before the epoch's clock starts.
+        self.xs = torch.empty(self.x.shape, dtype=self.x.dtype, device=self.x.device, pin_memory=pinned)
+        self.ys = torch.empty(self.y.shape, dtype=self.y.dtype, device=self.y.device, pin_memory=pinned)
+        if where == "device":
+            self.notes.append("input device: the training split is a tensor on the device, permuted there per epoch")
+        elif pinned:
+            self.copies = torch.cuda.Stream(self.dev)
+            self.notes.append(
+                "input host: pinned host memory, each batch copied non_blocking on a side stream one step ahead"
+            )
+        else:
+            self.notes.append("input host: batches sliced from host memory (the CPU is the device: no copy)")
+
+    def synchronize(self) -> None:
+        if self.dev.type == "cuda":
+            self.torch.cuda.synchronize(self.dev)
+
+    def warm_up(self, batch_sizes: list[int]) -> None:
+        self.net.train()
+        loss_sum, hits = self._zeros()
+        for indices in warmup_indices(batch_sizes, len(self.x)):
+            index = self.torch.from_numpy(indices).to(self.x.device)
+            self._step(*self._on_device(self.x[index], self.y[index]), loss_sum, hits)
+        self.synchronize()
+
+    def fit(self, batch_size: int, epochs: int, recorder: Recorder) -> None:
+        self.net.train()
+        samples = len(self.x)
+        torch = self.torch
+        for _ in range(epochs):
+            order = torch.from_numpy(self.rng.permutation(samples)).to(self.x.device)
+            torch.index_select(self.x, 0, order, out=self.xs)
+            torch.index_select(self.y, 0, order, out=self.ys)
+            loss_sum, hits = self._zeros()
+            recorder.start_epoch()
+            steps = zip(range(0, samples, batch_size), self._batches(self.xs, self.ys, batch_size))
+            for start, (inputs, targets) in steps:
+                self._step(inputs, targets, loss_sum, hits)
+                recorder.step(min(batch_size, samples - start))
+            loss, correct = self._summed(float(loss_sum.item()), float(hits.item()))
+            recorder.end_epoch(loss / samples, correct / samples)
+
+    def _zeros(self) -> tuple[Any, Any]:
+        zeros = self.torch.zeros((), dtype=self.torch.float64, device=self.dev)
+        return zeros, zeros.clone()
+
+    def _on_device(self, xs: Any, ys: Any) -> tuple[Any, Any]:
+        """This replica's share of a global batch, on its device in the model's memory format."""
+        xs, ys = self._share(xs), self._share(ys)
+        return self._layout(xs.to(self.dev, non_blocking=True)), ys.to(self.dev, non_blocking=True)
+
+    def _batches(self, xs: Any, ys: Any, batch_size: int) -> Any:
+        """(inputs, targets) of each step on the device; from host memory the next copy runs a step ahead."""
+        starts = range(0, len(xs), batch_size)
+        if self.input == "device" or self.dev.type != "cuda":
+            for start in starts:
+                yield self._on_device(xs[start : start + batch_size], ys[start : start + batch_size])
+            return
+        torch = self.torch
+        compute = torch.cuda.current_stream(self.dev)
+
+        def copy(start: int) -> tuple[Any, Any]:
+            with torch.cuda.stream(self.copies):
+                return self._on_device(xs[start : start + batch_size], ys[start : start + batch_size])
+
+        ahead = copy(0)
+        for start in starts:
+            compute.wait_stream(self.copies)
+            inputs, targets = ahead
+            inputs.record_stream(compute)
+            targets.record_stream(compute)
+            if start + batch_size < len(xs):
+                ahead = copy(start + batch_size)
+            yield inputs, targets
+
+    def _step(self, inputs: Any, targets: Any, loss_sum: Any, hits: Any) -> None:
+        """One training step, queued: nothing here waits for the device."""
+        self.optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            outputs = self.forward(inputs)
+            loss = self.loss_fn(outputs, targets)
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        loss_sum.add_(loss.detach(), alpha=len(targets))
+        hits.add_((outputs.argmax(dim=1) == targets).sum())
+
+    def _share(self, batch: Any) -> Any:
         """This replica's part of a global batch (all of it with one replica)."""
-        return data_parallel.shards(batch, self.replicas)[self.replica] if self.replicas > 1 else batch
+        if self.replicas == 1:
+            return batch
+        start, stop = data_parallel.share_bounds(len(batch), self.replicas, self.replica)
+        return batch[start:stop]
 
     def _summed(self, loss: float, correct: float) -> tuple[float, float]:
         """An epoch's loss and hits summed over the replicas, so every replica reports the whole epoch."""
@@ -172,3 +255,8 @@ class TorchAdapter:
         if self.device != "gpu":
             return None
         return self.torch.cuda.max_memory_allocated() / 2**20
+
+    def device_memory_bytes(self) -> Optional[int]:
+        if self.device != "gpu":
+            return None
+        return int(self.torch.cuda.get_device_properties(self.dev).total_memory)
