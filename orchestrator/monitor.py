@@ -1,10 +1,15 @@
 """Host-side monitoring of a running cell: its GPUs through NVML, its container through the engine.
 
 One sampling thread per cell at `hz` (default 1): per GPU of the cell utilisation %, memory used,
-power, SM clock and temperature (NVML, `nvidia-ml-py`); the container's CPU % and memory from the
-engine's one-shot stats. The raw series go to CSV files beside the cell's log; summaries (mean,
-p95, max over every sample of every device) become metrics. Without NVML (no NVIDIA driver) the
-GPU part is skipped with a one-line note; monitoring never fails a cell.
+power, SM clock, temperature and the total-energy counter (NVML, `nvidia-ml-py`); the container's
+CPU % and memory from the engine's one-shot stats. The raw series of the container's whole life go
+to CSV files beside the cell's log; summaries (mean, p95, max over every device) become metrics,
+taken over the workload's timed training window (`TrainWindow`, unix seconds, read from its
+result) so that loading data, compiling and evaluating do not dilute them. Energy over that window
+comes from the difference of NVML's energy counter (Volta and newer), and only where a GPU has
+none from sampled power (which NVML averages over about a second): a metric note says which.
+NVML's utilisation is the share of time a kernel was running, not how busy the SMs were. Without
+NVML (no NVIDIA driver) the GPU part is skipped with a one-line note; monitoring never fails a cell.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from types import ModuleType
 from typing import Any, Optional
 
 import docker.errors
+import numpy as np
 import pynvml
 import requests.exceptions
 
@@ -28,6 +34,8 @@ from orchestrator.summary import summarize_series
 GPU_SERIES = "gpu.csv"
 CONTAINER_SERIES = "container.csv"
 MB = 1024 * 1024
+# Energy needs a window of several seconds: NVML's counter and power readings update about once a second.
+MIN_ENERGY_WINDOW_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,8 @@ class GpuSample:
     power_w: float
     sm_clock_mhz: float
     temp_c: float
+    unix_s: float = 0.0
+    energy_mj: Optional[float] = None  # NVML's total-energy counter; None where the GPU has none
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,20 @@ class ContainerSample:
     t_s: float
     cpu_pct: Optional[float]  # None for the first sample: CPU % needs two readings
     mem_used_mb: float
+    unix_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainWindow:
+    """The workload's timed training, in unix seconds, and the samples it trained (its result's `train_window`)."""
+
+    start_unix: float
+    end_unix: float
+    samples: int
+
+    @property
+    def seconds(self) -> float:
+        return self.end_unix - self.start_unix
 
 
 UNITS = {"util_pct": "%", "mem_used_mb": "MB", "power_w": "W", "sm_clock_mhz": "MHz", "temp_c": "C", "cpu_pct": "%"}
@@ -61,9 +85,10 @@ class Nvml:
     def device_ids(self) -> tuple[int, ...]:
         return tuple(range(self.nvml.nvmlDeviceGetCount()))
 
-    def read(self, device: int, t_s: float) -> GpuSample:
+    def read(self, device: int, t_s: float, unix_s: float) -> GpuSample:
         nvml = self.nvml
         handle = nvml.nvmlDeviceGetHandleByIndex(device)
+        energy_mj = self._energy(handle)
         return GpuSample(
             t_s=t_s,
             device=device,
@@ -72,7 +97,15 @@ class Nvml:
             power_w=nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0,
             sm_clock_mhz=float(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM)),
             temp_c=float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
+            unix_s=unix_s,
+            energy_mj=energy_mj,
         )
+
+    def _energy(self, handle: Any) -> Optional[float]:
+        try:
+            return float(self.nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
+        except pynvml.NVMLError:  # not supported before Volta
+            return None
 
     def close(self) -> None:
         self.nvml.nvmlShutdown()
@@ -133,6 +166,57 @@ def series_metrics(prefix: str, samples: Sequence[Any], names: Sequence[str]) ->
     return found
 
 
+def within(samples: Sequence[Any], window: TrainWindow) -> list[Any]:
+    """The samples taken during the window."""
+    return [sample for sample in samples if window.start_unix <= sample.unix_s <= window.end_unix]
+
+
+def energy_joules(samples: Sequence[GpuSample], window: TrainWindow) -> tuple[Optional[float], str]:
+    """Energy of every sampled GPU over the window, and how it was found (or why not).
+
+    From NVML's energy counter, read at the window's edges by linear interpolation between the
+    samples around them; where a GPU has no counter, from its power samples integrated over the
+    window (trapezoids, the window's edges interpolated).
+    """
+    if window.seconds < MIN_ENERGY_WINDOW_S:
+        return None, f"no energy: the training window of {window.seconds:.1f} s is under {MIN_ENERGY_WINDOW_S:g} s"
+    total, methods = 0.0, set()
+    for device in sorted({sample.device for sample in samples}):
+        series = [sample for sample in samples if sample.device == device]
+        times = np.array([sample.unix_s for sample in series])
+        if len(series) < 2 or times[0] > window.start_unix or times[-1] < window.end_unix:
+            return None, f"no energy: GPU {device}'s samples do not span the training window"
+        counters = [sample.energy_mj for sample in series]
+        if all(counter is not None for counter in counters):
+            start, end = np.interp([window.start_unix, window.end_unix], times, np.array(counters, dtype=float))
+            total += (end - start) / 1000.0
+            methods.add("NVML's total-energy counter")
+        else:
+            inside = (times > window.start_unix) & (times < window.end_unix)
+            edges = np.interp([window.start_unix, window.end_unix], times, [sample.power_w for sample in series])
+            at = np.concatenate(([window.start_unix], times[inside], [window.end_unix]))
+            watts = np.concatenate(([edges[0]], [s.power_w for s, keep in zip(series, inside) if keep], [edges[1]]))
+            total += float(np.trapezoid(watts, at))
+            methods.add("sampled power integrated (no energy counter)")
+    return total, f"energy over the {window.seconds:.1f} s training window from {' and '.join(sorted(methods))}"
+
+
+def window_metrics(
+    gpu: Sequence[GpuSample], stats: Sequence[ContainerSample], window: Optional[TrainWindow]
+) -> tuple[list[Metric], list[str]]:
+    """Summaries over the training window (the whole series when there is none), energy, and notes."""
+    notes = []
+    if window is None or not within([*gpu, *stats], window):
+        if gpu or stats:
+            notes.append("monitoring summaries cover the container's whole life (no training window to align)")
+    else:
+        gpu, stats = within(gpu, window) or gpu, within(stats, window) or stats
+        notes.append(f"monitoring summaries cover the {window.seconds:.1f} s timed training window")
+    metrics = series_metrics("gpu", gpu, ["util_pct", "mem_used_mb", "power_w", "sm_clock_mhz", "temp_c"])
+    metrics += series_metrics("container", stats, ["cpu_pct", "mem_used_mb"])
+    return metrics, notes
+
+
 class CellMonitor:
     """Context manager sampling one running container and its GPUs until exit."""
 
@@ -172,32 +256,40 @@ class CellMonitor:
         self._write(GPU_SERIES, GpuSample, self.gpu)
         self._write(CONTAINER_SERIES, ContainerSample, self.stats)
 
-    def metrics(self) -> list[Metric]:
-        return series_metrics("gpu", self.gpu, ["util_pct", "mem_used_mb", "power_w", "sm_clock_mhz", "temp_c"]) + (
-            series_metrics("container", self.stats, ["cpu_pct", "mem_used_mb"])
-        )
+    def metrics(self, window: Optional[TrainWindow] = None) -> list[Metric]:
+        """Summaries over the training window, and for GPU cells its energy; notes say what they cover."""
+        metrics, notes = window_metrics(self.gpu, self.stats, window)
+        if window is not None and self.gpu:
+            joules, how = energy_joules(self.gpu, window)
+            notes.append(how)
+            if joules is not None and joules > 0:
+                per_joule = window.samples / joules
+                metrics += [Metric("energy_j", joules, "J"), Metric("train_img_per_joule", per_joule, "img/J")]
+        self.notes += notes
+        return metrics
 
     def _sample(self) -> None:
         start = time.monotonic()
         previous_cpu: Optional[dict] = None
         while True:
             t_s = round(time.monotonic() - start, 3)
+            unix_s = time.time()
             if self._nvml is not None:
-                self._read_gpus(t_s)
-            previous_cpu = self._read_container(t_s, previous_cpu)
+                self._read_gpus(t_s, unix_s)
+            previous_cpu = self._read_container(t_s, unix_s, previous_cpu)
             if self._stop.wait(max(0.0, self.period - (time.monotonic() - start - t_s))):
                 return
 
-    def _read_gpus(self, t_s: float) -> None:
+    def _read_gpus(self, t_s: float, unix_s: float) -> None:
         assert self._nvml is not None
         try:
-            self.gpu += [self._nvml.read(device, t_s) for device in self.device_ids]
+            self.gpu += [self._nvml.read(device, t_s, unix_s) for device in self.device_ids]
         except pynvml.NVMLError as exc:
             self.notes.append(f"NVML read failed at {t_s:.0f} s ({exc}); GPU sampling stopped")
             self._nvml.close()
             self._nvml = None
 
-    def _read_container(self, t_s: float, previous_cpu: Optional[dict]) -> Optional[dict]:
+    def _read_container(self, t_s: float, unix_s: float, previous_cpu: Optional[dict]) -> Optional[dict]:
         try:
             stats = self.container.stats(stream=False, one_shot=True)
         except (docker.errors.APIError, requests.exceptions.RequestException):
@@ -206,7 +298,8 @@ class CellMonitor:
         if memory is None:
             return previous_cpu  # the container has exited: the engine reports empty stats
         cpu = stats.get("cpu_stats") or {}
-        self.stats.append(ContainerSample(t_s, cpu_percent(cpu, previous_cpu) if previous_cpu else None, memory))
+        cpu_pct = cpu_percent(cpu, previous_cpu) if previous_cpu else None
+        self.stats.append(ContainerSample(t_s, cpu_pct, memory, unix_s))
         return cpu
 
     def _write(self, name: str, kind: type, samples: Sequence[Any]) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from statistics import median
 from typing import Optional
 
+from orchestrator.monitor import TrainWindow
 from orchestrator.store import Metric
 from workloads.contract import EXIT_OOM, OOM_MARKER, RESULT_SCHEMA
 
@@ -32,7 +33,9 @@ METRICS: dict[str, tuple[str, str]] = {
     "inference_latency_p50_ms": ("inference_latency_p50_ms", "ms"),
     "inference_latency_p99_ms": ("inference_latency_p99_ms", "ms"),
     "peak_device_memory_mb": ("peak_device_memory_mb", "MB"),
+    "warmup_seconds": ("warmup_seconds", "s"),
 }
+TIMING_SUSPECT = "timing_suspect"  # 1 when the result's own checks distrust its img/s (its notes say why)
 
 
 class ResultError(ValueError):
@@ -57,6 +60,16 @@ def load_result(path: Path) -> dict:
             f"{path}: expected schema {RESULT_SCHEMA}, got {data.get('schema') if isinstance(data, dict) else data!r}"
         )
     return data
+
+
+def train_window(path: Path) -> Optional[TrainWindow]:
+    """The result's timed training window, or None when the result or its window is missing (a failed cell)."""
+    try:
+        window = load_result(path).get("train_window") or {}
+        found = TrainWindow(float(window["start_unix"]), float(window["end_unix"]), int(window["samples"]))
+    except (ResultError, KeyError, TypeError, ValueError):
+        return None
+    return found if 0 < found.start_unix <= found.end_unix else None
 
 
 def classify(exit_code: Optional[int], timed_out: bool, oom_killed: bool, logs: str, result_ok: bool) -> str:
@@ -88,6 +101,8 @@ def metrics_from(result: dict) -> list[Metric]:
     epochs = [float(s) for s in result.get("epoch_seconds") or []]
     if epochs:
         found.append(Metric("epoch_seconds_median", median(epochs), "s"))
+    if "timing_suspect" in result:
+        found.append(Metric(TIMING_SUSPECT, float(bool(result["timing_suspect"])), "flag"))
     # A result may carry its own named metrics (the `ops` benchmark: one per operation and size).
     found += [
         Metric(str(item["name"]), float(item["value"]), str(item["unit"]))

@@ -36,6 +36,7 @@ from orchestrator.engine import (
 )
 from orchestrator.monitor import CONTAINER_SERIES, GPU_SERIES, CellMonitor
 from orchestrator.plan import Cell
+from orchestrator.result import train_window
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent.parent / "workloads"
 # After losing the engine, how long the next cell waits for it to answer again (a restart).
@@ -120,13 +121,14 @@ class LocalBackend:
                 with self._lock:
                     self._running.discard(container)
         (cell_dir / LOG_FILE).write_text(ended.logs)
+        metrics = monitor.metrics(train_window(cell_dir / RESULT_FILE))
         return CellRun(
             exit_code=ended.exit_code,
             timed_out=ended.timed_out,
             oom_killed=ended.oom_killed,
             logs=ended.logs,
             interrupted=self._cancelled and ended.exit_code != 0,
-            metrics=tuple(monitor.metrics()),
+            metrics=tuple(metrics),
             # The backend says who killed a cell: here the cell's own timeout, under Slurm its time limit.
             notes=(*monitor.notes, *((f"killed after {task.timeout_s:g} s",) if ended.timed_out else ())),
         )

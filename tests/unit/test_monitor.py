@@ -13,10 +13,15 @@ from orchestrator.monitor import (
     CONTAINER_SERIES,
     GPU_SERIES,
     CellMonitor,
+    ContainerSample,
+    GpuSample,
     Nvml,
+    TrainWindow,
     cpu_percent,
+    energy_joules,
     memory_used_mb,
     open_nvml,
+    window_metrics,
 )
 
 MB = 1024 * 1024
@@ -61,6 +66,11 @@ class FakeNvml:
     def nvmlDeviceGetPowerUsage(self, handle):
         return self._now(handle)["power_mw"]
 
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        if "energy_mj" not in self._now(handle):
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return self._now(handle)["energy_mj"]
+
     def nvmlDeviceGetClockInfo(self, handle, clock):
         assert clock == pynvml.NVML_CLOCK_SM
         return self._now(handle)["sm_mhz"]
@@ -72,13 +82,13 @@ class FakeNvml:
         return value
 
 
-def reading(util, mem_mb=1000, power_mw=250_000, sm_mhz=1980, temp=60):
-    return {"util": util, "mem_mb": mem_mb, "power_mw": power_mw, "sm_mhz": sm_mhz, "temp": temp}
+def reading(util, mem_mb=1000, power_mw=250_000, sm_mhz=1980, temp=60, **extra):
+    return {"util": util, "mem_mb": mem_mb, "power_mw": power_mw, "sm_mhz": sm_mhz, "temp": temp, **extra}
 
 
 def test_nvml_read_converts_units():
-    fake = FakeNvml({0: [reading(97, mem_mb=2048, power_mw=312_500, sm_mhz=1755, temp=71)]})
-    sample = Nvml(fake).read(0, t_s=1.5)
+    fake = FakeNvml({0: [reading(97, mem_mb=2048, power_mw=312_500, sm_mhz=1755, temp=71, energy_mj=5_000)]})
+    sample = Nvml(fake).read(0, t_s=1.5, unix_s=1e9)
     assert (sample.util_pct, sample.mem_used_mb, sample.power_w, sample.sm_clock_mhz, sample.temp_c) == (
         97.0,
         2048.0,
@@ -86,7 +96,8 @@ def test_nvml_read_converts_units():
         1755.0,
         71.0,
     )
-    assert sample.device == 0 and sample.t_s == 1.5
+    assert sample.device == 0 and sample.t_s == 1.5 and sample.unix_s == 1e9 and sample.energy_mj == 5000.0
+    assert Nvml(FakeNvml({0: [reading(1)]})).read(0, 0.0, 0.0).energy_mj is None  # no counter before Volta
 
 
 def test_without_nvml_the_reason_is_one_line_and_nothing_raises():
@@ -166,7 +177,8 @@ def test_cell_monitor_without_nvml_keeps_container_figures_and_notes_why(tmp_pat
         wait_for(lambda: len(monitor.stats) >= 2)
     names = {m.name for m in monitor.metrics()}
     assert "container_cpu_pct_mean" in names and not any(name.startswith("gpu_") for name in names)
-    assert len(monitor.notes) == 1 and monitor.notes[0].startswith("NVML unavailable")
+    assert monitor.notes[0].startswith("NVML unavailable")
+    assert monitor.notes[1] == "monitoring summaries cover the container's whole life (no training window to align)"
     assert not (tmp_path / GPU_SERIES).exists()
 
 
@@ -175,3 +187,73 @@ def test_cpu_cells_do_not_touch_nvml(tmp_path):
     with CellMonitor(FakeContainer(), (), hz=50, out_dir=tmp_path, nvml_module=fake) as monitor:
         wait_for(lambda: len(monitor.stats) >= 1)
     assert fake.reads == {0: 0} and monitor.notes == []
+
+
+def gpu_series(device, times, util, power_w, energy_j=None):
+    """One GPU's samples at unix times ``times``; energy_j gives the counter in J where there is one."""
+    return [
+        GpuSample(
+            t_s=t - times[0], device=device, util_pct=u, mem_used_mb=1000.0, power_w=w, sm_clock_mhz=1980.0,
+            temp_c=60.0, unix_s=t, energy_mj=None if energy_j is None else energy_j[i] * 1000.0,
+        )
+        for i, (t, u, w) in enumerate(zip(times, util, power_w))
+    ]  # fmt: skip
+
+
+def test_summaries_cover_the_training_window_only():
+    # 10 s of loading and compiling at 5 % utilisation, 20 s of training at 95 %, 5 s of evaluation at 30 %.
+    times = [1000.0 + t for t in range(36)]
+    util = [5.0] * 10 + [95.0] * 21 + [30.0] * 5
+    gpu = gpu_series(0, times, util, [100.0] * 36)
+    stats = [ContainerSample(t - 1000.0, 50.0, 2000.0, t) for t in times]
+    window = TrainWindow(1010.0, 1030.0, samples=40_000)
+    metrics, notes = window_metrics(gpu, stats, window)
+    values = {m.name: m.value for m in metrics}
+    assert values["gpu_util_pct_mean"] == 95.0 and values["gpu_util_pct_max"] == 95.0
+    assert notes == ["monitoring summaries cover the 20.0 s timed training window"]
+    whole, notes = window_metrics(gpu, stats, None)
+    assert {m.name: m.value for m in whole}["gpu_util_pct_mean"] == pytest.approx(sum(util) / 36)
+    assert notes == ["monitoring summaries cover the container's whole life (no training window to align)"]
+
+
+def test_energy_comes_from_the_counter_across_the_window():
+    times = [1000.0 + t for t in range(0, 31, 2)]  # a sample every 2 s
+    counter = [300.0 * (t - 1000.0) for t in times]  # a steady 300 W
+    power = [50.0] * len(times)  # sampled power disagrees: the counter wins
+    joules, how = energy_joules(
+        gpu_series(0, times, [90.0] * len(times), power, counter)
+        + gpu_series(1, times, [90.0] * len(times), power, counter),
+        TrainWindow(1005.0, 1025.0, samples=10_000),
+    )
+    assert joules == pytest.approx(2 * 300.0 * 20.0)  # two GPUs, window edges interpolated between samples
+    assert how == "energy over the 20.0 s training window from NVML's total-energy counter"
+
+
+def test_energy_integrates_sampled_power_where_there_is_no_counter():
+    times = [1000.0 + t for t in range(31)]
+    power = [100.0 if t < 1010.0 else 200.0 for t in times]
+    joules, how = energy_joules(gpu_series(0, times, [90.0] * 31, power), TrainWindow(1010.0, 1020.0, 1))
+    assert joules == pytest.approx(2000.0)
+    assert how.endswith("from sampled power integrated (no energy counter)")
+
+
+def test_energy_needs_a_window_of_several_seconds_inside_the_samples():
+    times = [1000.0 + t for t in range(10)]
+    series = gpu_series(0, times, [90.0] * 10, [100.0] * 10, [100.0 * t for t in range(10)])
+    assert energy_joules(series, TrainWindow(1002.0, 1004.0, 1)) == (
+        None,
+        "no energy: the training window of 2.0 s is under 5 s",
+    )
+    assert energy_joules(series, TrainWindow(1005.0, 1020.0, 1))[1] == (
+        "no energy: GPU 0's samples do not span the training window"
+    )
+
+
+def test_the_monitor_adds_energy_and_img_per_joule_for_gpu_cells(tmp_path):
+    monitor = CellMonitor(FakeContainer(), (0,), hz=1, out_dir=tmp_path, nvml_module=FakeNvml({0: [reading(1)]}))
+    times = [1000.0 + t for t in range(21)]
+    monitor.gpu = gpu_series(0, times, [90.0] * 21, [250.0] * 21, [250.0 * t for t in range(21)])
+    values = {m.name: (m.value, m.unit) for m in monitor.metrics(TrainWindow(1002.0, 1018.0, samples=8_000))}
+    assert values["energy_j"] == (pytest.approx(4000.0), "J")
+    assert values["train_img_per_joule"] == (pytest.approx(2.0), "img/J")
+    assert "energy over the 16.0 s training window from NVML's total-energy counter" in monitor.notes

@@ -13,11 +13,11 @@ import pytest
 import workloads.__main__
 import workloads.run
 from workloads.__main__ import main
+from workloads.contract import RESULT_SCHEMA
 from workloads.datasets.idx import write_sample
 from workloads.errors import UsageError, oom_reason
 from workloads.frameworks import parse_options
 from workloads.replicas import shards, usable_samples
-from workloads.contract import RESULT_SCHEMA
 from workloads.timing import Recorder
 
 
@@ -114,7 +114,8 @@ def test_run_writes_a_complete_result(monkeypatch: pytest.MonkeyPatch, data_dir:
     }
     assert (result["samples_per_epoch"], result["max_samples"], result["test_samples"]) == (150, 150, 40)
     assert result["warmup"]["steps"] == 3  # 2 full batches and the partial one: every shape the epochs use
-    assert result["warmup"]["note"].startswith("3 untimed warm-up steps before the first timed epoch (batch sizes 32, 22")
+    note = "3 untimed warm-up steps before the first timed epoch (batch sizes 32, 22: every shape the epochs use)"
+    assert result["warmup"]["note"].startswith(note)
     assert result["warmup_seconds"] >= 0
     assert result["timing"]["timed_steps"] == 10 and result["timing"]["timed_samples"] == 300
     assert result["timing"]["window_steps"] == 20 and result["timing"]["windows"] == 2
@@ -146,7 +147,9 @@ def test_replicas_train_a_global_batch_and_only_rank_0_writes(
     assert (result["replicas"], result["batch_size"], result["global_batch_size"]) == (2, 32, 64)
     assert result["samples_per_epoch"] == 128
     assert "1 training samples left out so every replica gets a share of each step" in result["notes"]
-    expected = "drop_remainder: 22 of 150 training samples left out (the partial last batch), so every step has 64 samples"
+    expected = (
+        "drop_remainder: 22 of 150 training samples left out (the partial last batch), so every step has 64 samples"
+    )
     assert expected in result["notes"]
     assert "written to" in capsys.readouterr().out
 
@@ -274,7 +277,8 @@ def test_parse_options_defaults_and_values() -> None:
         (
             "pytorch",
             "jit_compile=true",
-            "unknown option 'jit_compile' for pytorch; known options: compile, data_format, drop_remainder, input, precision",
+            "unknown option 'jit_compile' for pytorch; "
+            "known options: compile, data_format, drop_remainder, input, precision",
         ),
         ("keras-mxnet", "hybridize=true", "known options: data_format, drop_remainder, input$"),
         ("jax", "input=disk", "expected input= one of device, host"),
