@@ -56,7 +56,7 @@ class TorchAdapter:
         self.versions = {"torch": torch.__version__}
         self.options: dict[str, Any] = dict(options)
         self.notes = [
-            "hand-written training loop (no DataLoader); loss and hits summed on the device, read once per epoch",
+            "hand-written training loop (no DataLoader); loss and predictions tallied on the device, read per epoch",
             "softmax folded into CrossEntropyLoss",
         ]
         self.replicas, self.replica = replicas, 0
@@ -158,10 +158,10 @@ class TorchAdapter:
 
     def warm_up(self, batch_sizes: list[int]) -> None:
         self.net.train()
-        loss_sum, hits = self._zeros()
+        loss_sum, predicted = self._tallies(max(batch_sizes))
         for indices in warmup_indices(batch_sizes, len(self.x)):
             index = self.torch.from_numpy(indices).to(self.x.device)
-            self._step(*self._on_device(self.x[index], self.y[index]), loss_sum, hits)
+            self._step(*self._on_device(self.x[index], self.y[index]), loss_sum, predicted[: len(indices)])
         self.synchronize()
 
     def fit(self, batch_size: int, epochs: int, recorder: Recorder) -> None:
@@ -172,18 +172,23 @@ class TorchAdapter:
             order = torch.from_numpy(self.rng.permutation(samples)).to(self.x.device)
             torch.index_select(self.x, 0, order, out=self.xs)
             torch.index_select(self.y, 0, order, out=self.ys)
-            loss_sum, hits = self._zeros()
+            loss_sum, predicted = self._tallies(samples)
             recorder.start_epoch()
             steps = zip(range(0, samples, batch_size), self._batches(self.xs, self.ys, batch_size))
             for start, (inputs, targets) in steps:
-                self._step(inputs, targets, loss_sum, hits)
-                recorder.step(min(batch_size, samples - start))
+                stop = min(start + batch_size, samples)
+                self._step(inputs, targets, loss_sum, self._share(predicted[start:stop]))
+                recorder.step(stop - start)
+            hits = (predicted == self.ys.to(self.dev)).sum()
             loss, correct = self._summed(float(loss_sum.item()), float(hits.item()))
             recorder.end_epoch(loss / samples, correct / samples)
 
-    def _zeros(self) -> tuple[Any, Any]:
-        zeros = self.torch.zeros((), dtype=self.torch.float64, device=self.dev)
-        return zeros, zeros.clone()
+    def _tallies(self, samples: int) -> tuple[Any, Any]:
+        """The epoch's summed loss and every sample's predicted class (-1: another replica's sample),
+        kept on the device so that no step waits for the host."""
+        torch = self.torch
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.dev)
+        return loss_sum, torch.full((samples,), -1, dtype=torch.int64, device=self.dev)
 
     def _on_device(self, xs: Any, ys: Any) -> tuple[Any, Any]:
         """This replica's share of a global batch, on its device in the model's memory format."""
@@ -214,8 +219,8 @@ class TorchAdapter:
                 ahead = copy(start + batch_size)
             yield inputs, targets
 
-    def _step(self, inputs: Any, targets: Any, loss_sum: Any, hits: Any) -> None:
-        """One training step, queued: nothing here waits for the device."""
+    def _step(self, inputs: Any, targets: Any, loss_sum: Any, predicted: Any) -> None:
+        """One training step, queued: nothing here waits for the device (two small tallies besides)."""
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             outputs = self.forward(inputs)
@@ -228,7 +233,7 @@ class TorchAdapter:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         loss_sum.add_(loss.detach(), alpha=len(targets))
-        hits.add_((outputs.argmax(dim=1) == targets).sum())
+        self.torch.argmax(outputs.detach(), dim=1, out=predicted)
 
     def _share(self, batch: Any) -> Any:
         """This replica's part of a global batch (all of it with one replica)."""

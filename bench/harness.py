@@ -1,0 +1,207 @@
+"""Harness ÷ bare: is the img/s a workload reports the framework's own?
+
+For each framework installed in this Python, trains the same model (the workloads' builder, built
+and compiled by the same adapter code) on the same data, two ways, interleaved A B A B:
+
+- **bare**: the plainest loop a user would time — the training split resident where the
+  framework computes, consecutive slices as batches, no shuffle, no per-step bookkeeping, the
+  same number of warm-up steps, then N steps timed with one synchronisation at the end
+  (PyTorch, Gluon); Keras frameworks: one ``model.fit`` over resident arrays timed around the call;
+- **harness**: ``workloads.run.run`` — exactly what a cell runs (``python -m workloads run``).
+
+It prints each round, the ratio of the medians harness ÷ bare (goal ≥ 0.97) and the harness's
+``warmup_seconds`` and timing-suspect flags. On a GPU host (no Docker needed)::
+
+    PYTHONPATH=. python3 bench/harness.py --model resnet50 --batch-size 256 --option precision=bf16
+    PYTHONPATH=. python3 bench/harness.py --model cnn --batch-size 64 --option compile=true
+
+On CPU, inside each framework's image: ``bash bench/harness_cpu.sh`` (mlp and cnn, five frameworks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workloads import models
+from workloads.datasets.idx import write_sample
+from workloads.datasets.selection import select
+from workloads.frameworks import FRAMEWORKS, create, parse_options
+from workloads.run import RunConfig, build, run, to_layout
+from workloads.timing import steps_per_epoch
+
+IMPORTS = {"pytorch": "torch", "mxnet": "mxnet", "tensorflow": "tensorflow", "jax": "jax", "keras-mxnet": "keras"}
+DATASET = {"mlp": "fashion_mnist", "cnn": "fashion_mnist", "lenet": "fashion_mnist", "resnet50": "synthetic"}
+
+
+@dataclass(frozen=True)
+class Round:
+    bare: float
+    harness: float
+    warmup_seconds: float
+    suspect: bool
+
+
+def installed(framework: str) -> bool:
+    if framework == "keras-mxnet":
+        return importlib.util.find_spec("keras") is not None and importlib.util.find_spec("mxnet") is not None
+    return importlib.util.find_spec(IMPORTS[framework]) is not None
+
+
+def config(args: argparse.Namespace, framework: str, data_dir: Path | None, options: dict[str, Any]) -> RunConfig:
+    dataset = DATASET[args.model]
+    return RunConfig(
+        framework=framework,
+        model=args.model,
+        dataset=dataset,
+        data_dir=data_dir,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        max_samples=args.samples if dataset != "synthetic" else None,
+        generated_samples=args.samples if dataset == "synthetic" else None,
+        warmup_steps=args.warmup_steps,
+        options=options,
+    )
+
+
+def bare(cfg: RunConfig) -> float:
+    """img/s of the plainest timed loop over resident data, same model and compile settings as the cell."""
+    data = select(cfg.dataset, cfg.data_dir, cfg.max_samples, cfg.seed, cfg.generated_samples)
+    adapter: Any = create(cfg.framework, cfg.options, lr=cfg.lr, seed=cfg.seed, optimizer=cfg.optimizer)
+    adapter.options["input"] = "device"
+    x = to_layout(data.x_train, adapter)
+    keep = len(x) - len(x) % cfg.batch_size
+    x, y = x[:keep], data.y_train[:keep]
+    build(adapter, models.get(cfg.model), x.shape[1:], data.num_classes)
+    steps = cfg.epochs * steps_per_epoch(len(x), cfg.batch_size)
+    if cfg.framework == "pytorch":
+        return _bare_torch(adapter, x, y, cfg.batch_size, cfg.warmup_steps, steps)
+    if cfg.framework == "mxnet":
+        return _bare_gluon(adapter, x, y, cfg.batch_size, cfg.warmup_steps, steps)
+    return _bare_keras(adapter, x, y, cfg.batch_size, cfg.warmup_steps, cfg.epochs)
+
+
+def _bare_torch(adapter: Any, x: np.ndarray, y: np.ndarray, batch: int, warmup: int, steps: int) -> float:
+    torch = adapter.torch
+    xs, ys = adapter._layout(torch.from_numpy(x).to(adapter.dev)), torch.from_numpy(y).to(adapter.dev)
+    per_epoch = len(x) // batch
+
+    def train(step: int) -> None:
+        start = (step % per_epoch) * batch
+        adapter.optimizer.zero_grad(set_to_none=True)
+        with adapter._autocast():
+            loss = adapter.loss_fn(adapter.forward(xs[start : start + batch]), ys[start : start + batch])
+        loss.backward()
+        adapter.optimizer.step()
+
+    return _timed(train, warmup, steps, batch, adapter.synchronize)
+
+
+def _bare_gluon(adapter: Any, x: np.ndarray, y: np.ndarray, batch: int, warmup: int, steps: int) -> float:
+    mx = adapter.mx
+    xs, ys = mx.nd.array(x, ctx=adapter.ctx), mx.nd.array(y.astype(np.float32), ctx=adapter.ctx)
+    per_epoch = len(x) // batch
+
+    def train(step: int) -> None:
+        start = (step % per_epoch) * batch
+        with mx.autograd.record():
+            loss = adapter.loss_fn(adapter.net(xs[start : start + batch]), ys[start : start + batch])
+        loss.backward()
+        adapter.trainer.step(batch)
+
+    return _timed(train, warmup, steps, batch, mx.nd.waitall)
+
+
+def _timed(train: Any, warmup: int, steps: int, batch: int, sync: Any) -> float:
+    for step in range(warmup):
+        train(step)
+    sync()
+    began = time.perf_counter()
+    for step in range(steps):
+        train(step)
+    sync()
+    return steps * batch / (time.perf_counter() - began)
+
+
+def _bare_keras(adapter: Any, x: np.ndarray, y: np.ndarray, batch: int, warmup: int, epochs: int) -> float:
+    model = adapter.model
+    resident = (
+        (x, y) if adapter.legacy else (adapter.keras.ops.convert_to_tensor(x), adapter.keras.ops.convert_to_tensor(y))
+    )
+    if warmup:
+        model.fit(x[: warmup * batch], y[: warmup * batch], batch_size=batch, epochs=1, shuffle=False, verbose=0)
+    began = time.perf_counter()
+    model.fit(*resident, batch_size=batch, epochs=epochs, shuffle=False, verbose=0)
+    return epochs * len(x) / (time.perf_counter() - began)
+
+
+def harness(cfg: RunConfig) -> tuple[float, float, bool]:
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = run(cfg)
+    return result.train_img_per_s, result.warmup_seconds, result.timing_suspect
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--framework", action="append", choices=sorted(FRAMEWORKS), help="default: every installed")
+    parser.add_argument("--model", default="mlp", choices=sorted(DATASET))
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--samples", type=int, default=None, help="training samples (default: mlp 60000, else 6000)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--warmup-steps", type=int, default=10)
+    parser.add_argument("--optimizer", default="adam")
+    parser.add_argument("--lr", type=float, default=0.001)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--option", action="append", default=[], help="KEY=VALUE for every framework that has it")
+    parser.add_argument("--input", action="append", choices=("device", "host"), help="harness input (default both)")
+    args = parser.parse_args()
+    args.samples = args.samples or (60000 if args.model == "mlp" else 6000)
+    frameworks = [f for f in (args.framework or list(IMPORTS)) if installed(f)]
+    if not frameworks:
+        print("no framework installed in this Python", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as work:
+        data_dir = None
+        if DATASET[args.model] == "fashion_mnist":
+            data_dir = Path(work) / "fashion_mnist"
+            write_sample(data_dir, n_train=args.samples, n_test=1000, seed=0)
+        print(f"{'framework':12} {'model':8} {'input':6} {'bs':>4}  {'bare img/s':>11} {'harness':>11} "
+              f"{'harness/bare':>12}  warm-up s  suspect")  # fmt: skip
+        for framework in frameworks:
+            known = FRAMEWORKS[framework].options
+            given = [pair for pair in args.option if pair.partition("=")[0] in known]
+            for where in args.input or ["device", "host"]:
+                options = parse_options(framework, [*given, f"input={where}"])
+                cfg = config(args, framework, data_dir, options)
+                rounds = [Round(bare(cfg), *harness(cfg)) for _ in range(args.rounds)]
+                _report(framework, args, where, given, rounds)
+    return 0
+
+
+def _report(framework: str, args: argparse.Namespace, where: str, given: list[str], rounds: list[Round]) -> None:
+    bare_median = statistics.median(r.bare for r in rounds)
+    harness_median = statistics.median(r.harness for r in rounds)
+    print(
+        f"{framework:12} {args.model:8} {where:6} {args.batch_size:4}  {bare_median:11,.1f} {harness_median:11,.1f} "
+        f"{harness_median / bare_median:12.3f}  {statistics.median(r.warmup_seconds for r in rounds):9.2f}  "
+        f"{sum(r.suspect for r in rounds)}/{len(rounds)}   {' '.join(given)}"
+        f"   rounds bare {[round(r.bare) for r in rounds]} harness {[round(r.harness) for r in rounds]}",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
