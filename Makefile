@@ -32,7 +32,7 @@ data: install
 matrix: install engine bases data
 	$(PY) -m orchestrator run --system $(SYSTEM) --spec $(SPEC) --data-dir $(DATA)
 
-# make regress BASE=mxnet@1.9.1 CAND=mxnet@1.6.0 [REPEATS=5]: build both, run A B A B, fail on a regression.
+# make regress BASE=mxnet@1.9.1 CAND=mxnet@1.6.0 [REPEATS=5]: build both, run rounds A B, B A, …, fail on a regression.
 REPEATS ?= 5
 regress: install engine bases data
 	@test -n "$(BASE)" -a -n "$(CAND)" || { echo "usage: make regress BASE=framework@version CAND=framework@version" >&2; exit 2; }

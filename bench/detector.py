@@ -7,13 +7,21 @@
    judges them with `compare.judge` exactly as `compare` does. Every "regression" is a false alarm.
 3. A/B: the same splits with the candidate's throughput divided by 1.10 (each step 10 % slower).
    Every "regression" is a detection.
+4. Order effect: the same A/A splits as rounds (baseline repeat i and candidate repeat i make
+   round i), the candidate 5 % slower whenever it runs second — in every round when each round
+   runs A then B (regress before issue 12), in every other round when the order alternates (A B,
+   B A, …, as regress does now). A "regression" here is a false alarm caused by the order alone.
+5. Sequential: A/A and A/B splits looked at after each of --looks repeats a side (regress
+   --repeats 5 --max-repeats 15 looks after 5, 10, 15 rounds), stopping once the pair is settled,
+   alpha split over the looks: its false alarms must stay at 0 like the fixed design's.
 
 Each comparison size (--per-side, default 5, 10 and 15 repeats a side) gets its own row, beside the
 slowdown the rank test is predicted to find at the measured noise (`stats.detectable_change`).
-Goals: 0 false alarms in the A/A trials; at least 95 % of the A/B slowdowns detected.
+Goals: 0 false alarms in the A/A and alternating-order trials; at least 95 % of the A/B slowdowns
+detected.
 
     .venv/bin/python bench/detector.py [--framework pytorch] [--repeats 30] [--trials 40]
-                                       [--per-side 5,10,15] [--fresh]
+                                       [--per-side 5,10,15] [--looks 5,10,15] [--fresh]
 """
 
 from __future__ import annotations
@@ -25,9 +33,10 @@ import random
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
-from orchestrator.compare import Settings, judge
+from orchestrator.compare import Settings, Verdict, judge
 from orchestrator.stats import detectable_change, repeats_needed, summarize
 from orchestrator.store import Store
 from orchestrator.table import SPEED
@@ -42,6 +51,7 @@ workloads:
   - {{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [{batch}], max_samples: {samples}, warmup_steps: 10}}
 """
 SLOWDOWN = 1.10
+ORDER_EFFECT = 1.05  # the candidate's slowdown whenever it runs second in a round
 # The default matrix's CPU versions; MXNet as users run Gluon (hybridized).
 FRAMEWORKS = {
     "mxnet": ("1.9.1", "{hybridize: true}"),
@@ -75,17 +85,54 @@ def measure(
         subprocess.run(command, cwd=REPO, check=True)
 
 
-def slowed(rows: list[dict]) -> list[dict]:
-    return [{**row, "metrics": {SPEED: row["metrics"][SPEED] / SLOWDOWN}} for row in rows]
+def slowed(rows: list[dict], factor: float = SLOWDOWN) -> list[dict]:
+    return [{**row, "metrics": {SPEED: row["metrics"][SPEED] / factor}} for row in rows]
 
 
-def trials(rows: list[dict], count: int, per_side: int, settings: Settings, slowdown: bool) -> list[str]:
+def second_in(rows: list[dict], alternating: bool) -> list[dict]:
+    """The candidate's repeats as rounds, slowed by the order effect in each round it ran second:
+    every round under A B only, rounds 0, 2, 4, … when the order alternates."""
+    return [
+        slowed([row], ORDER_EFFECT)[0] if not alternating or index % 2 == 0 else row for index, row in enumerate(rows)
+    ]
+
+
+# What each trial does to the candidate's half, by column.
+SCENARIOS = {
+    "A/A": lambda rows: rows,
+    "A/B": slowed,
+    "order A B": lambda rows: second_in(rows, alternating=False),
+    "order alternating": lambda rows: second_in(rows, alternating=True),
+}
+
+
+def split(rows: list[dict], trial: int, per_side: int) -> tuple[list[dict], list[dict]]:
+    chosen = random.Random(trial).sample(rows, 2 * per_side)
+    return chosen[:per_side], chosen[per_side:]
+
+
+def trials(rows: list[dict], count: int, per_side: int, settings: Settings, scenario: str) -> list[Verdict]:
     verdicts = []
     for trial in range(count):
-        chosen = random.Random(trial).sample(rows, 2 * per_side)
-        baseline, candidate = chosen[:per_side], chosen[per_side:]
-        verdicts.append(judge("cell", baseline, slowed(candidate) if slowdown else candidate, settings).verdict)
+        baseline, candidate = split(rows, trial, per_side)
+        verdicts.append(judge("cell", baseline, SCENARIOS[scenario](candidate), settings).verdict)
     return verdicts
+
+
+def sequential(rows: list[dict], count: int, looks: tuple[int, ...], settings: Settings, scenario: str) -> list:
+    """(verdict, repeats a side it took) per trial, looking after each of `looks` repeats and
+    stopping once the pair is settled, each look at alpha / len(looks)."""
+    settings = replace(settings, looks=len(looks))
+    found = []
+    for trial in range(count):
+        baseline, candidate = split(rows, trial, looks[-1])
+        candidate = SCENARIOS[scenario](candidate)
+        for n in looks:
+            pair = judge("cell", baseline[:n], candidate[:n], settings)
+            if pair.settled:
+                break
+        found.append((pair.verdict, n))
+    return found
 
 
 def main() -> int:
@@ -113,13 +160,14 @@ def main() -> int:
     parser.add_argument(
         "--per-side", type=_sizes, default=(5, 10, 15), help="repeats per side of each comparison, comma-separated"
     )
+    parser.add_argument("--looks", type=_sizes, default=(5, 10, 15), help="repeats a side of the sequential looks")
     parser.add_argument("--threshold", type=float, default=Settings().threshold)
     parser.add_argument("--alpha", type=float, default=Settings().alpha)
     parser.add_argument("--fresh", action="store_true", help="measure anew even if the store holds enough repeats")
     args = parser.parse_args()
     store = Store(str(args.store))
     rows = measured(store, args.framework)
-    if args.fresh or len(rows) < max(args.repeats, 2 * max(args.per_side)):
+    if args.fresh or len(rows) < max(args.repeats, 2 * max(args.per_side), 2 * args.looks[-1]):
         measure(args.store, args.framework, args.repeats, args.samples, args.batch_size, args.cpuset, args.data_dir)
         rows = measured(store, args.framework)
     summary = summarize([row["metrics"][SPEED] for row in rows])
@@ -132,22 +180,38 @@ def main() -> int:
     )
     settings = Settings(threshold=args.threshold, alpha=args.alpha)
     print(f"threshold {settings.threshold:.0%}, alpha {settings.alpha}, {args.trials} random splits per row")
-    print("per side | A/A false alarms | A/B (10% slower) detected | predicted reach at this CV | goals")
+    print(
+        "per side | A/A false alarms | A/B (10% slower) detected | order effect, A B: alarms | "
+        "order effect, alternating: alarms | predicted reach at this CV | goals"
+    )
     met = []
     for per_side in args.per_side:
         if 2 * per_side > len(rows):
             print(f"{per_side:8} | needs {2 * per_side} ok repeats, have {len(rows)}")
             continue
-        alarms = trials(rows, args.trials, per_side, settings, slowdown=False).count("regression")
-        detected = trials(rows, args.trials, per_side, settings, slowdown=True).count("regression")
+        counts = {
+            name: trials(rows, args.trials, per_side, settings, name).count(Verdict.REGRESSION) for name in SCENARIOS
+        }
         reach = detectable_change(summary.cv, per_side, per_side, settings.alpha)
-        ok = alarms == 0 and detected >= 0.95 * args.trials
+        ok = counts["A/A"] == 0 and counts["order alternating"] == 0 and counts["A/B"] >= 0.95 * args.trials
         met += [per_side] if ok else []
         print(
-            f"{per_side:8} | {alarms:>9} of {args.trials} | {detected:>16} of {args.trials} | "
+            f"{per_side:8} | {counts['A/A']:>9} of {args.trials} | {counts['A/B']:>16} of {args.trials} | "
+            f"{counts['order A B']:>16} of {args.trials} | {counts['order alternating']:>24} of {args.trials} | "
             f"{reach:>22.0%} | {'met' if ok else 'NOT met'}"
         )
-    print(f"goals: 0 false alarms, >= {math.ceil(0.95 * args.trials)} of {args.trials} detected")
+    print(
+        f"goals: 0 false alarms (A/A, alternating order), >= {math.ceil(0.95 * args.trials)} of {args.trials} detected"
+    )
+    for name in ("A/A", "A/B"):
+        found = sequential(rows, args.trials, args.looks, settings, name)
+        regressions = sum(verdict is Verdict.REGRESSION for verdict, _ in found)
+        taken = sorted(n for _, n in found)
+        print(
+            f"sequential {name}, looks after {','.join(map(str, args.looks))} a side at alpha/{len(args.looks)}: "
+            f"{regressions} of {args.trials} called regressions; repeats a side taken: "
+            f"median {taken[len(taken) // 2]}, max {taken[-1]}"
+        )
     print(
         f"repeats per side the rank test needs for 10% at CV {summary.cv:.1%}: "
         f"~{repeats_needed(summary.cv, SLOWDOWN - 1, settings.alpha)}"

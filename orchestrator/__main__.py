@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Optional
 
@@ -18,7 +19,7 @@ from orchestrator.bundle import cli as bundle_cli
 from orchestrator.catalog import SUITES, load_catalog
 from orchestrator.devices import plan_fields
 from orchestrator.engine import connect
-from orchestrator.errors import EXIT_INTERRUPTED, EXIT_OK, BenchmatrixError, CellsFailed, UsageError
+from orchestrator.errors import BenchmatrixError, BuildFailed, CellsFailed, ExitCode, UsageError
 from orchestrator.plan import Filters, parse_framework_filter, plan
 from orchestrator.runner import RunRequest, run_matrix
 from orchestrator.scheduler import DEFAULT_CPUS_PER_CELL
@@ -40,8 +41,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         errors.print("[bold red]interrupted[/]")
-        return EXIT_INTERRUPTED
-    return EXIT_OK
+        return ExitCode.INTERRUPTED
+    except Exception:  # a bug: its own code, so that CI never reads it as a verdict
+        traceback.print_exc()
+        errors.print(f"[bold red]internal error[/] (exit {ExitCode.INTERNAL}): please report the traceback above")
+        return ExitCode.INTERNAL
+    return ExitCode.OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,7 +208,7 @@ def cmd_images_build(args: argparse.Namespace) -> None:
                 continue
         console.print(f"[green]built[/] {entry.tag} {image_id[:19]}")
     if failed:
-        raise failed[0] if len(failed) == 1 else BenchmatrixError(f"{len(failed)} images failed to build")
+        raise failed[0] if len(failed) == 1 else BuildFailed(f"{len(failed)} images failed to build")
 
 
 def cmd_images_list(args: argparse.Namespace) -> None:

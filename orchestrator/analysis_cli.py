@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from orchestrator import compare, regress
-from orchestrator.errors import RegressionFound, UsageError
+from orchestrator.errors import BenchmatrixError, BuildFailed, CellsFailed, Inconclusive, RegressionFound, UsageError
 from orchestrator.store import DEFAULT_STORE, Store
 
 
@@ -45,13 +46,19 @@ def register(commands: argparse._SubParsersAction, console: Console) -> None:
     compare_cmd.set_defaults(handler=lambda args: cmd_compare(args, console))
 
     regress_cmd = commands.add_parser(
-        "regress", help="build both images, run the same cells interleaved A B A B, compare, fail on regression"
+        "regress", help="build both images, run the same cells in rounds (A B, B A, …), compare, fail on regression"
     )
     regress_cmd.add_argument("--baseline", required=True, metavar="FRAMEWORK@VERSION[-VARIANT]")
     regress_cmd.add_argument("--candidate", required=True, metavar="FRAMEWORK@VERSION[-VARIANT]")
     regress_cmd.add_argument("--spec", type=Path, default=regress.DEFAULT_SPEC, help="workloads (default %(default)s)")
     regress_cmd.add_argument("--system", default="cpu")
-    regress_cmd.add_argument("--repeats", type=int, default=5, help="rounds of A then B (default %(default)s)")
+    regress_cmd.add_argument("--repeats", type=int, default=5, help="rounds, order alternating (default %(default)s)")
+    regress_cmd.add_argument(
+        "--max-repeats",
+        type=int,
+        metavar="N",
+        help="while a pair is inconclusive or underpowered, double the rounds up to N (alpha split over the looks)",
+    )
     regress_cmd.add_argument("--data-dir", type=Path, default=Path("data"))
     regress_cmd.add_argument("--results-dir", type=Path, default=Path("results"))
     _compare_options(regress_cmd)
@@ -78,6 +85,11 @@ def _compare_options(parser: argparse.ArgumentParser) -> None:
         default=defaults.accuracy_tolerance,
         help="absolute accuracy drop that matters (default 0.02)",
     )
+    parser.add_argument(
+        "--allow-inconclusive",
+        action="store_true",
+        help="pass when pairs are inconclusive but none regressed (default: inconclusive exits 3)",
+    )
     parser.add_argument("--junit", type=Path, help="write JUnit XML here (one testcase per cell)")
     parser.add_argument("--markdown", type=Path, help="write a Markdown summary here")
 
@@ -100,13 +112,21 @@ def cmd_report(args: argparse.Namespace, console: Console) -> None:
 
 def settings_of(args: argparse.Namespace) -> compare.Settings:
     return compare.Settings(
-        metric=args.metric, threshold=args.threshold, alpha=args.alpha, accuracy_tolerance=args.accuracy_tolerance
+        metric=args.metric,
+        threshold=args.threshold,
+        alpha=args.alpha,
+        accuracy_tolerance=args.accuracy_tolerance,
+        allow_inconclusive=args.allow_inconclusive,
     )
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> None:
     settings = settings_of(args)
     baseline, candidate = compare.parse_selection(args.baseline), compare.parse_selection(args.candidate)
+    store = Store(args.store)
+    for selection in (baseline, candidate):
+        if selection.kind == "run":
+            compare.require_run(store, selection.text)
     if baseline.kind != candidate.kind:
         raise UsageError(
             f"--baseline {args.baseline} is a {baseline.kind} and --candidate {args.candidate} a {candidate.kind}: "
@@ -116,32 +136,38 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> None:
         raise UsageError(f"--baseline and --candidate are the same selection ({args.baseline})")
     if baseline.kind == "run" and args.run:
         raise UsageError("--run narrows framework or image selections; with run ids it has nothing to do")
-    store = Store(args.store)
     base_rows, base_runs = compare.select_cells(store, baseline, args.run)
     cand_rows, cand_runs = compare.select_cells(store, candidate, args.run)
     result = compare.compare(base_rows, cand_rows, baseline.kind, settings, args.baseline, args.candidate)
     report_comparison(result, args, console, sources=(base_runs, cand_runs))
 
 
+# What each outcome but a pass raises, so that `__main__` exits with its code.
+OUTCOME_ERRORS: dict[compare.Outcome, type[BenchmatrixError]] = {
+    compare.Outcome.BUILD_FAILED: BuildFailed,
+    compare.Outcome.CELLS_FAILED: CellsFailed,
+    compare.Outcome.REGRESSION: RegressionFound,
+    compare.Outcome.INCONCLUSIVE: Inconclusive,
+}
+
+
 def report_comparison(
     result: compare.Comparison, args: argparse.Namespace, console: Console, sources: tuple[list[str], list[str]]
 ) -> None:
-    """Print the table, write the requested files, and raise RegressionFound (exit 1) if any."""
-    if not result.pairs:
+    """Print the table, write the requested files, and raise the outcome's error unless it is a pass."""
+    if not result.pairs and not result.broken:
         raise UsageError(
             f"no cell of {result.candidate} matches one of {result.baseline} on everything but the selected "
             f"dimension; baseline cells: {', '.join(result.only_baseline[:5]) or 'none'}; "
             f"candidate cells: {', '.join(result.only_candidate[:5]) or 'none'}"
         )
-    table = Table(title=compare.headline(result), title_justify="left")
-    rows = compare.rows_for_display(result)
-    for column in rows[0]:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        style = "red" if row["verdict"] in compare.FAILING else "green" if row["verdict"] == "improvement" else None
-        table.add_row(*row.values(), style=style)
-    console.print(table)
+    if result.broken:
+        console.print(f"[bold red]{compare.headline(result)}[/]", highlight=False)
+    else:
+        print_table(result, console)
     console.print(f"  · {compare.method_note(result.settings)}", highlight=False)
+    if result.design:
+        console.print(f"  · {result.design}", highlight=False)
     console.print(f"  · baseline from run(s) {', '.join(sources[0])}; candidate from {', '.join(sources[1])}")
     for title, labels in (
         ("only in the baseline", result.only_baseline),
@@ -159,12 +185,24 @@ def report_comparison(
             path.write_text(render(result))
         except OSError as exc:
             raise UsageError(f"{flag} {path}: cannot write there ({exc.strerror})") from exc
-    if result.regressions:
-        raise RegressionFound(compare.headline(result))
+    if result.outcome in OUTCOME_ERRORS:
+        raise OUTCOME_ERRORS[result.outcome](compare.headline(result))
+
+
+def print_table(result: compare.Comparison, console: Console) -> None:
+    table = Table(title=compare.headline(result), title_justify="left")
+    rows = compare.rows_for_display(result)
+    for column in rows[0]:
+        table.add_column(column, overflow="fold")
+    for pair, row in zip(result.pairs, rows):
+        style = "red" if pair.failing else "green" if pair.verdict is compare.Verdict.IMPROVEMENT else None
+        table.add_row(*row.values(), style=style)
+    console.print(table)
 
 
 def cmd_regress(args: argparse.Namespace, console: Console) -> None:
-    settings = settings_of(args)
+    planned = regress.looks(args.repeats, args.max_repeats)
+    settings = replace(settings_of(args), looks=len(planned))
     request = regress.RegressRequest(
         baseline=compare.parse_selection(args.baseline),
         candidate=compare.parse_selection(args.candidate),
@@ -174,10 +212,26 @@ def cmd_regress(args: argparse.Namespace, console: Console) -> None:
         store=args.store,
         data_dir=args.data_dir,
         results_dir=args.results_dir,
+        max_repeats=args.max_repeats,
     )
-    runs = regress.run_interleaved(request, console)
-    store = Store(args.store)
+    rounds = regress.prepare(request)
+    broken = regress.build_images(rounds, console)
+    if broken:
+        result = compare.Comparison(args.baseline, args.candidate, settings, [], [], [], (broken,))
+        report_comparison(result, args, console, sources=([], []))
+    for total in planned:
+        regress.run_rounds(rounds, total, console)
+        result = compare_rounds(request, rounds.runs, settings)
+        if result.settled:
+            break
+        if total < planned[-1]:
+            console.print(f"not every pair is conclusive after {total} rounds: running up to {planned[-1]}")
+    result = replace(result, design=regress.design_note(rounds, planned, result.settled))
+    report_comparison(result, args, console, sources=(rounds.runs, rounds.runs))
+
+
+def compare_rounds(request: regress.RegressRequest, runs: list[str], settings: compare.Settings) -> compare.Comparison:
+    store = Store(request.store)
     base_rows, _ = compare.select_cells(store, request.baseline, runs)
     cand_rows, _ = compare.select_cells(store, request.candidate, runs)
-    result = compare.compare(base_rows, cand_rows, "build", settings, args.baseline, args.candidate)
-    report_comparison(result, args, console, sources=(runs, runs))
+    return compare.compare(base_rows, cand_rows, "build", settings, request.baseline.text, request.candidate.text)

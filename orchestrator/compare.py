@@ -3,20 +3,26 @@
 Selections (`framework@version[-variant]`, a run id, an image id or tag) pick two sets of stored
 cells; cells are paired on everything but the selected dimension. Per pair the verdict comes from
 a one-sided Mann-Whitney U test over the ok repeats *and* a practical threshold on the change of
-medians: a regression must be both statistically credible and large enough to matter. Failed
-repeats never enter a median; a status the baseline never had is a regression of its own.
+medians: a regression must be both statistically credible and large enough to matter. Accuracy
+gets the same: a drop beyond the tolerance that the rank test over the repeats' accuracies backs.
+Failed repeats never enter a median; a status the baseline never had is a regression of its own.
+A side whose image never built, or whose cells all failed, is broken: nothing is compared.
 
 Everything below `select_cells` is pure (rows in, results and text out) and golden-tested.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Literal, Optional
+
+from sqlalchemy import select
 
 from orchestrator.errors import UsageError
 from orchestrator.stats import (
@@ -28,7 +34,7 @@ from orchestrator.stats import (
     smallest_p,
     summarize,
 )
-from orchestrator.store import Store
+from orchestrator.store import Store, cells
 from orchestrator.table import SPEED
 from orchestrator.validate import NAME, VERSION
 
@@ -43,7 +49,33 @@ HIGHER_IS_BETTER = {
 }
 BUILD_FIELDS = ("framework", "version", "variant", "image")
 IDENTITY_FIELDS = ("system", "framework", "workload", "model", "dataset", "batch_size", "epochs", "options")
-FAILING = ("regression", "new failure", "accuracy regression")
+SHOWN_CHOICES = 8  # what an unknown selection lists of the store's holdings
+
+
+class Verdict(Enum):
+    REGRESSION = "regression"
+    NEW_FAILURE = "new failure"
+    ACCURACY_REGRESSION = "accuracy regression"
+    INCONCLUSIVE = "inconclusive"
+    IMPROVEMENT = "improvement"
+    NO_CHANGE = "no change"
+    FIXED = "fixed"
+    FAILING_IN_BOTH = "failing in both"
+
+
+FAILING = frozenset({Verdict.REGRESSION, Verdict.NEW_FAILURE, Verdict.ACCURACY_REGRESSION})
+# Pairs with nothing to judge on one side; neither a pass nor a failure of the gate.
+UNJUDGED = frozenset({Verdict.FIXED, Verdict.FAILING_IN_BOTH})
+
+
+class Outcome(Enum):
+    """The comparison as a whole, worst first: the headline and the exit code state the worst."""
+
+    BUILD_FAILED = "BUILD FAILED"
+    CELLS_FAILED = "CELLS FAILED"
+    REGRESSION = "REGRESSION"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    NO_REGRESSION = "no regression"
 
 
 @dataclass(frozen=True)
@@ -59,8 +91,10 @@ class Selection:
 class Settings:
     metric: str = SPEED
     threshold: float = 0.05  # relative change of medians that matters
-    alpha: float = 0.05  # one-sided significance level of the rank test
+    alpha: float = 0.05  # one-sided false-alarm rate of the whole gate, per pair
     accuracy_tolerance: float = 0.02  # absolute drop of median accuracy that matters
+    allow_inconclusive: bool = False  # an inconclusive pair passes only when the user says so
+    looks: int = 1  # planned looks of a sequential `regress`: alpha is split over them (Bonferroni)
 
     def __post_init__(self) -> None:
         if self.metric not in HIGHER_IS_BETTER:
@@ -71,6 +105,11 @@ class Settings:
         if not 0 <= self.accuracy_tolerance < 1:
             raise UsageError(f"--accuracy-tolerance {self.accuracy_tolerance}: expected a number in [0, 1)")
 
+    @property
+    def test_alpha(self) -> float:
+        """The level each look's tests use: over `looks` looks the false alarms add up to at most alpha."""
+        return self.alpha / self.looks
+
 
 @dataclass(frozen=True)
 class Side:
@@ -80,6 +119,7 @@ class Side:
     metric: Optional[Summary]
     accuracy: Optional[Summary]
     values: tuple[float, ...] = ()
+    accuracies: tuple[float, ...] = ()
 
     @property
     def total(self) -> int:
@@ -91,14 +131,33 @@ class Pair:
     label: str
     baseline: Side
     candidate: Side
-    verdict: str
+    verdict: Verdict
     change: Optional[float] = None
     p_value: Optional[float] = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    underpowered: bool = False  # "no change", but the repeats could not have seen the threshold
 
     @property
     def failing(self) -> bool:
         return self.verdict in FAILING
+
+    @property
+    def settled(self) -> bool:
+        """More repeats would not be expected to change the verdict's footing."""
+        return self.verdict is not Verdict.INCONCLUSIVE and not self.underpowered
+
+
+@dataclass(frozen=True)
+class BrokenSide:
+    """A side that cannot be compared: its image never built, or none of its cells ran ok."""
+
+    side: Literal["baseline", "candidate"]
+    selection: str
+    outcome: Literal[Outcome.BUILD_FAILED, Outcome.CELLS_FAILED]
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.selection} is broken: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -109,10 +168,30 @@ class Comparison:
     pairs: list[Pair]
     only_baseline: list[str]
     only_candidate: list[str]
+    broken: tuple[BrokenSide, ...] = ()
+    design: str = ""  # how the repeats came about (regress: rounds, order, looks)
 
     @property
     def regressions(self) -> list[Pair]:
         return [pair for pair in self.pairs if pair.failing]
+
+    @property
+    def inconclusive(self) -> list[Pair]:
+        return [pair for pair in self.pairs if pair.verdict is Verdict.INCONCLUSIVE]
+
+    @property
+    def settled(self) -> bool:
+        return bool(self.broken) or all(pair.settled for pair in self.pairs)
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.broken:
+            return min((b.outcome for b in self.broken), key=list(Outcome).index)
+        if self.regressions:
+            return Outcome.REGRESSION
+        if self.inconclusive and not self.settings.allow_inconclusive:
+            return Outcome.INCONCLUSIVE
+        return Outcome.NO_REGRESSION
 
 
 def parse_selection(text: str) -> Selection:
@@ -136,17 +215,49 @@ def parse_selection(text: str) -> Selection:
 def select_cells(store: Store, selection: Selection, runs: list[str]) -> tuple[list[dict], list[str]]:
     """The selection's cells, and the runs they came from (default: the newest run holding it)."""
     if selection.kind == "run":
-        return store.cell_rows(store.resolve_run(selection.text)), [selection.text]
+        require_run(store, selection.text)
+        return store.cell_rows(selection.text), [selection.text]
     for run_id in runs:
-        store.resolve_run(run_id)
+        require_run(store, run_id)
     chosen = (
         runs or [run_id for run_id in reversed(store.run_ids()) if _matching(store.cell_rows(run_id), selection)][:1]
     )
     rows = [row for run_id in chosen for row in _matching(store.cell_rows(run_id), selection)]
     if not rows:
         where = f"runs {', '.join(runs)}" if runs else "the store"
-        raise UsageError(f"no cells of {selection.text} in {where}")
+        held = _builds(store) if selection.kind == "build" else _images(store)
+        raise UsageError(
+            f"no cells of {selection.text} in {where}; the store holds {selection.kind}s "
+            f"{closest_first(selection.text, held)}"
+        )
     return rows, chosen
+
+
+def require_run(store: Store, run_id: str) -> None:
+    """Say "no run X" (and which runs there are, closest first) rather than anything about its kind."""
+    ids = store.run_ids()
+    if run_id not in ids:
+        raise UsageError(f"no run {run_id} in the store; it holds runs {closest_first(run_id, ids)}")
+
+
+def closest_first(text: str, names: list[str]) -> str:
+    """Up to `SHOWN_CHOICES` of `names`, the most similar to `text` first (difflib's ratio)."""
+    if not names:
+        return "(none)"
+    ranked = difflib.get_close_matches(text, names, n=SHOWN_CHOICES, cutoff=0.0)
+    more = f" and {len(names) - len(ranked)} more" if len(names) > len(ranked) else ""
+    return ", ".join(ranked) + more
+
+
+def _builds(store: Store) -> list[str]:
+    query = select(cells.c.framework, cells.c.version, cells.c.variant).distinct()
+    with store.engine.connect() as conn:
+        return sorted(f"{name}@{version}-{variant}" for name, version, variant in conn.execute(query))
+
+
+def _images(store: Store) -> list[str]:
+    with store.engine.connect() as conn:
+        return sorted(image for (image,) in conn.execute(select(cells.c.image).distinct()))
 
 
 def _matching(rows: list[dict], selection: Selection) -> list[dict]:
@@ -167,6 +278,19 @@ def _matching(rows: list[dict], selection: Selection) -> list[dict]:
     ]
 
 
+def broken_side(rows: list[dict], side_name: Literal["baseline", "candidate"], selection: str) -> Optional[BrokenSide]:
+    """A side whose image never built (its cells are stored as errors without an image id), or
+    whose cells all failed: its "fixed" pairs would approve a build that never ran."""
+    unbuilt = sorted({row["image"] for row in rows if row["status"] == "error" and not row["image_id"]})
+    if unbuilt:
+        why = next(row["notes"][0] for row in rows if row["image"] == unbuilt[0] and row["notes"])
+        return BrokenSide(side_name, selection, Outcome.BUILD_FAILED, f"{', '.join(unbuilt)} never built ({why})")
+    if rows and all(row["status"] != "ok" for row in rows):
+        statuses = " ".join(f"{status}×{n}" for status, n in sorted(Counter(row["status"] for row in rows).items()))
+        return BrokenSide(side_name, selection, Outcome.CELLS_FAILED, f"all {len(rows)} cells failed ({statuses})")
+    return None
+
+
 def compare(
     baseline_rows: list[dict], candidate_rows: list[dict], kind: str, settings: Settings, baseline: str, candidate: str
 ) -> Comparison:
@@ -176,16 +300,35 @@ def compare(
     build (version, variant, image) and, when the two sides are different frameworks, also the
     framework and its options ("should we move from X to Y?").
     """
+    broken = tuple(
+        found
+        for found in (
+            broken_side(baseline_rows, "baseline", baseline),
+            broken_side(candidate_rows, "candidate", candidate),
+        )
+        if found
+    )
+    if broken:
+        return Comparison(baseline, candidate, settings, [], [], [], broken)
     ignored = {"config_hash", "repeat"}
     if kind != "run":
         ignored |= set(BUILD_FIELDS) - {"framework"}
         if {row["framework"] for row in baseline_rows} != {row["framework"] for row in candidate_rows}:
             ignored |= {"framework", "options"}
     base_groups, cand_groups = _group(baseline_rows, ignored), _group(candidate_rows, ignored)
-    pairs = [
-        judge(label, base_groups[key][0], cand_groups[key][0], settings)
-        for key, label in sorted(((k, v[1]) for k, v in base_groups.items() if k in cand_groups), key=lambda kv: kv[1])
-    ]
+    matched = [key for key in base_groups if key in cand_groups]
+    pairs = sorted(
+        (
+            judge(
+                _pair_label(base_groups[key][0][0], cand_groups[key][0][0]),
+                base_groups[key][0],
+                cand_groups[key][0],
+                settings,
+            )
+            for key in matched
+        ),
+        key=lambda pair: pair.label,
+    )
     return Comparison(
         baseline=baseline,
         candidate=candidate,
@@ -212,61 +355,98 @@ def _label(row: dict) -> str:
     )
 
 
+def _pair_label(base: dict, cand: dict) -> str:
+    """The baseline's label; across frameworks both sides' (their options differ, so neither's)."""
+    if base["framework"] == cand["framework"]:
+        return _label(base)
+    return _label({**base, "framework": f"{base['framework']}→{cand['framework']}", "options": None})
+
+
 def side(rows: list[dict], metric: str) -> Side:
     ok = [row for row in rows if row["status"] == "ok"]
     values = [row["metrics"][metric] for row in ok if metric in row["metrics"]]
     accuracy_name = next((name for name in ACCURACY if any(name in row["metrics"] for row in ok)), None)
     accuracies = [row["metrics"][accuracy_name] for row in ok if accuracy_name in row["metrics"]]
-    return Side(Counter(row["status"] for row in rows), summarize(values), summarize(accuracies), tuple(values))
+    return Side(
+        Counter(row["status"] for row in rows),
+        summarize(values),
+        summarize(accuracies),
+        tuple(values),
+        tuple(accuracies),
+    )
 
 
 def judge(label: str, baseline_rows: list[dict], candidate_rows: list[dict], settings: Settings) -> Pair:
     base, cand = side(baseline_rows, settings.metric), side(candidate_rows, settings.metric)
     new_statuses = sorted(set(cand.statuses) - set(base.statuses) - {"ok"})
-    notes = []
     if new_statuses:
         failed = ", ".join(f"{status} in {cand.statuses[status]} of {cand.total} repeats" for status in new_statuses)
-        return Pair(label, base, cand, "new failure", notes=(f"candidate: {failed}; the baseline never ended so",))
+        return Pair(
+            label, base, cand, Verdict.NEW_FAILURE, notes=(f"candidate: {failed}; the baseline never ended so",)
+        )
     if base.metric is None:
-        why = "no ok baseline repeat: failed cells never enter a baseline"
-        return Pair(label, base, cand, "fixed" if cand.metric else "failing in both", notes=(why,))
+        why = "no ok baseline repeat: the baseline ran and failed, the candidate"
+        if cand.metric:
+            return Pair(label, base, cand, Verdict.FIXED, notes=(f"{why} runs",))
+        return Pair(label, base, cand, Verdict.FAILING_IN_BOTH, notes=(f"{why} fails too",))
     if cand.metric is None:
-        return Pair(label, base, cand, "failing in both", notes=("no ok candidate repeat",))
+        return Pair(label, base, cand, Verdict.FAILING_IN_BOTH, notes=("no ok candidate repeat",))
     change = relative_change(base.metric.median, cand.metric.median)
     worse_change = change if HIGHER_IS_BETTER[settings.metric] else -change
-    accuracy_drop = base.accuracy.median - cand.accuracy.median if base.accuracy and cand.accuracy else None
-    if accuracy_drop is not None and accuracy_drop > settings.accuracy_tolerance:
-        notes.append(
-            f"median accuracy {accuracy_drop * 100:.1f} points lower "
-            f"(tolerance {settings.accuracy_tolerance * 100:.1f})"
-        )
+    accuracy, accuracy_notes = _accuracy_verdict(base, cand, settings)
+    notes = accuracy_notes + _order_note(baseline_rows, candidate_rows)
     reachable = smallest_p(base.metric.n, cand.metric.n)
-    if reachable > settings.alpha:
+    if reachable > settings.test_alpha:
         notes.append(
             f"too few repeats for a verdict ({base.metric.n} vs {cand.metric.n} ok): the rank test cannot go "
-            f"below p={reachable:.3f} > alpha={settings.alpha}; run at least {_enough_repeats(settings.alpha)} "
-            "repeats per side"
+            f"below p={reachable:.3f} > alpha={settings.test_alpha:.4g}; run at least "
+            f"{_enough_repeats(settings.test_alpha)} repeats per side"
         )
-        verdict = (
-            "accuracy regression" if accuracy_drop and accuracy_drop > settings.accuracy_tolerance else "inconclusive"
-        )
-        return Pair(label, base, cand, verdict, change, None, tuple(notes))
+        return Pair(label, base, cand, accuracy or Verdict.INCONCLUSIVE, change, None, tuple(notes))
     base_values, cand_values = _oriented(base.values, cand.values, settings.metric)
     p_worse, p_better = p_lower(base_values, cand_values), p_lower(cand_values, base_values)
-    if p_worse <= settings.alpha and worse_change <= -settings.threshold:
-        verdict, p = "regression", p_worse
-    elif accuracy_drop is not None and accuracy_drop > settings.accuracy_tolerance:
-        verdict, p = "accuracy regression", p_worse
-    elif p_better <= settings.alpha and worse_change >= settings.threshold:
-        verdict, p = "improvement", p_better
-    else:
-        verdict, p = "no change", p_worse
-        if p_worse <= settings.alpha and worse_change < 0:
-            notes.append(
-                f"slower by {-worse_change:.1%}: significant, but below the {settings.threshold:.0%} threshold"
-            )
-        notes += _power_note(base.metric, cand.metric, settings)
-    return Pair(label, base, cand, verdict, change, p, tuple(notes))
+    if p_worse <= settings.test_alpha and worse_change <= -settings.threshold:
+        return Pair(label, base, cand, Verdict.REGRESSION, change, p_worse, tuple(notes))
+    if accuracy:
+        return Pair(label, base, cand, accuracy, change, p_worse, tuple(notes))
+    if p_better <= settings.test_alpha and worse_change >= settings.threshold:
+        return Pair(label, base, cand, Verdict.IMPROVEMENT, change, p_better, tuple(notes))
+    if p_worse <= settings.test_alpha and worse_change < 0:
+        notes.append(f"slower by {-worse_change:.1%}: significant, but below the {settings.threshold:.0%} threshold")
+    power = _power_note(base.metric, cand.metric, settings)
+    return Pair(label, base, cand, Verdict.NO_CHANGE, change, p_worse, tuple(notes + power), underpowered=bool(power))
+
+
+def _order_note(baseline_rows: list[dict], candidate_rows: list[dict]) -> list[str]:
+    """Rounds (runs holding both sides) in which the candidate always ran second leave an order
+    effect (a warmer machine, a fuller page cache) free to pose as a regression; `regress` alternates."""
+    rounds = {row["run_id"] for row in baseline_rows} & {row["run_id"] for row in candidate_rows}
+    if len(rounds) < 2:
+        return []
+    first = {run: min(row["id"] for row in baseline_rows if row["run_id"] == run) for run in rounds}
+    if all(row["id"] > first[row["run_id"]] for row in candidate_rows if row["run_id"] in rounds):
+        return [f"the candidate ran second in all {len(rounds)} rounds: an order effect is not ruled out"]
+    return []
+
+
+def _accuracy_verdict(base: Side, cand: Side, settings: Settings) -> tuple[Optional[Verdict], list[str]]:
+    """An accuracy drop beyond the tolerance counts only when the rank test over the repeats'
+    accuracies backs it (training noise, not one unlucky pair of runs); else it is inconclusive."""
+    if base.accuracy is None or cand.accuracy is None:
+        return None, []
+    drop = base.accuracy.median - cand.accuracy.median
+    if drop <= settings.accuracy_tolerance:
+        return None, []
+    said = f"median accuracy {drop * 100:.1f} points lower (tolerance {settings.accuracy_tolerance * 100:.1f})"
+    reachable = smallest_p(base.accuracy.n, cand.accuracy.n)
+    if reachable > settings.test_alpha:
+        return Verdict.INCONCLUSIVE, [
+            f"{said}, but {base.accuracy.n} vs {cand.accuracy.n} repeats cannot back it (p >= {reachable:.3f})"
+        ]
+    p = p_lower(list(base.accuracies), list(cand.accuracies))
+    if p > settings.test_alpha:
+        return None, [f"{said}, but within the repeats' spread (p={p:.3f})"]
+    return Verdict.ACCURACY_REGRESSION, [f"{said}, p={p:.4f}"]
 
 
 def _power_note(base: Summary, cand: Summary, settings: Settings) -> list[str]:
@@ -274,10 +454,10 @@ def _power_note(base: Summary, cand: Summary, settings: Settings) -> list[str]:
     if base.cv is None or cand.cv is None:
         return []
     noise = math.sqrt((base.cv**2 + cand.cv**2) / 2)
-    reach = detectable_change(noise, base.n, cand.n, settings.alpha)
+    reach = detectable_change(noise, base.n, cand.n, settings.test_alpha)
     if reach <= settings.threshold:
         return []
-    needed = repeats_needed(noise, settings.threshold, settings.alpha)
+    needed = repeats_needed(noise, settings.threshold, settings.test_alpha)
     return [
         f"underpowered: at CV {noise:.1%} with {base.n} vs {cand.n} repeats only slowdowns beyond ~{reach:.0%} are "
         f"found 95% of the time; ~{needed} repeats per side would find {settings.threshold:.0%}"
@@ -316,7 +496,7 @@ def rows_for_display(result: Comparison) -> list[dict[str, str]]:
             "candidate": _fmt(pair.candidate.metric),
             "change": f"{pair.change:+.1%}" if pair.change is not None else "--",
             "p": f"{pair.p_value:.4f}" if pair.p_value is not None else "--",
-            "verdict": pair.verdict,
+            "verdict": pair.verdict.value,
             "statuses": f"{_statuses(pair.baseline)} → {_statuses(pair.candidate)}",
             "notes": "; ".join(pair.notes),
         }
@@ -325,32 +505,37 @@ def rows_for_display(result: Comparison) -> list[dict[str, str]]:
 
 
 def headline(result: Comparison) -> str:
-    counts = Counter(pair.verdict for pair in result.pairs)
+    """The worst outcome first, in the words the exit code stands for."""
+    if result.broken:
+        return f"{result.outcome.value}: " + "; ".join(str(b) for b in result.broken) + " — nothing was compared"
+    counts = Counter(pair.verdict.value for pair in result.pairs)
     found = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items())) or "no pairs"
-    outcome = "REGRESSION" if result.regressions else "no regression"
+    outcome = result.outcome.value
+    if result.outcome is Outcome.NO_REGRESSION and result.inconclusive:
+        outcome += f" ({len(result.inconclusive)} inconclusive accepted by --allow-inconclusive)"
     return f"{outcome}: {result.candidate} vs {result.baseline} — {len(result.pairs)} pairs: {found}"
 
 
 def method_note(settings: Settings) -> str:
     direction = "higher" if HIGHER_IS_BETTER[settings.metric] else "lower"
+    level = f"alpha={settings.alpha}"
+    if settings.looks > 1:
+        level += f" split over {settings.looks} looks ({settings.test_alpha:.4g} each, Bonferroni)"
     return (
         f"metric {settings.metric} ({direction} is better), medians over ok repeats ±CV; verdict: one-sided "
-        f"Mann-Whitney U at alpha={settings.alpha} and a median change beyond {settings.threshold:.0%}; "
-        f"accuracy tolerance {settings.accuracy_tolerance * 100:.1f} points"
+        f"Mann-Whitney U at {level} and a median change beyond {settings.threshold:.0%}; "
+        f"accuracy: a drop beyond {settings.accuracy_tolerance * 100:.1f} points that the same test backs"
     )
 
 
 def to_markdown(result: Comparison) -> str:
+    lines = [f"## {headline(result)}", "", method_note(result.settings)]
+    lines += ["", result.design] if result.design else []
+    if result.broken:
+        return "\n".join(lines + [""] + [f"- {b}" for b in result.broken]) + "\n"
     rows = rows_for_display(result)
     columns = ["cell", "baseline", "candidate", "change", "p", "verdict", "statuses", "notes"]
-    lines = [
-        f"## {headline(result)}",
-        "",
-        method_note(result.settings),
-        "",
-        "| " + " | ".join(columns) + " |",
-        "|" + "---|" * len(columns),
-    ]
+    lines += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(row[c].replace("|", "\\|") for c in columns) + " |" for row in rows]
     for title, labels in (
         ("only in the baseline", result.only_baseline),
@@ -361,26 +546,41 @@ def to_markdown(result: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
+def junit_kind(result: Comparison, pair: Pair) -> Optional[str]:
+    """The JUnit element a pair gets: regressions fail, an inconclusive pair is an error (skipped
+    only under --allow-inconclusive), pairs with one side failing throughout are skipped."""
+    if pair.failing:
+        return "failure"
+    if pair.verdict is Verdict.INCONCLUSIVE:
+        return "skipped" if result.settings.allow_inconclusive else "error"
+    return "skipped" if pair.verdict in UNJUDGED else None
+
+
 def to_junit(result: Comparison) -> str:
-    """JUnit XML: one testcase per pair; regressions fail, pairs without a verdict are skipped."""
+    """JUnit XML: one testcase per pair, or per broken side (an error); it fails when the exit code does."""
+    kinds = [junit_kind(result, pair) for pair in result.pairs]
     suite = ET.Element(
         "testsuite",
         name=f"benchmatrix compare {result.candidate} vs {result.baseline}",
-        tests=str(len(result.pairs)),
-        failures=str(len(result.regressions)),
-        skipped=str(sum(1 for p in result.pairs if p.verdict in ("inconclusive", "failing in both", "fixed"))),
+        tests=str(len(result.pairs) + len(result.broken)),
+        failures=str(kinds.count("failure")),
+        errors=str(kinds.count("error") + len(result.broken)),
+        skipped=str(kinds.count("skipped")),
     )
-    for pair, row in zip(result.pairs, rows_for_display(result)):
+    for broken in result.broken:
+        case = ET.SubElement(
+            suite, "testcase", classname="benchmatrix.compare", name=f"{broken.side} {broken.selection}"
+        )
+        ET.SubElement(case, "error", message=broken.outcome.value.lower()).text = str(broken)
+    for pair, row, kind in zip(result.pairs, rows_for_display(result), kinds):
         case = ET.SubElement(suite, "testcase", classname="benchmatrix.compare", name=pair.label)
         text = (
             f"baseline {row['baseline']}, candidate {row['candidate']}, change {row['change']}, p {row['p']}; "
             f"{row['statuses']}; {row['notes']}"
         )
-        if pair.failing:
-            ET.SubElement(case, "failure", message=pair.verdict).text = text
-        elif pair.verdict in ("inconclusive", "failing in both", "fixed"):
-            ET.SubElement(case, "skipped", message=pair.verdict).text = text
+        if kind:
+            ET.SubElement(case, kind, message=pair.verdict.value).text = text
         else:
-            ET.SubElement(case, "system-out").text = f"{pair.verdict}: {text}"
+            ET.SubElement(case, "system-out").text = f"{pair.verdict.value}: {text}"
     ET.indent(suite)
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

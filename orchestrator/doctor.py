@@ -23,7 +23,7 @@ from sqlalchemy import update
 from orchestrator import hostinfo
 from orchestrator.catalog import Catalog, load_catalog
 from orchestrator.engine import START_HINT, connect, find_orphans
-from orchestrator.errors import BenchmatrixError
+from orchestrator.errors import BenchmatrixError, DoctorFailed
 from orchestrator.images import image_state
 from orchestrator.monitor import open_nvml
 from orchestrator.spec import DEFAULT_SPEC, load_spec, require_system
@@ -45,10 +45,6 @@ class Check:
     detail: str
     fix: str = ""
     blocking: bool = False  # a failure stops a run of the asked-for system
-
-
-class DoctorFailed(BenchmatrixError):
-    """At least one check blocks a run."""
 
 
 def register(commands: Any, console: Console) -> None:

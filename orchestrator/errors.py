@@ -1,23 +1,38 @@
-"""One exception class per exit code, so the CLI maps failures to codes in one place."""
+"""One exception class per exit code, so the CLI maps failures to codes in one place and a CI log
+can tell "slower" from "broken" from "not enough evidence" by the code alone.
+
+The README's exit-code table is this module; `tests/unit/test_exit_codes.py` keeps them in step.
+"""
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    REGRESSION = 1
+    USAGE = 2
+    INCONCLUSIVE = 3
+    CELLS_FAILED = 4
+    BUILD_FAILED = 5
+    DOCTOR_FAILED = 6
+    ENGINE_LOST = 7
+    FAILED = 8
+    INTERNAL = 70  # an uncaught exception: a bug in benchmatrix (BSD sysexits' EX_SOFTWARE)
+    INTERRUPTED = 130
 
 
 class BenchmatrixError(Exception):
-    """Base class; `exit_code` is what the CLI returns when this escapes a command."""
+    """Any other failure (a download, a checksum, a bundle); `exit_code` is what the CLI returns."""
 
-    exit_code = EXIT_FAILED
+    exit_code = ExitCode.FAILED
 
 
 class UsageError(BenchmatrixError):
     """Bad input (spec, catalog, arguments, missing files): nothing was built or run."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
 
 class SpecError(UsageError):
@@ -37,19 +52,44 @@ class ImageNotBuildable(UsageError):
     """A catalog entry whose stack cannot be installed here (e.g. TF 1.x needs Python <= 3.7)."""
 
 
-class BuildFailed(BenchmatrixError):
-    """`docker build` failed; carries the tail of the build log."""
+class RegressionFound(BenchmatrixError):
+    """`compare` / `regress` found a candidate slower, less accurate or failing where the baseline was fine."""
+
+    exit_code = ExitCode.REGRESSION
+
+
+class Inconclusive(BenchmatrixError):
+    """`compare` / `regress` found no regression, but some pair had too few repeats to tell
+    (unless `--allow-inconclusive`): too little evidence is not a pass."""
+
+    exit_code = ExitCode.INCONCLUSIVE
 
 
 class CellsFailed(BenchmatrixError):
-    """The matrix finished but at least one cell did not end `ok`."""
+    """`run`: at least one cell did not end `ok`; `compare` / `regress`: every cell of one side failed."""
+
+    exit_code = ExitCode.CELLS_FAILED
 
 
-class RegressionFound(BenchmatrixError):
-    """`compare` / `regress` found a candidate slower, less accurate or failing where the baseline was fine."""
+class BuildFailed(BenchmatrixError):
+    """`docker build` failed; carries the tail of the build log (and, in a comparison, the side)."""
+
+    exit_code = ExitCode.BUILD_FAILED
+
+
+class DoctorFailed(BenchmatrixError):
+    """`doctor`: at least one check blocks a run."""
+
+    exit_code = ExitCode.DOCTOR_FAILED
+
+
+class EngineLostTwice(BenchmatrixError):
+    """The backend lost contact again while retrying a cell: the run stops, resumable."""
+
+    exit_code = ExitCode.ENGINE_LOST
 
 
 class Interrupted(BenchmatrixError):
     """The user interrupted the run (Ctrl-C / SIGTERM)."""
 
-    exit_code = EXIT_INTERRUPTED
+    exit_code = ExitCode.INTERRUPTED

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from orchestrator.backends import LOG_FILE, RESULT_FILE, Backend, BackendLost, CellRun, CellTask
-from orchestrator.errors import BenchmatrixError
+from orchestrator.errors import BenchmatrixError, EngineLostTwice
 from orchestrator.interrupts import InterruptGuard
 from orchestrator.plan import Cell
 from orchestrator.result import ResultError, classify, load_result, metrics_from, signal_note
@@ -30,10 +30,6 @@ from orchestrator.store import CellRecord, Store, now
 
 LOG_TAIL_CHARS = 4000
 POLL_S = 0.5
-
-
-class EngineLostTwice(BenchmatrixError):
-    """The backend lost contact again while retrying a cell: the run stops, resumable."""
 
 
 @dataclass(frozen=True)

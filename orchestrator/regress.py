@@ -1,28 +1,40 @@
-"""`regress`: run the same cells for a baseline and a candidate build, interleaved A B A B.
+"""`regress`: run the same cells for a baseline and a candidate build in counterbalanced rounds.
 
-Each round is one run holding A's cells then B's, so slow drift of the machine (thermal state,
-other load) falls on both builds alike instead of on whichever ran second. The images are built
-(or found current) by the first round. `compare` then pools the rounds' repeats.
+Each round is one run holding both builds' cells; the order alternates, A then B, then B then A,
+so whatever drifts within a round (thermal state, page cache, a neighbour) falls on each build
+in half the rounds instead of always on whichever ran second (the cells are stored in the order
+they ran, so the order is recorded in each run). Both images are built (or found current) before
+the first round: a side whose image does not build ends the gate at once, with that side named.
+
+Sequential design: with `--max-repeats`, compare looks after `--repeats` rounds and, while a pair
+is inconclusive or underpowered, again after twice as many, and so on up to the cap. Each look
+tests at alpha / (number of planned looks) — Bonferroni — so the chance that any look raises a
+false alarm on a pair stays at most alpha, however the looks fall (checked by bench/detector.py).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, Optional
 
 import yaml
 from rich.console import Console
 
-from orchestrator.compare import Selection
-from orchestrator.errors import UsageError
-from orchestrator.images import BuildOptions
-from orchestrator.plan import Filters
+from orchestrator.catalog import load_catalog
+from orchestrator.compare import BrokenSide, Outcome, Selection
+from orchestrator.engine import connect
+from orchestrator.errors import BuildFailed, UsageError
+from orchestrator.images import BuildOptions, ensure_image
+from orchestrator.plan import Filters, plan
 from orchestrator.runner import RunRequest, run_matrix
 from orchestrator.spec import FrameworkSel, load_spec, require_system
 from orchestrator.store import now
 
 DEFAULT_SPEC = Path("matrices/regress.yaml")
+MAX_ROUNDS = 100
+Order = Literal["AB", "BA"]
 
 
 @dataclass(frozen=True)
@@ -35,15 +47,42 @@ class RegressRequest:
     store: str
     data_dir: Path
     results_dir: Path
+    max_repeats: Optional[int] = None
 
 
-def regress_spec(request: RegressRequest, out: Path) -> Path:
-    """The workloads and systems of `request.spec_path` with exactly the two builds as frameworks;
-    each build keeps the options the spec gives its framework."""
+@dataclass
+class Rounds:
+    """One regress's two specs (one per order) and the runs made so far, one per round."""
+
+    request: RegressRequest
+    specs: dict[Order, Path]
+    runs: list[str] = field(default_factory=list)
+
+
+def looks(repeats: int, max_repeats: Optional[int]) -> tuple[int, ...]:
+    """Rounds after which compare looks: `repeats`, then doubling (few looks spend little alpha) up to the cap."""
+    if not 1 <= repeats <= MAX_ROUNDS:
+        raise UsageError(f"--repeats {repeats}: expected 1 to {MAX_ROUNDS} rounds")
+    if max_repeats is None:
+        return (repeats,)
+    if not repeats <= max_repeats <= MAX_ROUNDS:
+        raise UsageError(f"--max-repeats {max_repeats}: expected {repeats} (--repeats) to {MAX_ROUNDS} rounds")
+    planned = [repeats]
+    while planned[-1] < max_repeats:
+        planned.append(min(2 * planned[-1], max_repeats))
+    return tuple(planned)
+
+
+def round_order(index: int) -> Order:
+    """A B, B A, A B, …: over each two rounds every build runs first once."""
+    return "AB" if index % 2 == 0 else "BA"
+
+
+def regress_spec(request: RegressRequest, out: Path, order: Order = "AB") -> Path:
+    """The workloads and systems of `request.spec_path` with exactly the two builds as frameworks,
+    in `order`; each build keeps the options the spec gives its framework."""
     spec = load_spec(request.spec_path)
     require_system(spec, request.spec_path, request.system)
-    if not 1 <= request.repeats <= 100:
-        raise UsageError(f"--repeats {request.repeats}: expected 1 to 100 rounds")
     builds = []
     for flag, selection in (("--baseline", request.baseline), ("--candidate", request.candidate)):
         if selection.kind != "build":
@@ -60,35 +99,80 @@ def regress_spec(request: RegressRequest, out: Path) -> Path:
     if builds[0] == builds[1]:
         raise UsageError(f"--baseline and --candidate are the same build ({request.baseline.text})")
     data = spec.model_dump(mode="json", exclude_none=True)
-    data.update(name=f"regress-{spec.name}", frameworks=[b.model_dump(mode="json", exclude_none=True) for b in builds])
+    ordered = builds if order == "AB" else builds[::-1]
+    data.update(name=f"regress-{spec.name}", frameworks=[b.model_dump(mode="json", exclude_none=True) for b in ordered])
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "spec.yaml"
+    path = out / f"spec-{order}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     load_spec(path)  # the same checks a hand-written spec gets
     return path
 
 
-def run_interleaved(request: RegressRequest, console: Console) -> list[str]:
-    """`repeats` rounds, each a run of A's cells then B's; returns the run ids."""
-    spec_path = regress_spec(request, request.results_dir / "regress" / now().strftime("%Y%m%d-%H%M%S"))
-    runs = []
-    for round_index in range(request.repeats):
-        console.print(
-            f"[bold]round {round_index + 1}/{request.repeats}[/]: {request.baseline.text} then {request.candidate.text}"
+def prepare(request: RegressRequest) -> Rounds:
+    """Both orders' specs, checked before anything is built or run."""
+    out = request.results_dir / "regress" / now().strftime("%Y%m%d-%H%M%S")
+    return Rounds(request, {order: regress_spec(request, out, order) for order in ("AB", "BA")})
+
+
+def build_images(rounds: Rounds, console: Console) -> Optional[BrokenSide]:
+    """Build (or find current) both sides' images before any round; the first side that fails is broken."""
+    request = rounds.request
+    spec_path = rounds.specs["AB"]
+    catalog = load_catalog()
+    cells = plan(load_spec(spec_path), spec_path, catalog, Filters(system=request.system), 1)
+    options = _build_options()
+    client = connect()
+    for name, selection in (("baseline", request.baseline), ("candidate", request.candidate)):
+        tags = dict.fromkeys(
+            cell.image
+            for cell in cells
+            if (cell.framework, cell.version) == (selection.framework, selection.version)
+            and selection.variant in (None, cell.variant)
         )
+        for tag in tags:
+            entry = next(e for e in catalog.images if e.tag == tag)
+            with console.status(f"image {tag} ({name})") as status:
+                try:
+                    ensure_image(
+                        client, catalog, entry, options, on_line=lambda line, t=tag: status.update(f"{t}: {line[:70]}")
+                    )
+                except BuildFailed as exc:
+                    return BrokenSide(name, selection.text, Outcome.BUILD_FAILED, str(exc).splitlines()[0])
+    return None
+
+
+def run_rounds(rounds: Rounds, total: int, console: Console) -> None:
+    """Run rounds until `total` are done, each a run of both builds' cells in the round's order."""
+    request = rounds.request
+    while len(rounds.runs) < total:
+        index = len(rounds.runs)
+        order = round_order(index)
+        first, second = (
+            (request.baseline, request.candidate) if order == "AB" else (request.candidate, request.baseline)
+        )
+        console.print(f"[bold]round {index + 1}/{total}[/]: {first.text} then {second.text}")
         summary = run_matrix(
             RunRequest(
-                spec_path=spec_path,
+                spec_path=rounds.specs[order],
                 filters=Filters(system=request.system),
                 repeats=1,
                 store=request.store,
                 data_dir=request.data_dir,
                 results_dir=request.results_dir,
-                build=BuildOptions(
-                    wheelhouse=Path(wheels) if (wheels := os.environ.get("BENCHMATRIX_WHEELHOUSE")) else None
-                ),
+                build=_build_options(),
             ),
             console,
         )
-        runs.append(summary.run_id)
-    return runs
+        rounds.runs.append(summary.run_id)
+
+
+def _build_options() -> BuildOptions:
+    return BuildOptions(wheelhouse=Path(wheels) if (wheels := os.environ.get("BENCHMATRIX_WHEELHOUSE")) else None)
+
+
+def design_note(rounds: Rounds, planned: tuple[int, ...], settled: bool) -> str:
+    """How many rounds the gate took, and why it stopped there."""
+    done = len(rounds.runs)
+    why = "every pair conclusive" if settled else "the last planned look, pairs still inconclusive or underpowered"
+    sequential = f"; looks planned after {', '.join(map(str, planned))} rounds" if len(planned) > 1 else ""
+    return f"{done} rounds, order alternating (A B, B A, …){sequential}; stopped after {done}: {why}"

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from orchestrator import hostinfo
+from orchestrator.errors import ExitCode
 
 
 def test_doctor_passes_for_cpu_and_says_whether_a_gpu_runtime_is_present(engine, cli, tmp_path):
@@ -23,6 +24,6 @@ def test_doctor_blocks_a_gpu_system_on_a_host_without_gpus(engine, cli, tmp_path
     if hostinfo.gpus():
         pytest.skip("this host has GPUs")
     done = cli("doctor", "--system", "4_gpu", "--store", str(tmp_path / "r.db"))
-    assert done.returncode == 1
+    assert done.returncode == ExitCode.DOCTOR_FAILED
     assert "FAIL gpus" in done.stdout and "install the NVIDIA driver" in done.stdout
     assert "block a gpu run" in done.stderr

@@ -27,6 +27,7 @@ from rich.progress import Progress
 from orchestrator.backends.local import LocalBackend
 from orchestrator.catalog import load_catalog
 from orchestrator.engine import CELL_LABEL, OWNER_LABEL, RUN_LABEL
+from orchestrator.errors import ExitCode
 from orchestrator.execute import Execution
 from orchestrator.interrupts import InterruptGuard
 from orchestrator.plan import Filters, plan
@@ -126,7 +127,7 @@ def rows_of(work: Path) -> tuple[Store, str, list[dict]]:
 
 def test_timeout_kills_the_cell_and_stores_timeout(work, sample_data, cli, engine):
     done = cli(*run_args(work, sample_data, "--workload", "slow", "--timeout", "4"))
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == ExitCode.CELLS_FAILED, done.stdout + done.stderr
     _, run_id, rows = rows_of(work)
     assert [row["status"] for row in rows] == ["timeout"]
     assert (
@@ -139,7 +140,7 @@ def test_timeout_kills_the_cell_and_stores_timeout(work, sample_data, cli, engin
 def test_host_out_of_memory_is_stored_as_oom(work, sample_data, cli):
     """MXNet's import plus the data need ~60–75 MB; the `tiny` system gives the cell 40 MB."""
     done = cli(*run_args(work, sample_data, "--system", "tiny", "--workload", "fast"))
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == ExitCode.CELLS_FAILED, done.stdout + done.stderr
     _, _, rows = rows_of(work)
     assert [(row["status"], row["exit_code"]) for row in rows] == [("oom", 137)]
     assert "Out of Memory" in done.stdout
@@ -152,7 +153,7 @@ def test_crash_is_stored_as_error_with_exit_code_and_log_tail(work, sample_data,
     crash = container.exec_run(["python3", "-c", SEGFAULT_WORKLOAD])
     assert crash.exit_code == 0, crash.output
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 1, out
+    assert proc.returncode == ExitCode.CELLS_FAILED, out
     _, _, rows = rows_of(work)
     assert [(row["status"], row["exit_code"]) for row in rows] == [("error", 139)]
     assert "exit code 139: the workload was ended by SIGSEGV" in rows[0]["notes"]
@@ -179,7 +180,8 @@ def test_signal_stops_the_cells_marks_the_run_interrupted_and_resume_reruns_them
     assert [(row["workload"], row["status"]) for row in rows] == [("slow", "interrupted")]
 
     resumed = cli(*run_args(work, sample_data, "--workload", "slow", "--resume", run_id, "--timeout", "3"))
-    assert resumed.returncode == 1, resumed.stdout + resumed.stderr  # the rerun times out: a final status
+    # the rerun times out: a final status
+    assert resumed.returncode == ExitCode.CELLS_FAILED, resumed.stdout + resumed.stderr
     assert f"resuming run {run_id}" in resumed.stdout
     rows = store.cell_rows(run_id)
     assert [(row["workload"], row["status"]) for row in rows] == [("slow", "timeout")]  # replaced, not added
@@ -200,7 +202,7 @@ def test_sigkill_leaves_an_orphan_the_next_start_removes_and_resume_skips_finish
     assert store.run_row(run_id)["status"] == "running"
 
     resumed = cli(*run_args(work, sample_data, "--resume", "last", "--timeout", "3"))
-    assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+    assert resumed.returncode == ExitCode.CELLS_FAILED, resumed.stdout + resumed.stderr
     assert f"removed orphan container {container.id[:12]} (running) of run {run_id}" in resumed.stdout
     assert gone(engine, container.id)
     assert "already stored: 1 of 2 cells; 1 to run" in resumed.stdout

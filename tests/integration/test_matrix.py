@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.errors import ExitCode
 from orchestrator.store import Store
 
 MODELS_PARAMS = {"mlp": 101_770, "cnn": 203_434}
@@ -130,7 +131,7 @@ def test_failing_cell_is_stored_as_error_and_the_matrix_goes_on(built_images, sa
         "--store",
         str(store),
     )
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == ExitCode.CELLS_FAILED, done.stdout + done.stderr
     rows = {row["workload"]: row for row in Store(str(store)).cell_rows(Store(str(store)).resolve_run("last"))}
     assert rows["tooshort"]["status"] == "error" and rows["tooshort"]["metrics"] == {}
     assert "warm-up" in rows["tooshort"]["log_tail"]

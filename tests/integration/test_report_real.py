@@ -8,6 +8,7 @@ import re
 import pandas as pd
 import pytest
 
+from orchestrator.errors import ExitCode
 from tests.integration.test_matrix import write_spec
 
 WORKLOADS = (
@@ -34,7 +35,8 @@ def real_run(built_images, sample_data, tmp_path_factory, cli):
         "--store",
         store,
     )
-    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]  # the tooshort cells fail
+    # the tooshort cells fail
+    assert done.returncode == ExitCode.CELLS_FAILED, done.stdout[-3000:] + done.stderr[-3000:]
     return store, work
 
 

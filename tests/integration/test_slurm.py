@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.engine import RUN_LABEL
+from orchestrator.errors import ExitCode
 from orchestrator.store import Store
 from tests.conftest import REPO
 from tests.integration.test_bundle import in_process
@@ -117,7 +118,7 @@ def test_cancelled_jobs_are_interrupted_cells_and_resume_runs_them_locally(
         output, _ = orchestrator.communicate(timeout=180)
     finally:
         orchestrator.kill()
-    assert orchestrator.returncode == 1, output[-4000:]
+    assert orchestrator.returncode == ExitCode.CELLS_FAILED, output[-4000:]
     store = Store(str(tmp_path / "results.db"))
     rows = store.cell_rows(run_id)
     assert [row["status"] for row in rows] == ["interrupted", "interrupted"], output[-3000:]

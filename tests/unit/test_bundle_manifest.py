@@ -14,7 +14,7 @@ from orchestrator.bundle.load import stale_images
 from orchestrator.bundle.manifest import FORMAT, MANIFEST_NAME, read_manifest, verify
 from orchestrator.bundle.save import SaveRequest, catalog_entries, requested_refs
 from orchestrator.catalog import load_catalog
-from orchestrator.errors import EXIT_USAGE, UsageError
+from orchestrator.errors import ExitCode, UsageError
 from orchestrator.images import HASH_LABEL
 
 IMAGE_ID = "sha256:" + "ab" * 32
@@ -78,7 +78,7 @@ def edit_manifest(root: Path, change) -> None:
 def refused(root: Path) -> str:
     with pytest.raises(UsageError) as caught:
         verify(root, QUIET)
-    assert caught.value.exit_code == EXIT_USAGE
+    assert caught.value.exit_code == ExitCode.USAGE
     return str(caught.value)
 
 

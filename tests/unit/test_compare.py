@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from orchestrator.compare import Settings, compare, judge, parse_selection, to_junit, to_markdown
-from orchestrator.errors import UsageError
+from orchestrator.compare import Outcome, Settings, Verdict, compare, judge, parse_selection, to_junit, to_markdown
+from orchestrator.errors import ExitCode, UsageError
 from orchestrator.stats import detectable_change, repeats_needed
 from orchestrator.store import Metric, Store
 from tests.stores import add_run
@@ -74,7 +75,7 @@ def scenario():
 
 def test_verdicts_per_pair():
     result = scenario()
-    verdicts = {pair.label.split("/")[2] + f"/{pair.label.split('/')[3]}": pair.verdict for pair in result.pairs}
+    verdicts = {pair.label.split("/")[2] + f"/{pair.label.split('/')[3]}": pair.verdict.value for pair in result.pairs}
     assert verdicts == {
         "mlp/bs32": "regression",
         "cnn/bs32": "no change",
@@ -96,28 +97,28 @@ def test_failed_repeats_never_enter_a_median():
     base = side("1", "mlp", [1000, 1000, 1000, 1000]) + [cell("1", "mlp", status="error", repeat=9)]
     cand = side("2", "mlp", [1000, 1000, 1000, 1000]) + [cell("2", "mlp", status="error", repeat=9)]
     pair = compare(base, cand, "build", Settings(), "a", "b").pairs[0]
-    assert pair.baseline.metric.n == 4 and pair.verdict == "no change"
+    assert pair.baseline.metric.n == 4 and pair.verdict is Verdict.NO_CHANGE
 
 
 def test_small_significant_slowdown_below_threshold_is_no_change_and_says_so():
     base = side("1", "mlp", [1000, 1001, 999, 1002, 998])
     cand = side("2", "mlp", [970, 971, 969, 972, 968])
     pair = judge("x", base, cand, Settings())
-    assert pair.verdict == "no change" and "below the 5% threshold" in pair.notes[0]
-    assert judge("x", base, cand, Settings(threshold=0.02)).verdict == "regression"
+    assert pair.verdict is Verdict.NO_CHANGE and "below the 5% threshold" in pair.notes[0]
+    assert judge("x", base, cand, Settings(threshold=0.02)).verdict is Verdict.REGRESSION
 
 
 def test_no_change_from_noisy_repeats_says_what_the_test_could_not_see():
     base = side("1", "mlp", [1000, 1150, 900, 1080, 950])  # CV ~10 %
     cand = side("2", "mlp", [1020, 880, 1100, 960, 1050])
     pair = judge("x", base, cand, Settings())
-    assert pair.verdict == "no change"
+    assert pair.verdict is Verdict.NO_CHANGE
     assert pair.notes == (
         "underpowered: at CV 9.2% with 5 vs 5 repeats only slowdowns beyond ~20% are found 95% of the time; "
         "~77 repeats per side would find 5%",
     )
     quiet = judge("x", side("1", "mlp", [1000, 1010, 990, 1005, 995]), side("2", "mlp", [1001, 1009, 991]), Settings())
-    assert quiet.verdict == "no change" and quiet.notes == ()
+    assert quiet.verdict is Verdict.NO_CHANGE and quiet.notes == ()
 
 
 def test_detectable_change_and_repeats_needed():
@@ -135,7 +136,7 @@ def test_lower_is_better_metrics_are_oriented():
     cand = [
         dict(c, metrics={"epoch_seconds_median": s}) for c, s in zip(side("2", "m", [0] * 5), [12, 12.1, 11.9, 12, 12])
     ]
-    assert judge("x", base, cand, Settings(metric="epoch_seconds_median")).verdict == "regression"
+    assert judge("x", base, cand, Settings(metric="epoch_seconds_median")).verdict is Verdict.REGRESSION
 
 
 def test_a_run_selection_pairs_on_the_whole_config():
@@ -192,68 +193,109 @@ def test_bad_settings_are_usage_errors(settings, message):
         Settings(**settings)
 
 
-def stored_pair(tmp_path, candidate_speeds, candidate_status="ok") -> str:
-    """A SQLite store with one run holding mxnet 1.9.1 (cpu) and 1.6.0 (mkl) mlp cells, as regress makes."""
+def stored_pair(tmp_path, candidate_speeds, candidate_status="ok", baseline_unbuilt=False, runs=1) -> str:
+    """A SQLite store with `runs` runs (rounds) holding mxnet 1.9.1 (cpu) and 1.6.0 (mkl) mlp cells,
+    as regress makes; `candidate_status` is one status or one per repeat."""
     path = str(tmp_path / "results.db")
     store = Store(path)
-    add_run(store, "r1", reference="mxnet")
+    statuses = [candidate_status] * len(candidate_speeds) if isinstance(candidate_status, str) else candidate_status
     records = []
-    for repeat, (base, cand) in enumerate(zip([1000, 1010, 990, 1005, 995], candidate_speeds)):
-        for version, variant, speed in (("1.9.1", "cpu", base), ("1.6.0", "mkl", cand)):
-            made = record("mxnet", "cpu", 0, "mlp", 32, 1, repeat, run_id="r1")
-            status = candidate_status if version == "1.6.0" else "ok"
-            metrics = [Metric("train_img_per_s", float(speed), "img/s")] if status == "ok" else []
-            records.append(
-                replace(
-                    made,
-                    config_hash=f"{version}-mlp",
-                    version=version,
-                    variant=variant,
-                    status=status,
-                    image=f"benchmatrix/mxnet:{version}-{variant}",
-                    metrics=metrics,
+    for round_index in range(runs):
+        add_run(store, f"r{round_index + 1}", reference="mxnet")
+        for repeat, (base, cand, status) in enumerate(zip([1000, 1010, 990, 1005, 995], candidate_speeds, statuses)):
+            for version, variant, speed in (("1.9.1", "cpu", base), ("1.6.0", "mkl", cand)):
+                made = record("mxnet", "cpu", 0, "mlp", 32, 1, repeat, run_id=f"r{round_index + 1}")
+                ok = status if version == "1.6.0" else "ok"
+                unbuilt = baseline_unbuilt and version == "1.9.1"
+                metrics = [Metric("train_img_per_s", float(speed), "img/s")] if ok == "ok" and not unbuilt else []
+                records.append(
+                    replace(
+                        made,
+                        config_hash=f"{version}-mlp",
+                        version=version,
+                        variant=variant,
+                        status="error" if unbuilt else ok,
+                        image=f"benchmatrix/mxnet:{version}-{variant}",
+                        image_id=None if unbuilt else made.image_id,
+                        notes=["image build failed: building benchmatrix/mxnet:1.9.1-cpu failed"] if unbuilt else [],
+                        metrics=metrics,
+                    )
                 )
-            )
     store.record_cells(records)
     return path
 
 
-def test_cli_exit_codes_follow_the_verdict(tmp_path, cli):
-    same = stored_pair(tmp_path / "same", [1001, 1004, 992, 1000, 998])
-    done = cli(
-        "compare",
-        "--store",
-        same,
-        "--baseline",
-        "mxnet@1.9.1",
-        "--candidate",
-        "mxnet@1.6.0-mkl",
-        "--junit",
-        str(tmp_path / "j.xml"),
-        "--markdown",
-        str(tmp_path / "c.md"),
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "no regression" in done.stdout and 'failures="0"' in (tmp_path / "j.xml").read_text()
+def compare_cli(cli, store, *extra):
+    return cli("compare", "--store", store, "--baseline", "mxnet@1.9.1", "--candidate", "mxnet@1.6.0", *extra)
+
+
+def test_no_regression_exits_0_and_the_files_agree(tmp_path, cli):
+    same = stored_pair(tmp_path, [1001, 1004, 992, 1000, 998])
+    done = compare_cli(cli, same, "--junit", str(tmp_path / "j.xml"), "--markdown", str(tmp_path / "c.md"))
+    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    assert "no regression" in done.stdout and 'failures="0" errors="0"' in (tmp_path / "j.xml").read_text()
     assert "| cpu/mxnet/mlp/bs32/e1 |" in (tmp_path / "c.md").read_text()
 
-    slower = stored_pair(tmp_path / "slower", [880, 890, 870, 885, 875])
-    done = cli("compare", "--store", slower, "--baseline", "mxnet@1.9.1", "--candidate", "mxnet@1.6.0")
-    assert done.returncode == 1 and "REGRESSION" in done.stdout and "-12.0%" in done.stdout
 
-    failing = stored_pair(tmp_path / "failing", [0] * 5, candidate_status="oom")
-    done = cli("compare", "--store", failing, "--baseline", "mxnet@1.9.1", "--candidate", "mxnet@1.6.0")
-    assert done.returncode == 1 and "new failure" in done.stdout
+def test_regression_and_new_failure_exit_1(tmp_path, cli):
+    done = compare_cli(cli, stored_pair(tmp_path / "slower", [880, 890, 870, 885, 875]))
+    assert done.returncode == ExitCode.REGRESSION and "REGRESSION" in done.stdout and "-12.0%" in done.stdout
+    some_oom = stored_pair(tmp_path / "oom", [1000] * 5, candidate_status=["ok", "oom", "ok", "ok", "oom"])
+    done = compare_cli(cli, some_oom)
+    assert done.returncode == ExitCode.REGRESSION and "new failure" in done.stdout
+
+
+def test_inconclusive_exits_3_unless_allowed(tmp_path, cli):
+    """The issue's case: 8.5 % slower with tiny CVs, but two repeats a side cannot reach alpha."""
+    few = stored_pair(tmp_path, [915, 924])
+    done = compare_cli(cli, few, "--junit", str(tmp_path / "j.xml"), "--markdown", str(tmp_path / "c.md"))
+    assert done.returncode == ExitCode.INCONCLUSIVE, done.stdout + done.stderr
+    assert "INCONCLUSIVE: mxnet@1.6.0 vs mxnet@1.9.1" in done.stdout
+    assert 'errors="1"' in (tmp_path / "j.xml").read_text()
+    assert (tmp_path / "c.md").read_text().startswith("## INCONCLUSIVE")
+    allowed = compare_cli(cli, few, "--allow-inconclusive", "--junit", str(tmp_path / "j2.xml"))
+    assert allowed.returncode == ExitCode.OK, allowed.stdout + allowed.stderr
+    assert "no regression (1 inconclusive accepted by --allow-inconclusive)" in allowed.stdout
+    assert 'errors="0" skipped="1"' in (tmp_path / "j2.xml").read_text()
+
+
+def test_broken_candidate_exits_4_and_says_which_side(tmp_path, cli):
+    failing = stored_pair(tmp_path, [0] * 5, candidate_status="oom")
+    done = compare_cli(cli, failing, "--junit", str(tmp_path / "j.xml"))
+    assert done.returncode == ExitCode.CELLS_FAILED, done.stdout + done.stderr
+    assert "candidate mxnet@1.6.0 is broken: all 5 cells failed (oom×5)" in done.stderr
+    assert '<error message="cells failed">' in (tmp_path / "j.xml").read_text()
+
+
+def test_baseline_that_never_built_exits_5_not_fixed(tmp_path, cli):
+    unbuilt = stored_pair(tmp_path, [1000] * 5, baseline_unbuilt=True)
+    done = compare_cli(cli, unbuilt, "--markdown", str(tmp_path / "c.md"))
+    assert done.returncode == ExitCode.BUILD_FAILED, done.stdout + done.stderr
+    assert "baseline mxnet@1.9.1 is broken: benchmatrix/mxnet:1.9.1-cpu never built" in done.stderr
+    assert "fixed" not in done.stdout + (tmp_path / "c.md").read_text()
+
+
+def test_rounds_where_the_candidate_always_ran_second_are_noted(tmp_path, cli):
+    done = compare_cli(cli, stored_pair(tmp_path, [1001, 1004, 992, 1000, 998], runs=2), "--run", "r1", "--run", "r2")
+    assert "the candidate ran second in all 2 rounds" in done.stdout
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--baseline", "mxnet@1.9.1", "--candidate", "r1"], "compare like with like"),
-        (["--baseline", "mxnet@9.9.9", "--candidate", "mxnet@1.6.0"], "no cells of mxnet@9.9.9"),
-        (["--baseline", "nope-run", "--candidate", "r1"], "no run 'nope-run'"),
+        (
+            ["--baseline", "mxnet@9.9.9", "--candidate", "mxnet@1.6.0"],
+            "no cells of mxnet@9.9.9 in the store; the store holds builds mxnet@1.9.1-cpu, mxnet@1.6.0-mkl",
+        ),
+        (
+            ["--baseline", "benchmatrix/mxnet:1.9.2-cpu", "--candidate", "benchmatrix/mxnet:1.6.0-mkl"],
+            "holds images benchmatrix/mxnet:1.9.1-cpu, benchmatrix/mxnet:1.6.0-mkl",
+        ),
+        (["--baseline", "nope-run", "--candidate", "r1"], "no run nope-run in the store; it holds runs r1"),
+        (["--baseline", "nosuchrun", "--candidate", "mxnet@1.6.0"], "no run nosuchrun"),
         (["--baseline", "mxnet@1.9.1", "--candidate", "mxnet@1.6.0", "--threshold", "2"], "--threshold 2.0"),
-        (["--baseline", "mxnet@1.9.1", "--candidate", "mxnet@1.6.0", "--run", "zzz"], "no run 'zzz'"),
+        (["--baseline", "mxnet@1.9.1", "--candidate", "mxnet@1.6.0", "--run", "zzz"], "no run zzz"),
         (["--baseline", "r1", "--candidate", "r1"], "are the same selection"),
     ],
 )
@@ -262,3 +304,104 @@ def test_cli_usage_errors_exit_2(tmp_path, cli, args, message):
     done = cli("compare", "--store", path, *args)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr
+
+
+def inconclusive_scenario(allow_inconclusive=False):
+    """The issue's first case: every pair too short of repeats, one of them 24.8 % slower."""
+    base = side("1.9.1", "mlp", [1000, 1010]) + side("1.9.1", "lstm", [80, 81])
+    cand = side("1.6.0", "mlp", [1002, 1008], "mkl") + side("1.6.0", "lstm", [60, 61], "mkl")
+    settings = Settings(allow_inconclusive=allow_inconclusive)
+    return compare(base, cand, "build", settings, "mxnet@1.9.1", "mxnet@1.6.0")
+
+
+def broken_scenario():
+    base = [
+        dict(cell("1.9.1", "mlp", status="error", repeat=i), image_id=None, notes=["image build failed: pip failed"])
+        for i in range(2)
+    ]
+    return compare(base, side("1.6.0", "mlp", [1000, 1001], "mkl"), "build", Settings(), "mxnet@1.9.1", "mxnet@1.6.0")
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("compare_inconclusive", inconclusive_scenario),
+        ("compare_inconclusive_allowed", lambda: inconclusive_scenario(allow_inconclusive=True)),
+        ("compare_broken", broken_scenario),
+    ],
+)
+def test_outcome_outputs_match_golden(name, make):
+    result = make()
+    assert to_markdown(result) == (GOLDEN / f"{name}.md").read_text()
+    assert to_junit(result) == (GOLDEN / f"{name}.junit.xml").read_text()
+
+
+def test_outcomes_state_the_worst_verdict():
+    assert scenario().outcome is Outcome.REGRESSION
+    assert inconclusive_scenario().outcome is Outcome.INCONCLUSIVE
+    assert inconclusive_scenario(allow_inconclusive=True).outcome is Outcome.NO_REGRESSION
+    broken = broken_scenario()
+    assert broken.outcome is Outcome.BUILD_FAILED and broken.pairs == [] and broken.settled
+    assert "baseline mxnet@1.9.1 is broken" in to_markdown(broken)
+
+
+def test_fixed_means_the_baseline_ran_and_failed():
+    base = side("1", "mlp", [1000] * 4) + [cell("1", "vgg", status="error", repeat=i) for i in range(3)]
+    cand = side("2", "mlp", [1000] * 4) + side("2", "vgg", [20, 21, 20])
+    result = compare(base, cand, "build", Settings(), "a", "b")
+    assert [p.verdict for p in result.pairs] == [Verdict.NO_CHANGE, Verdict.FIXED] and not result.broken
+
+
+def test_a_side_whose_cells_all_failed_is_broken():
+    cand = [cell("2", "mlp", status="timeout", repeat=i) for i in range(3)]
+    result = compare(side("1", "mlp", [1000] * 3), cand, "build", Settings(), "a", "b")
+    assert result.outcome is Outcome.CELLS_FAILED
+    assert str(result.broken[0]) == "candidate b is broken: all 3 cells failed (timeout×3)"
+
+
+def test_one_pair_of_single_runs_cannot_make_an_accuracy_regression():
+    """The issue's case: 7 points lower from one repeat a side is inconclusive, not a regression."""
+    pair = judge("x", side("1", "mlp", [1000], accuracy=0.85), side("2", "mlp", [1000], accuracy=0.78), Settings())
+    assert pair.verdict is Verdict.INCONCLUSIVE
+    assert "median accuracy 7.0 points lower (tolerance 2.0), but 1 vs 1 repeats cannot back it" in pair.notes[0]
+
+
+def test_an_accuracy_drop_within_the_repeats_spread_is_no_regression():
+    base = [cell("1", "m", 1000 + i, accuracy=a, repeat=i) for i, a in enumerate([0.85, 0.70, 0.90, 0.75, 0.88])]
+    cand = [cell("2", "m", 1000 + i, accuracy=a, repeat=i) for i, a in enumerate([0.82, 0.72, 0.89, 0.74, 0.80])]
+    pair = judge("x", base, cand, Settings())
+    assert pair.verdict is Verdict.NO_CHANGE and "within the repeats' spread" in pair.notes[0]
+
+
+def test_looks_split_alpha():
+    """Three planned looks test at alpha / 3: 4 vs 4 repeats (p >= 1/70) reach it, 3 vs 3 (1/20) do not."""
+    settings = Settings(looks=3)
+    assert settings.test_alpha == pytest.approx(0.05 / 3)
+    assert judge("x", side("1", "m", [1000, 1001, 999]), side("2", "m", [800, 801, 799]), settings).verdict is (
+        Verdict.INCONCLUSIVE
+    )
+    four = judge("x", side("1", "m", [1000, 1001, 999, 1002]), side("2", "m", [800, 801, 799, 802]), settings)
+    assert four.verdict is Verdict.REGRESSION and four.settled
+
+
+def test_sequential_false_alarms_stay_below_alpha():
+    """A/A pairs of normal noise (CV 5 %) looked at after 2, 4 and 8 repeats, stopping once settled:
+    Bonferroni over the three looks keeps the chance of any false alarm under alpha."""
+    rng = np.random.default_rng(12)
+    settings, planned, trials = Settings(looks=3), (2, 4, 8), 300
+    alarms = 0
+    for _ in range(trials):
+        values = rng.normal(1000, 50, size=(2, planned[-1]))
+        for n in planned:
+            pair = judge("x", side("1", "m", values[0, :n]), side("2", "m", values[1, :n]), settings)
+            if pair.settled:
+                break
+        alarms += pair.verdict is Verdict.REGRESSION
+    assert alarms / trials <= settings.alpha
+
+
+def test_cross_framework_pairs_name_both_sides():
+    base = side("2.13.0", "mlp", [1000] * 5)
+    cand = [dict(row, framework="tensorflow", options={}) for row in side("2.21.0", "mlp", [1000] * 5)]
+    result = compare(base, cand, "build", Settings(), "mxnet@2.13.0", "tensorflow@2.21.0")
+    assert [pair.label for pair in result.pairs] == ["cpu/mxnet→tensorflow/mlp/bs32/e1"]

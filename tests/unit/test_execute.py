@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.progress import Progress
 
 from orchestrator.backends import BackendLost, CellRun, CellTask
-from orchestrator.execute import EngineLostTwice, Execution, failed_record
+from orchestrator.errors import EngineLostTwice
+from orchestrator.execute import Execution, failed_record
 from orchestrator.interrupts import InterruptGuard
 from orchestrator.scheduler import Allocator, Resources
 from orchestrator.store import Store, now

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator import data
+from orchestrator.errors import ExitCode
 from orchestrator.store import Store
 
 
@@ -92,6 +93,6 @@ def test_data_fetch_offline_says_where_to_place_files(tmp_path, cli):
         str(tmp_path),
         env={"http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"},
     )
-    assert done.returncode == 1
+    assert done.returncode == ExitCode.FAILED
     assert "place the official files" in done.stderr and str(tmp_path) in done.stderr
     assert list(tmp_path.glob("*.part")) == []

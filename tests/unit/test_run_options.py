@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from orchestrator import data
-from orchestrator.errors import EXIT_USAGE, UsageError
+from orchestrator.errors import ExitCode, UsageError
 from orchestrator.monitor import host_gpu_ids
 from orchestrator.plan import Filters
 from orchestrator.runner import RunRequest, run_matrix
@@ -51,7 +51,7 @@ def refused(tmp_path: Path, spec: Path, system: Optional[str] = None, **options)
     )
     with pytest.raises(UsageError) as caught:
         run_matrix(request, Console(file=io.StringIO()))
-    assert caught.value.exit_code == EXIT_USAGE
+    assert caught.value.exit_code == ExitCode.USAGE
     return str(caught.value)
 
 

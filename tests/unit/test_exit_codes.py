@@ -1,0 +1,58 @@
+"""One exit code per outcome: one class each in errors.py, the README's table, and `main`'s mapping."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from orchestrator import __main__ as cli_main
+from orchestrator import errors
+from orchestrator.errors import BenchmatrixError, ExitCode
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def error_classes() -> list[type[BenchmatrixError]]:
+    return [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, BenchmatrixError)]
+
+
+def test_every_exit_code_but_ok_and_internal_has_one_class():
+    owners = {c.exit_code: c for c in error_classes() if "exit_code" in vars(c)}
+    assert len(owners) == len([c for c in error_classes() if "exit_code" in vars(c)])  # no code twice
+    assert set(owners) == set(ExitCode) - {ExitCode.OK, ExitCode.INTERNAL}
+
+
+def test_the_readme_table_lists_each_code_once():
+    table = re.findall(r"^\| (\d+) \| `?(\w+)`? \|", README.read_text(), flags=re.MULTILINE)
+    assert sorted(int(code) for code, _ in table) == sorted(ExitCode)
+    named = {int(code): name for code, name in table}
+    for cls in error_classes():
+        if "exit_code" in vars(cls):
+            assert named[cls.exit_code] == cls.__name__
+
+
+def handler_raising(exc: BaseException):
+    def handler(args) -> None:
+        raise exc
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("raised", "code"),
+    [
+        (errors.Inconclusive("x"), ExitCode.INCONCLUSIVE),
+        (errors.BuildFailed("x"), ExitCode.BUILD_FAILED),
+        (KeyboardInterrupt(), ExitCode.INTERRUPTED),
+        (ZeroDivisionError("a bug"), ExitCode.INTERNAL),
+    ],
+)
+def test_main_maps_each_failure_to_its_code(monkeypatch, raised, code):
+    parser = cli_main.build_parser()
+    parsed = parser.parse_args(["plan"])
+    parsed.handler = handler_raising(raised)
+    monkeypatch.setattr(parser, "parse_args", lambda argv: parsed)
+    monkeypatch.setattr(cli_main, "build_parser", lambda: parser)
+    assert cli_main.main(["plan"]) == code
