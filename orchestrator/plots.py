@@ -25,6 +25,10 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 ERROR_BARS = "error bars span the lowest to the highest ok repeat; bars and points are medians"
+GPU_UTILISATION = (
+    "GPU utilisation is NVML's share of time in which a kernel was running, not how busy the SMs were; "
+    "device memory is comparable across frameworks only under the same allocator policy (gpu_memory, default growth)"
+)
 
 
 @dataclass(frozen=True)
@@ -167,8 +171,10 @@ def gpu_usage(speed: pd.DataFrame, gpu: dict[str, pd.DataFrame], palette: dict) 
             ax = next(panels)
             _bars(ax, subset, labels, palette, name, annotate=frame is group)
             ax.set_title(f"{name} · {_group_title(system, workload, batch)}", fontsize=9)
-    figure.suptitle("Throughput beside GPU utilisation and memory (NVML, mean / max over the cell)", fontsize=12)
-    return Plot("gpu", "Throughput, GPU utilisation and GPU memory", ERROR_BARS, _png(figure))
+    figure.suptitle(
+        "Throughput beside GPU utilisation and memory (NVML, mean / max over the timed training window)", fontsize=12
+    )
+    return Plot("gpu", "Throughput, GPU utilisation and GPU memory", f"{ERROR_BARS}; {GPU_UTILISATION}", _png(figure))
 
 
 def epochs(epoch_time: pd.DataFrame, accuracy: pd.DataFrame, palette: dict) -> Optional[Plot]:

@@ -21,9 +21,10 @@ import pandas as pd
 from orchestrator import plots
 from orchestrator.stats import summarize
 from orchestrator.store import Store
-from orchestrator.table import SPEED, STATUS_TEXT, framework_labels, speed_table
+from orchestrator.table import SPEED, STATUS_TEXT, WARMUP, framework_labels, speed_table
 
 GPU_METRICS = {"GPU utilisation %": "gpu_util_pct_mean", "GPU memory MB": "gpu_mem_used_mb_max"}
+ENERGY = {"energy J": "energy_j", "img/J": "train_img_per_joule"}
 EPOCH_TIME = "epoch_seconds_median"
 ACCURACY = ("test_accuracy", "final_accuracy")
 # Operation micro-benchmarks store one metric per (op, size): `ops/<op>/<size>` in seconds.
@@ -100,12 +101,14 @@ def summaries(cells: pd.DataFrame, metric: str, keys: list[str] = GROUP) -> pd.D
     return pd.DataFrame.from_records(records, columns=columns)
 
 
-def repeats_table(speed: pd.DataFrame) -> pd.DataFrame:
-    """The repeats behind Table 4: ok/total, median, min–max and CV per framework and group."""
+def repeats_table(speed: pd.DataFrame, warmup: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+    """The repeats behind Table 4: ok/total, median, min–max and CV per framework and group, and the
+    median warm-up (compilation) seconds each paid before its first timed step."""
     groups = list(zip(speed["system"], speed["workload"], speed["batch"], speed["epochs"]))
     first_seen = {group: index for index, group in enumerate(dict.fromkeys(groups))}
     speed = speed.iloc[sorted(range(len(groups)), key=lambda i: first_seen[groups[i]])]
-    return pd.DataFrame(
+    warm = {} if warmup is None else dict(zip(map(tuple, warmup[GROUP].values.tolist()), warmup["median"]))
+    table = pd.DataFrame(
         {
             "system": speed["system"],
             "workload": speed["workload"],
@@ -119,6 +122,30 @@ def repeats_table(speed: pd.DataFrame) -> pd.DataFrame:
             ],
             "CV": [f"{cv:.1%}" if pd.notna(cv) else "--" for cv in speed["cv"]],
             "not ok": speed["status_text"],
+        }
+    )
+    if warm:
+        seconds = [warm.get(tuple(key)) for key in speed[GROUP].values.tolist()]
+        table.insert(len(table.columns) - 1, "warm-up s", [f"{s:,.2f}" if pd.notna(s) else "--" for s in seconds])
+    return table
+
+
+def energy_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Energy and images per joule over the timed training window, per framework and group (GPU cells)."""
+    frames = {title: summaries(cells, metric) for title, metric in ENERGY.items() if metric in cells}
+    if len(frames) < len(ENERGY):
+        return pd.DataFrame()
+    joules, per_joule = frames["energy J"], frames["img/J"]
+    measured = joules["median"].notna()
+    return pd.DataFrame(
+        {
+            "system": joules["system"][measured],
+            "workload": joules["workload"][measured],
+            "batch": joules["batch"][measured],
+            "framework": joules["label"][measured],
+            "n": joules["n"][measured].astype(int),
+            "median energy J": [f"{v:,.0f}" for v in joules["median"][measured]],
+            "median img/J": [f"{v:,.2f}" for v in per_joule["median"][measured]],
         }
     )
 
@@ -215,7 +242,11 @@ def build(store: Store, run_id: str, reference: Optional[str] = None) -> Report:
             (plots.ops, (ops_table(cells), palette)),
         ]
     )
-    tables = {"Training speed (seed Table 4 shape)": table4, "Repeats": repeats_table(speed)}
+    warmup = summaries(cells, WARMUP) if WARMUP in cells else None
+    tables = {"Training speed (seed Table 4 shape)": table4, "Repeats": repeats_table(speed, warmup)}
+    energy = energy_table(cells) if not cells.empty else pd.DataFrame()
+    if not energy.empty:
+        tables["Energy over the timed training window (NVML)"] = energy
     if not scaling.empty:
         tables["Scaling from 1 GPU"] = pd.DataFrame(
             {

@@ -5,12 +5,18 @@ Pure functions over stored cell rows, so the shape is tested without an engine.
 
 from __future__ import annotations
 
+import re
 from statistics import median
 from typing import Optional
 
 import pandas as pd
 
+from orchestrator.result import TIMING_SUSPECT
+
 SPEED = "train_img_per_s"
+WARMUP = "warmup_seconds"
+# How a result names its input placement (workloads.run.resolve_input): "input device (option)", ...
+INPUT_NOTE = re.compile(r"^input (device|host) \(")
 STATUS_TEXT = {
     "oom": "Out of Memory",
     "timeout": "Timeout",
@@ -83,15 +89,39 @@ def _status_text(cells: list[dict]) -> str:
     return " / ".join(STATUS_TEXT.get(status, status) for status in sorted(statuses))
 
 
+def input_placement(row: dict) -> Optional[str]:
+    """`device` or `host`: where the cell's batches came from, as its result says (None before results said)."""
+    found = (INPUT_NOTE.match(note) for note in row["notes"] or [])
+    return next((match.group(1) for match in found if match), None)
+
+
 def _footnotes(rows: list[dict], reference: str, reference_column: Optional[str]) -> list[str]:
     notes = []
     if reference_column is None:
         notes.append(f"reference framework '{reference}' is not in this run: no speed ratios")
     else:
         notes.append(f"speed ratio = framework img/s / {reference_column} img/s (seed Table 4)")
-    notes.append("img/s = median over ok repeats of training throughput with warm-up steps excluded")
+    notes.append(
+        "img/s = median over ok repeats of training steps only, timed after an untimed warm-up of every batch "
+        "shape, the device synchronised once per window of steps"
+    )
+    placements: dict[str, set[str]] = {}
+    for row in rows:
+        if row["status"] == "ok" and input_placement(row):
+            placements.setdefault(input_placement(row), set()).add(row["framework"])
+    if placements:
+        said = [f"{where} ({', '.join(sorted(names))})" for where, names in sorted(placements.items())]
+        notes.append("input: " + "; ".join(said))
     capped = sorted(
         {(r["workload"], c.split("capped at ")[1]) for r in rows for c in (r["notes"] or []) if "capped at" in c}
     )
     notes += [f"{workload}: capped at {cap}" for workload, cap in capped]
+    notes += [_suspect_note(row) for row in rows if row["status"] == "ok" and row["metrics"].get(TIMING_SUSPECT)]
     return notes
+
+
+def _suspect_note(row: dict) -> str:
+    prefix = "timing-suspect: "
+    reasons = [note.removeprefix(prefix) for note in row["notes"] or [] if note.startswith(prefix)]
+    where = f"{row['system']}/{row['workload']}/bs{row['batch_size']} {row['framework']} repeat {row['repeat']}"
+    return f"TIMING-SUSPECT {where}: {'; '.join(reasons) or 'see the cell notes'}"

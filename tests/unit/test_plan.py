@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.backends import workload_command
 from orchestrator.catalog import load_catalog
 from orchestrator.errors import SpecError, UsageError
 from orchestrator.plan import Filters, plan
@@ -127,3 +128,20 @@ def test_a_gpu_system_takes_the_gpu_variant_unless_variants_name_another(tmp_pat
     assert [c.variant for c in plan(load_spec(spec_path), spec_path, catalog)] == ["gpu"]
     spec_path = write_spec(tmp_path, head, '{name: tensorflow, version: "2.21.0", variants: [gpu, gpu-cudabase]}')
     assert [c.variant for c in plan(load_spec(spec_path), spec_path, catalog)] == ["gpu", "gpu-cudabase"]
+
+
+def test_generated_samples_size_generated_datasets_only(tmp_path, catalog):
+    path = tmp_path / "g.yaml"
+    path.write_text(
+        "name: g\nsystems: {cpu: {kind: cpu}}\nframeworks: [{name: pytorch, version: '2.13.0'}]\n"
+        "workloads: [{name: seq, model: lstm, dataset: synthetic_seq, batch_sizes: [32], generated_samples: 640}]\n"
+    )
+    (cell,) = plan(load_spec(path), path, catalog, repeats=1)
+    assert cell.generated_samples == 640
+    command = workload_command(cell)
+    assert command[command.index("--generated-samples") + 1] == "640"
+    path.write_text(path.read_text().replace("lstm, dataset: synthetic_seq", "mlp, dataset: fashion_mnist"))
+    with pytest.raises(SpecError) as caught:
+        plan(load_spec(path), path, catalog)
+    assert caught.value.key_path == "workloads.seq.generated_samples"
+    assert "applies to generated datasets only; fashion_mnist is read from files" in caught.value.expected

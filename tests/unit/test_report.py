@@ -27,6 +27,7 @@ def record(framework, system, gpus, workload, batch, epochs, repeat, status="ok"
     training = [
         Metric("train_img_per_s", speed, "img/s"),
         Metric("epoch_seconds_median", 6000 / speed, "s"),
+        Metric("warmup_seconds", 2.5 if framework == "tensorflow" else 1.0, "s"),
         Metric("test_accuracy", min(0.99, 0.80 + 0.03 * epochs + rng.uniform(-0.01, 0.01)), "1"),
     ]
     metrics = [*(training if workload != "ops" else []), *extra]
@@ -70,6 +71,8 @@ def synthetic_run(store: Store) -> None:
                 gpu_metrics = (
                     Metric("gpu_util_pct_mean", 60 + 10 * gpus, "%"),
                     Metric("gpu_mem_used_mb_max", 900.0 * gpus, "MB"),
+                    Metric("energy_j", 3000.0 * gpus, "J"),
+                    Metric("train_img_per_joule", 12_000 / (3000.0 * gpus), "img/J"),
                 )
                 oom = framework == "pytorch" and gpus == 4
                 records.append(
@@ -189,3 +192,16 @@ def test_report_cli_bad_input_exits_2(tmp_path, cli):
     assert done.returncode == 2 and "no run 'nope'" in done.stderr
     done = cli("report", "--store", str(tmp_path / "results.db"), "--run", "run1", "--last", "--out", "o")
     assert done.returncode == 2 and "not allowed with argument" in done.stderr
+
+
+def test_warmup_seconds_and_energy_are_reported_beside_speed(built):
+    result, out = built
+    repeats = result.tables["Repeats"]
+    tensorflow = repeats[(repeats["framework"] == "tensorflow") & (repeats["workload"] == "mlp")]
+    assert set(tensorflow["warm-up s"]) == {"2.50"}
+    energy = result.tables["Energy over the timed training window (NVML)"]
+    assert set(energy["system"]) == {"1_gpu", "4_gpu"}
+    one = energy[(energy["system"] == "1_gpu") & (energy["framework"] == "mxnet")]
+    assert (one["median energy J"].item(), one["median img/J"].item(), one["n"].item()) == ("3,000", "4.00", 3)
+    gpu_figure = next(figure for figure in result.figures if figure.name == "gpu")
+    assert "NVML's share of time in which a kernel was running, not how busy the SMs were" in gpu_figure.caption

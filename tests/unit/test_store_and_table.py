@@ -94,3 +94,16 @@ def test_speed_table_without_reference_says_so(store):
     table, notes = speed_table(store.cell_rows("run1"), "tensorflow")
     assert list(table.columns) == ["system", "workload", "batch", "pytorch (img/s)"]
     assert "reference framework 'tensorflow' is not in this run: no speed ratios" in notes
+
+
+def test_speed_table_says_where_input_came_from_and_which_cells_are_timing_suspect(store):
+    suspect = "timing-suspect: epoch 1, step 101: 30 s per step, over 10× the median 0.006 s"
+    store.record_cell(record("run1", "pytorch", "mlp", "ok", 1500.0, notes=["input device (option)"]))
+    flagged = record("run1", "jax", "mlp", "ok", 900.0, notes=["input host (option)", suspect])
+    flagged.metrics.append(Metric("timing_suspect", 1.0, "flag"))
+    store.record_cell(flagged)
+    _, notes = speed_table(store.cell_rows("run1"), "pytorch")
+    assert "input: device (pytorch); host (jax)" in notes
+    assert "TIMING-SUSPECT cpu/mlp/bs32 jax repeat 0: epoch 1, step 101: 30 s per step, over 10× the median" in (
+        notes[-1]
+    )

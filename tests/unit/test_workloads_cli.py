@@ -383,3 +383,31 @@ def test_plugin_models_become_model_choices(monkeypatch: pytest.MonkeyPatch, dat
     args[args.index("mlp")] = "mnist_mlp"
     assert main(args) == 0
     assert json.loads(out.read_text())["model"] == "mnist_mlp"
+
+
+def test_the_orchestrators_argv_parses_back_to_the_same_arguments(tmp_path: Path) -> None:
+    from workloads.__main__ import build_parser
+    from workloads.contract import RunArgs
+
+    given = RunArgs(
+        framework="jax",
+        model="resnet50",
+        dataset="synthetic",
+        out=tmp_path / "r.json",
+        data_dir=tmp_path / "d",
+        batch_size=256,
+        epochs=3,
+        optimizer="sgd",
+        lr=0.1,
+        max_samples=5000,
+        generated_samples=4096,
+        warmup_steps=7,
+        window_steps=5,
+        seed=2,
+        replicas=4,
+        options=(("precision", "bf16"), ("input", "host")),
+        plugin_dirs=(tmp_path / "plugins",),
+    )
+    assert RunArgs.from_namespace(build_parser().parse_args(given.argv())) == given
+    defaults = RunArgs(framework="mxnet", model="mlp", dataset="fashion_mnist", out=tmp_path / "r.json")
+    assert RunArgs.from_namespace(build_parser().parse_args(defaults.argv())) == defaults
