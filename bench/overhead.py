@@ -33,36 +33,27 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from orchestrator import data  # noqa: E402
+from orchestrator.backends import CONTAINER_CODE  # noqa: E402
 from orchestrator.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerSpec, Mount, connect  # noqa: E402
+from workloads.contract import RunArgs  # noqa: E402
 
-CONTAINER_CODE = "/opt/benchmatrix"
 # Samples per epoch: the default matrix's (mlp runs all of Fashion-MNIST, cnn is capped at 6000).
 DEFAULT_SAMPLES = {"mlp": 60000, "cnn": 6000}
 
 
 def workload_args(framework: str, model: str, data_dir: str, out: str, args: argparse.Namespace) -> list[str]:
     """The one command line both sides run; only the paths differ."""
-    return [
-        "-m",
-        "workloads",
-        "run",
-        "--framework",
-        framework,
-        "--model",
-        model,
-        "--dataset",
-        "fashion_mnist",
-        "--data-dir",
-        data_dir,
-        "--batch-size",
-        str(args.batch_size),
-        "--max-samples",
-        str(args.max_samples or DEFAULT_SAMPLES.get(model, 6000)),
-        "--warmup-steps",
-        str(args.warmup_steps),
-        "--out",
-        out,
-    ]
+    run_args = RunArgs(
+        framework=framework,
+        model=model,
+        dataset="fashion_mnist",
+        out=Path(out),
+        data_dir=Path(data_dir),
+        batch_size=args.batch_size,
+        max_samples=args.max_samples or DEFAULT_SAMPLES.get(model, 6000),
+        warmup_steps=args.warmup_steps,
+    )
+    return ["-m", "workloads", *run_args.argv()]
 
 
 def run_bare(model: str, data_dir: Path, work: Path, args: argparse.Namespace) -> dict:
