@@ -44,7 +44,9 @@ def test_every_framework_trains_on_two_replicas_its_own_way(replicated):
     for framework, (result, _) in replicated.items():
         assert MECHANISM[framework] in result["notes"], (framework, result["notes"])
         assert (result["replicas"], result["batch_size"], result["global_batch_size"]) == (2, 32, 64), framework
-        assert result["samples_per_epoch"] == 1200 and result["train_img_per_s"] > 0, framework
+        # 1200 samples at a global batch of 64: 18 full steps (drop_remainder), every replica's share counted.
+        assert result["samples_per_epoch"] == 1152 and result["train_img_per_s"] > 0, framework
+        assert result["timing"]["timed_samples"] == 1152 and result["timing"]["timed_steps"] == 18, framework
 
 
 def test_the_global_batch_is_said_and_the_whole_epoch_is_counted(replicated):
