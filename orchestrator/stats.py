@@ -119,9 +119,15 @@ class BlockedFit:
 
     def reach(self, alpha: float, power: float = POWER) -> float:
         """The |delta| (log scale) the one-sided test finds with probability `power` at level `alpha`."""
-        from scipy.stats import t as student_t
+        return t_reach(self.delta_se, self.df, alpha, power)
 
-        return float(student_t.ppf(1 - alpha, self.df) + student_t.ppf(power, self.df)) * self.delta_se
+
+def t_reach(se: float, df: int, alpha: float, power: float = POWER) -> float:
+    """The effect a one-sided t-test with this standard error finds with probability `power` at level
+    `alpha` (the blocked test's `detectable_change`)."""
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(1 - alpha, df) + student_t.ppf(power, df)) * se
 
 
 def blocked_fit(log_ratios: list[float], candidate_second: list[bool]) -> BlockedFit:
