@@ -2,9 +2,13 @@
 
 Selections (`framework@version[-variant]`, a run id, an image id or tag) pick two sets of stored
 cells; cells are paired on everything but the selected dimension. Per pair the verdict comes from
-a one-sided Mann-Whitney U test over the ok repeats *and* a practical threshold on the change of
-medians: a regression must be both statistically credible and large enough to matter. Accuracy
-gets the same: a drop beyond the tolerance that the rank test over the repeats' accuracies backs.
+a one-sided test *and* a practical threshold on the change: a regression must be both
+statistically credible and large enough to matter. Where the pair ran in at least 3 rounds (runs
+holding both sides, as `regress` makes) in both orders, the test is blocked: a least-squares fit
+of the per-round log ratios on the order separates an order effect from the change, and a t-test
+judges the order-corrected change. Otherwise it is a Mann-Whitney U test over the pooled ok
+repeats and the change of medians. Accuracy: a drop beyond the tolerance that the rank test over
+the repeats' accuracies backs.
 Failed repeats never enter a median; a status the baseline never had is a regression of its own.
 A side whose image never built, or whose cells all failed, is broken: nothing is compared.
 
@@ -26,7 +30,9 @@ from sqlalchemy import select
 
 from orchestrator.errors import UsageError
 from orchestrator.stats import (
+    BlockedFit,
     Summary,
+    blocked_fit,
     detectable_change,
     p_lower,
     relative_change,
@@ -50,6 +56,7 @@ HIGHER_IS_BETTER = {
 BUILD_FIELDS = ("framework", "version", "variant", "image")
 IDENTITY_FIELDS = ("system", "framework", "workload", "model", "dataset", "batch_size", "epochs", "options")
 SHOWN_CHOICES = 8  # what an unknown selection lists of the store's holdings
+MIN_ROUNDS = 3  # rounds in both orders the blocked test needs: two coefficients and one degree of freedom
 
 
 class Verdict(Enum):
@@ -391,20 +398,18 @@ def judge(label: str, baseline_rows: list[dict], candidate_rows: list[dict], set
         return Pair(label, base, cand, Verdict.FAILING_IN_BOTH, notes=(f"{why} fails too",))
     if cand.metric is None:
         return Pair(label, base, cand, Verdict.FAILING_IN_BOTH, notes=("no ok candidate repeat",))
-    change = relative_change(base.metric.median, cand.metric.median)
-    worse_change = change if HIGHER_IS_BETTER[settings.metric] else -change
     accuracy, accuracy_notes = _accuracy_verdict(base, cand, settings)
-    notes = accuracy_notes + _order_note(baseline_rows, candidate_rows)
-    reachable = smallest_p(base.metric.n, cand.metric.n)
-    if reachable > settings.test_alpha:
-        notes.append(
-            f"too few repeats for a verdict ({base.metric.n} vs {cand.metric.n} ok): the rank test cannot go "
-            f"below p={reachable:.3f} > alpha={settings.test_alpha:.4g}; run at least "
-            f"{_enough_repeats(settings.test_alpha)} repeats per side"
-        )
+    paired = rounds(baseline_rows, candidate_rows, settings.metric)
+    if blocked_applies(paired):
+        fit = blocked_fit([r.log_ratio for r in paired], [r.candidate_second for r in paired])
+        evidence = _blocked_evidence(fit, settings)
+    else:
+        evidence = _rank_evidence(base, cand, baseline_rows, candidate_rows, len(paired), settings)
+    change, notes = evidence.change, accuracy_notes + list(evidence.notes)
+    if evidence.p_worse is None or evidence.p_better is None:
         return Pair(label, base, cand, accuracy or Verdict.INCONCLUSIVE, change, None, tuple(notes))
-    base_values, cand_values = _oriented(base.values, cand.values, settings.metric)
-    p_worse, p_better = p_lower(base_values, cand_values), p_lower(cand_values, base_values)
+    worse_change = change if HIGHER_IS_BETTER[settings.metric] else -change
+    p_worse, p_better = evidence.p_worse, evidence.p_better
     if p_worse <= settings.test_alpha and worse_change <= -settings.threshold:
         return Pair(label, base, cand, Verdict.REGRESSION, change, p_worse, tuple(notes))
     if accuracy:
@@ -413,8 +418,101 @@ def judge(label: str, baseline_rows: list[dict], candidate_rows: list[dict], set
         return Pair(label, base, cand, Verdict.IMPROVEMENT, change, p_better, tuple(notes))
     if p_worse <= settings.test_alpha and worse_change < 0:
         notes.append(f"slower by {-worse_change:.1%}: significant, but below the {settings.threshold:.0%} threshold")
-    power = _power_note(base.metric, cand.metric, settings)
+    power = list(evidence.power)
     return Pair(label, base, cand, Verdict.NO_CHANGE, change, p_worse, tuple(notes + power), underpowered=bool(power))
+
+
+@dataclass(frozen=True)
+class Round:
+    """One run holding ok values of both sides of a pair (`regress` makes one per round)."""
+
+    log_ratio: float  # log(candidate / baseline), oriented: below 0 means the candidate did worse
+    candidate_second: bool
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a speed verdict rests on; p-values None: too few repeats for any test to reach alpha."""
+
+    change: float  # relative change of the metric, candidate vs baseline
+    p_worse: Optional[float]
+    p_better: Optional[float]
+    notes: tuple[str, ...] = ()
+    power: tuple[str, ...] = ()  # the underpowered note, for a "no change"
+
+
+def rounds(baseline_rows: list[dict], candidate_rows: list[dict], metric: str) -> list[Round]:
+    """The pair's rounds, in run order. Both sides ran in one run on one machine state, so the
+    per-round ratio cancels whatever drifts between rounds; a side's several ok repeats in a run
+    enter as their mean in log space. Which side ran first comes from the row ids (stored in order)."""
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    found = []
+    for run_id in dict.fromkeys(row["run_id"] for row in baseline_rows):
+        base = [row for row in baseline_rows if row["run_id"] == run_id]
+        cand = [row for row in candidate_rows if row["run_id"] == run_id]
+        base_logs, cand_logs = _log_values(base, metric), _log_values(cand, metric)
+        if base_logs and cand_logs:
+            ratio = sign * (sum(cand_logs) / len(cand_logs) - sum(base_logs) / len(base_logs))
+            found.append(Round(ratio, min(row["id"] for row in cand) > min(row["id"] for row in base)))
+    return found
+
+
+def _log_values(rows: list[dict], metric: str) -> list[float]:
+    return [math.log(row["metrics"][metric]) for row in rows if row["status"] == "ok" and metric in row["metrics"]]
+
+
+def blocked_applies(paired: list[Round]) -> bool:
+    """The blocked fit needs both orders (else order and change are confounded) and a degree of freedom."""
+    return len(paired) >= MIN_ROUNDS and len({r.candidate_second for r in paired}) == 2
+
+
+def _blocked_evidence(fit: BlockedFit, settings: Settings) -> Evidence:
+    """The order-corrected change exp(delta) - 1 and its one-sided t-tests (df = rounds - 2)."""
+    sign = 1.0 if HIGHER_IS_BETTER[settings.metric] else -1.0
+    notes = [f"order-corrected change over {fit.n} rounds in both orders (blocked t-test, df={fit.df})"]
+    if fit.p_order() <= settings.test_alpha:
+        second = math.expm1(2 * fit.omega)
+        notes.append(
+            f"order effect: the candidate fared {abs(second):.1%} {'worse' if second < 0 else 'better'} running "
+            f"second than first (p={fit.p_order():.4f}), taken out of the change"
+        )
+    return Evidence(
+        change=math.expm1(sign * fit.delta),
+        p_worse=fit.p_delta_below_zero(),
+        p_better=fit.p_delta_above_zero(),
+        notes=tuple(notes),
+        power=tuple(_blocked_power_note(fit, settings)),
+    )
+
+
+def _rank_evidence(
+    base: Side, cand: Side, baseline_rows: list[dict], candidate_rows: list[dict], paired: int, settings: Settings
+) -> Evidence:
+    """The unpaired rank test on pooled repeats and the change of medians: for sides without rounds
+    in both orders (two arbitrary runs, or rounds all in one order, which `_order_note` flags)."""
+    change = relative_change(base.metric.median, cand.metric.median)
+    notes = _order_note(baseline_rows, candidate_rows)
+    reachable = smallest_p(base.metric.n, cand.metric.n)
+    if reachable > settings.test_alpha:
+        rounds_said = (
+            f", {paired} round{'s' if paired != 1 else ''}: a blocked test needs {MIN_ROUNDS} in both orders"
+            if paired
+            else ""
+        )
+        notes.append(
+            f"too few repeats for a verdict ({base.metric.n} vs {cand.metric.n} ok{rounds_said}): the rank test "
+            f"cannot go below p={reachable:.3f} > alpha={settings.test_alpha:.4g}; run at least "
+            f"{_enough_repeats(settings.test_alpha)} repeats per side"
+        )
+        return Evidence(change, None, None, tuple(notes))
+    base_values, cand_values = _oriented(base.values, cand.values, settings.metric)
+    return Evidence(
+        change=change,
+        p_worse=p_lower(base_values, cand_values),
+        p_better=p_lower(cand_values, base_values),
+        notes=tuple(notes),
+        power=tuple(_power_note(base.metric, cand.metric, settings)),
+    )
 
 
 def _order_note(baseline_rows: list[dict], candidate_rows: list[dict]) -> list[str]:
@@ -461,6 +559,18 @@ def _power_note(base: Summary, cand: Summary, settings: Settings) -> list[str]:
     return [
         f"underpowered: at CV {noise:.1%} with {base.n} vs {cand.n} repeats only slowdowns beyond ~{reach:.0%} are "
         f"found 95% of the time; ~{needed} repeats per side would find {settings.threshold:.0%}"
+    ]
+
+
+def _blocked_power_note(fit: BlockedFit, settings: Settings) -> list[str]:
+    """The blocked test's counterpart of `_power_note`: the slowdown its rounds could find."""
+    reach = -math.expm1(-fit.reach(settings.test_alpha))
+    if reach <= settings.threshold:
+        return []
+    needed = math.ceil(fit.n * (fit.reach(settings.test_alpha) / -math.log1p(-settings.threshold)) ** 2)
+    return [
+        f"underpowered: with {fit.n} rounds (per-round noise {fit.noise:.1%}) only slowdowns "
+        f"beyond ~{reach:.0%} are found 95% of the time; ~{needed} rounds would find {settings.threshold:.0%}"
     ]
 
 
@@ -523,7 +633,8 @@ def method_note(settings: Settings) -> str:
         level += f" split over {settings.looks} looks ({settings.test_alpha:.4g} each, Bonferroni)"
     return (
         f"metric {settings.metric} ({direction} is better), medians over ok repeats ±CV; verdict: one-sided "
-        f"Mann-Whitney U at {level} and a median change beyond {settings.threshold:.0%}; "
+        f"Mann-Whitney U (over {MIN_ROUNDS}+ rounds in both orders: a blocked t-test of the per-round log ratios "
+        f"with an order term) at {level} and a change beyond {settings.threshold:.0%}; "
         f"accuracy: a drop beyond {settings.accuracy_tolerance * 100:.1f} points that the same test backs"
     )
 

@@ -1,4 +1,5 @@
-"""Statistics for reports and `compare`: repeat summaries with their spread, and the rank test.
+"""Statistics for reports and `compare`: repeat summaries with their spread, the rank test, and the
+blocked (paired) fit of rounds that separates an order effect from a change.
 
 Pure functions of lists of numbers; nothing here reads the store. The repeat maths itself (median,
 IQR, CV) lives in `orchestrator.summary` and is reused here.
@@ -87,3 +88,73 @@ def repeats_needed(cv: float, change: float, alpha: float, power: float = POWER)
     """Repeats per side for `detectable_change` to come down to `change`."""
     z = NormalDist().inv_cdf(1 - alpha) + NormalDist().inv_cdf(power)
     return math.ceil(2 * (z * cv / change) ** 2 / RANK_TEST_EFFICIENCY)
+
+
+@dataclass(frozen=True)
+class BlockedFit:
+    """Least squares of per-round log ratios l_r = delta + omega * o_r (o_r = +1 when the candidate
+    ran second, -1 when first): omega is the order effect, delta the change once it is taken out."""
+
+    n: int
+    delta: float
+    omega: float
+    delta_se: float
+    omega_se: float
+    noise: float  # residual standard deviation of one round's log ratio
+
+    @property
+    def df(self) -> int:
+        return self.n - 2
+
+    def p_delta_below_zero(self) -> float:
+        """One-sided t-test of H0 delta >= 0 against delta < 0."""
+        return _t_below(self.delta, self.delta_se, self.df)
+
+    def p_delta_above_zero(self) -> float:
+        return _t_below(-self.delta, self.delta_se, self.df)
+
+    def p_order(self) -> float:
+        """Two-sided t-test of "no order effect"."""
+        return min(1.0, 2 * _t_below(-abs(self.omega), self.omega_se, self.df))
+
+    def reach(self, alpha: float, power: float = POWER) -> float:
+        """The |delta| (log scale) the one-sided test finds with probability `power` at level `alpha`."""
+        return t_reach(self.delta_se, self.df, alpha, power)
+
+
+def t_reach(se: float, df: int, alpha: float, power: float = POWER) -> float:
+    """The effect a one-sided t-test with this standard error finds with probability `power` at level
+    `alpha` (the blocked test's `detectable_change`)."""
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(1 - alpha, df) + student_t.ppf(power, df)) * se
+
+
+def blocked_fit(log_ratios: list[float], candidate_second: list[bool]) -> BlockedFit:
+    """Fit the blocked design; needs at least 3 rounds with both orders (else delta and omega are
+    confounded or no degree of freedom is left for the noise)."""
+    import numpy as np
+
+    design = np.column_stack([np.ones(len(log_ratios)), np.where(candidate_second, 1.0, -1.0)])
+    y = np.asarray(log_ratios, dtype=float)
+    (delta, omega), *_ = np.linalg.lstsq(design, y, rcond=None)
+    residuals = y - design @ np.array([delta, omega])
+    variance = float(residuals @ residuals) / (len(y) - 2)
+    covariance = variance * np.linalg.inv(design.T @ design)
+    return BlockedFit(
+        n=len(y),
+        delta=float(delta),
+        omega=float(omega),
+        delta_se=math.sqrt(covariance[0, 0]),
+        omega_se=math.sqrt(covariance[1, 1]),
+        noise=math.sqrt(variance),
+    )
+
+
+def _t_below(estimate: float, se: float, df: int) -> float:
+    """P(T <= estimate / se) under Student's t; a noise-free fit (se 0) is certain either way."""
+    from scipy.stats import t as student_t
+
+    if se == 0:
+        return 0.0 if estimate < 0 else 1.0
+    return float(student_t.cdf(estimate / se, df))

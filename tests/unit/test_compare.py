@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from tests.stores import add_run
 from tests.unit.test_report import record
 
 GOLDEN = Path(__file__).parent / "golden"
-_ids = iter(range(1, 10_000))
+_ids = itertools.count(1)
 
 
 def cell(version, workload, speed=None, status="ok", batch=32, accuracy=0.85, variant="cpu", repeat=0):
