@@ -9,8 +9,9 @@ and compiled by the same adapter code) on the same data, two ways, interleaved A
   (PyTorch, Gluon); Keras frameworks: one ``model.fit`` over resident arrays timed around the call;
 - **harness**: ``workloads.run.run`` — exactly what a cell runs (``python -m workloads run``).
 
-It prints each round, the ratio of the medians harness ÷ bare (goal ≥ 0.97) and the harness's
-``warmup_seconds`` and timing-suspect flags. On a GPU host (no Docker needed)::
+It prints each round, the median over rounds of harness ÷ bare within the round (each pair ran
+back to back, so slow drift of the machine cancels; goal ≥ 0.97), the medians of each side, and the
+harness's ``warmup_seconds`` and timing-suspect flags. On a GPU host (no Docker needed)::
 
     PYTHONPATH=. python3 bench/harness.py --model resnet50 --batch-size 256 --option precision=bf16
     PYTHONPATH=. python3 bench/harness.py --model cnn --batch-size 64 --option compile=true
@@ -179,7 +180,7 @@ def main() -> int:
             data_dir = Path(work) / "fashion_mnist"
             write_sample(data_dir, n_train=args.samples, n_test=1000, seed=0)
         print(f"{'framework':12} {'model':8} {'input':6} {'bs':>4}  {'bare img/s':>11} {'harness':>11} "
-              f"{'harness/bare':>12}  warm-up s  suspect")  # fmt: skip
+              f"{'harness/bare':>12} {'(range)':>13}  warm-up s  suspect")  # fmt: skip
         for framework in frameworks:
             known = FRAMEWORKS[framework].options
             given = [pair for pair in args.option if pair.partition("=")[0] in known]
@@ -192,11 +193,12 @@ def main() -> int:
 
 
 def _report(framework: str, args: argparse.Namespace, where: str, given: list[str], rounds: list[Round]) -> None:
-    bare_median = statistics.median(r.bare for r in rounds)
-    harness_median = statistics.median(r.harness for r in rounds)
+    ratios = [r.harness / r.bare for r in rounds]
+    bare_median, harness_median = (statistics.median(side) for side in zip(*((r.bare, r.harness) for r in rounds)))
+    spread = f"({min(ratios):.2f}-{max(ratios):.2f})"
     print(
         f"{framework:12} {args.model:8} {where:6} {args.batch_size:4}  {bare_median:11,.1f} {harness_median:11,.1f} "
-        f"{harness_median / bare_median:12.3f}  {statistics.median(r.warmup_seconds for r in rounds):9.2f}  "
+        f"{statistics.median(ratios):12.3f} {spread:>13}  {statistics.median(r.warmup_seconds for r in rounds):9.2f}  "
         f"{sum(r.suspect for r in rounds)}/{len(rounds)}   {' '.join(given)}"
         f"   rounds bare {[round(r.bare) for r in rounds]} harness {[round(r.harness) for r in rounds]}",
         flush=True,

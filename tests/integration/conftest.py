@@ -12,6 +12,7 @@ from orchestrator import base, data
 from orchestrator.backends.local import WORKLOADS_DIR
 from orchestrator.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerExit, ContainerSpec, Mount, connect
 from orchestrator.errors import EngineUnavailable
+from orchestrator.store import Store
 from tests.conftest import run_cli
 
 FRAMEWORKS = ("tensorflow@2.21.0", "pytorch@2.13.0", "mxnet@1.9.1", "keras-mxnet@2.2.4.3", "jax@0.10.2")
@@ -93,3 +94,15 @@ def run_workloads(
     )
     with CellContainer(engine, spec) as container:
         return container.run(timeout_s=timeout_s)
+
+
+def run_spec(cli, work: Path, spec_text: str, data_dir: Path) -> list[dict]:
+    """`run` a spec written into `work` with its own store and results folder; the run's cell rows."""
+    spec = work / "spec.yaml"
+    spec.write_text(spec_text)
+    store = work / "results.db"
+    args = ["--data-dir", str(data_dir), "--results-dir", str(work / "results"), "--store", str(store)]
+    done = cli("run", "--spec", str(spec), *args)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    db = Store(str(store))
+    return db.cell_rows(db.resolve_run("last"))

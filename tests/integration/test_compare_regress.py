@@ -14,32 +14,24 @@ from tests.integration.test_matrix import write_spec
 WORKLOAD = "  - {name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 640, warmup_steps: 5}"
 
 
-def test_regress_between_two_mxnet_builds(engine, sample_data, tmp_path, cli):
+def regress(cli, tmp_path: Path, data: Path, baseline: str, candidate: str, *extra: str, **options):
+    """Two rounds of `regress` over the MLP, in `tmp_path`, with a JUnit file."""
     spec = write_spec(
         tmp_path / "regress.yaml", '  - {name: mxnet, version: "1.9.1", options: {hybridize: true}}', WORKLOAD
     )
-    store = str(tmp_path / "results.db")
-    done = cli(
-        "regress",
-        "--baseline",
-        "mxnet@1.9.1",
-        "--candidate",
-        "mxnet@1.6.0-mkl",
-        "--spec",
-        str(spec),
-        "--repeats",
-        "2",
-        "--store",
-        store,
-        "--data-dir",
-        str(sample_data),
-        "--results-dir",
-        str(tmp_path / "r"),
-        "--junit",
-        str(tmp_path / "junit.xml"),
-        "--markdown",
-        str(tmp_path / "compare.md"),
+    return cli(
+        *("regress", "--baseline", baseline, "--candidate", candidate, "--spec", str(spec), "--repeats", "2"),
+        *("--store", str(tmp_path / "results.db"), "--data-dir", str(data), "--results-dir", str(tmp_path / "r")),
+        *("--junit", str(tmp_path / "junit.xml"), *extra),
         timeout=2400,
+        **options,
+    )
+
+
+def test_regress_between_two_mxnet_builds(engine, sample_data, tmp_path, cli):
+    store = str(tmp_path / "results.db")
+    done = regress(
+        cli, tmp_path, sample_data, "mxnet@1.9.1", "mxnet@1.6.0-mkl", "--markdown", str(tmp_path / "compare.md")
     )
     # Two rounds cannot reach a verdict: too little evidence is not a pass.
     assert done.returncode == ExitCode.INCONCLUSIVE, done.stdout[-4000:] + done.stderr[-4000:]
@@ -72,31 +64,8 @@ BROKEN_ENTRY = """
 def test_regress_whose_baseline_does_not_build_fails_with_its_code(engine, sample_data, tmp_path, cli):
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text((Path(__file__).resolve().parents[2] / "images" / "catalog.yaml").read_text() + BROKEN_ENTRY)
-    spec = write_spec(
-        tmp_path / "regress.yaml", '  - {name: mxnet, version: "1.9.1", options: {hybridize: true}}', WORKLOAD
-    )
     store = str(tmp_path / "results.db")
-    done = cli(
-        "regress",
-        "--baseline",
-        "mxnet@0.0.1",
-        "--candidate",
-        "mxnet@1.9.1",
-        "--spec",
-        str(spec),
-        "--repeats",
-        "2",
-        "--store",
-        store,
-        "--data-dir",
-        str(sample_data),
-        "--results-dir",
-        str(tmp_path / "r"),
-        "--junit",
-        str(tmp_path / "junit.xml"),
-        env={"BENCHMATRIX_CATALOG": str(catalog)},
-        timeout=900,
-    )
+    done = regress(cli, tmp_path, sample_data, "mxnet@0.0.1", "mxnet@1.9.1", env={"BENCHMATRIX_CATALOG": str(catalog)})
     assert done.returncode == ExitCode.BUILD_FAILED, done.stdout[-4000:] + done.stderr[-4000:]
     assert "baseline mxnet@0.0.1 is broken: building benchmatrix/mxnet:0.0.1-cpu failed" in done.stderr
     assert "fixed" not in done.stdout + done.stderr

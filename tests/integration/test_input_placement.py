@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.store import Store
+from tests.integration.conftest import run_spec
 
 FRAMEWORKS = {"tensorflow": "2.21.0", "pytorch": "2.13.0", "mxnet": "1.9.1", "keras-mxnet": "2.2.4.3", "jax": "0.10.2"}
 OPTIONS = "{input: [device, host], drop_remainder: [true, false]}"
@@ -24,10 +24,7 @@ SPEC = "\n".join(
         "reference: pytorch",
         "systems: {cpu: {kind: cpu, memory: 4g}}",
         "frameworks:",
-        *(
-            f'  - {{name: {name}, version: "{version}", options: {OPTIONS}}}'
-            for name, version in FRAMEWORKS.items()
-        ),
+        *(f'  - {{name: {name}, version: "{version}", options: {OPTIONS}}}' for name, version in FRAMEWORKS.items()),
         "workloads:",
         "  - {name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [64], epochs: 2, max_samples: 600,",
         "     warmup_steps: 3}",
@@ -37,15 +34,7 @@ SPEC = "\n".join(
 
 @pytest.fixture(scope="module")
 def placement_run(built_images, sample_data, tmp_path_factory, cli):
-    work = tmp_path_factory.mktemp("placement")
-    spec = work / "placement.yaml"
-    spec.write_text(SPEC)
-    store = work / "results.db"
-    args = ["--data-dir", str(sample_data), "--results-dir", str(work / "results"), "--store", str(store)]
-    done = cli("run", "--spec", str(spec), *args)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    db = Store(str(store))
-    return db.cell_rows(db.resolve_run("last"))
+    return run_spec(cli, tmp_path_factory.mktemp("placement"), SPEC, sample_data)
 
 
 def _key(row: dict) -> tuple[str, str, bool]:

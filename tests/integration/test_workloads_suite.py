@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.store import Store
+from tests.integration.conftest import run_spec
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = f"""
@@ -44,24 +44,7 @@ workloads:
 
 @pytest.fixture(scope="module")
 def suite_run(built_images, suite_data, tmp_path_factory, cli):
-    work = tmp_path_factory.mktemp("suite")
-    spec = work / "suite.yaml"
-    spec.write_text(SPEC)
-    store = work / "results.db"
-    done = cli(
-        "run",
-        "--spec",
-        str(spec),
-        "--data-dir",
-        str(suite_data),
-        "--results-dir",
-        str(work / "results"),
-        "--store",
-        str(store),
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    db = Store(str(store))
-    rows = db.cell_rows(db.resolve_run("last"))
+    rows = run_spec(cli, tmp_path_factory.mktemp("suite"), SPEC, suite_data)
     return {(row["workload"], row["framework"]): row for row in rows}
 
 
