@@ -182,11 +182,18 @@ class Recorder:
         self.epochs[-1].windows.append(Window(steps, samples, now - self._window_start))
         self._window_start = now
 
-    def end_epoch(self, loss: float, accuracy: float) -> None:
+    def stop_epoch(self) -> None:
+        """The epoch's last step was dispatched: close its window and stop its clock, before any
+        bookkeeping (reading the epoch's loss and accuracy) that is not training."""
         self.close_window()
-        epoch = self.epochs[-1]
-        epoch.end = self._clock()
+        self.epochs[-1].end = self._clock()
         self.wall_end = self._wall()
+
+    def end_epoch(self, loss: float, accuracy: float) -> None:
+        """Record the epoch's loss and accuracy (stopping its clock first unless ``stop_epoch`` did)."""
+        epoch = self.epochs[-1]
+        if epoch.end is None:
+            self.stop_epoch()
         self.losses.append(float(loss))
         self.accuracies.append(float(accuracy))
         self._log(

@@ -5,8 +5,8 @@ starts. ``input=device``: the split is an NDArray on each replica's context, cop
 permuted there (``take``). ``input=host``: each epoch's permutation is a CPU NDArray and every batch
 is copied with ``as_in_context`` — what ``NDArrayIter`` and Gluon's DataLoader hand a loop. MXNet's
 engine runs asynchronously (on CPUs too): the loop queues steps and ``waitall`` only at window ends;
-each sample's loss and predicted class are written into NDArrays and read once per epoch. The softmax is folded into
-``SoftmaxCrossEntropyLoss`` (same parameters).
+each step's losses are kept and its predicted classes written into an NDArray, read once per epoch.
+The softmax is folded into ``SoftmaxCrossEntropyLoss`` (same parameters).
 float16 is MXNet's AMP (GPU only); ``hybridize`` uses ``static_alloc``/``static_shape``.
 Replicas are Gluon's own data parallelism: the parameters live on a list of contexts, each
 global batch is split over them, and the trainer's kvstore (``device`` on GPUs) sums gradients.
@@ -112,6 +112,7 @@ class GluonAdapter:
         self.mx.nd.waitall()
 
     def fit(self, batch_size: int, epochs: int, recorder: Recorder) -> None:
+        mx = self.mx
         samples = self.x[0].shape[0]
         for _ in range(epochs):
             xs, ys = self._permuted(self.rng.permutation(samples))
@@ -121,8 +122,9 @@ class GluonAdapter:
                 stop = min(start + batch_size, samples)
                 self._step(xs, ys, start, stop, tallies)
                 recorder.step(stop - start)
+            recorder.stop_epoch()
             losses, predicted = tallies
-            loss = sum(part.sum().asscalar() for part in losses)
+            loss = mx.nd.add_n(*[part.sum().as_in_context(self.ctx) for part in losses]).asscalar()
             hits = sum((part.as_in_context(ys[0].context) == ys[0]).sum().asscalar() for part in predicted)
             recorder.end_epoch(loss / samples, hits / samples)
 
@@ -157,7 +159,7 @@ class GluonAdapter:
         for replica, (output, loss) in enumerate(zip(outputs, losses)):
             first, last = data_parallel.share_bounds(stop - start, len(self.contexts), replica)
             where = slice(start + first, start + last)
-            loss.copyto(tallies[0][replica][where])
+            tallies[0].append(loss)
             mx.nd.argmax(output, axis=1, out=tallies[1][replica][where])
 
     def _spread(self, arrays: list[Any], start: int, stop: int) -> list[Any]:

@@ -56,7 +56,7 @@ class TorchAdapter:
         self.versions = {"torch": torch.__version__}
         self.options: dict[str, Any] = dict(options)
         self.notes = [
-            "hand-written training loop (no DataLoader); loss and predictions tallied on the device, read per epoch",
+            "hand-written training loop (no DataLoader); losses and predictions kept on the device, read per epoch",
             "softmax folded into CrossEntropyLoss",
         ]
         self.replicas, self.replica = replicas, 0
@@ -158,10 +158,10 @@ class TorchAdapter:
 
     def warm_up(self, batch_sizes: list[int]) -> None:
         self.net.train()
-        loss_sum, predicted = self._tallies(max(batch_sizes))
+        losses, predicted = [], self._predictions(max(batch_sizes))
         for indices in warmup_indices(batch_sizes, len(self.x)):
             index = self.torch.from_numpy(indices).to(self.x.device)
-            self._step(*self._on_device(self.x[index], self.y[index]), loss_sum, predicted[: len(indices)])
+            self._step(*self._on_device(self.x[index], self.y[index]), losses, predicted[: len(indices)])
         self.synchronize()
 
     def fit(self, batch_size: int, epochs: int, recorder: Recorder) -> None:
@@ -172,23 +172,24 @@ class TorchAdapter:
             order = torch.from_numpy(self.rng.permutation(samples)).to(self.x.device)
             torch.index_select(self.x, 0, order, out=self.xs)
             torch.index_select(self.y, 0, order, out=self.ys)
-            loss_sum, predicted = self._tallies(samples)
+            losses, predicted = [], self._predictions(samples)
             recorder.start_epoch()
             steps = zip(range(0, samples, batch_size), self._batches(self.xs, self.ys, batch_size))
             for start, (inputs, targets) in steps:
                 stop = min(start + batch_size, samples)
-                self._step(inputs, targets, loss_sum, self._share(predicted[start:stop]))
+                self._step(inputs, targets, losses, self._share(predicted[start:stop]))
                 recorder.step(stop - start)
+            recorder.stop_epoch()
+            sizes = torch.tensor([size for _, size in losses], dtype=torch.float64, device=self.dev)
+            loss_sum = (torch.stack([loss for loss, _ in losses]).double() * sizes).sum()
             hits = (predicted == self.ys.to(self.dev)).sum()
             loss, correct = self._summed(float(loss_sum.item()), float(hits.item()))
             recorder.end_epoch(loss / samples, correct / samples)
 
-    def _tallies(self, samples: int) -> tuple[Any, Any]:
-        """The epoch's summed loss and every sample's predicted class (-1: another replica's sample),
-        kept on the device so that no step waits for the host."""
-        torch = self.torch
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self.dev)
-        return loss_sum, torch.full((samples,), -1, dtype=torch.int64, device=self.dev)
+    def _predictions(self, samples: int) -> Any:
+        """Every sample's predicted class (-1: another replica's sample), written by the steps on the
+        device, so that no step waits for the host."""
+        return self.torch.full((samples,), -1, dtype=self.torch.int64, device=self.dev)
 
     def _on_device(self, xs: Any, ys: Any) -> tuple[Any, Any]:
         """This replica's share of a global batch, on its device in the model's memory format."""
@@ -198,6 +199,10 @@ class TorchAdapter:
     def _batches(self, xs: Any, ys: Any, batch_size: int) -> Any:
         """(inputs, targets) of each step on the device; from host memory the next copy runs a step ahead."""
         starts = range(0, len(xs), batch_size)
+        if self.replicas == 1 and (self.input == "device" or self.dev.type != "cuda"):
+            for start in starts:  # already where the model computes: slices only
+                yield self._layout(xs[start : start + batch_size]), ys[start : start + batch_size]
+            return
         if self.input == "device" or self.dev.type != "cuda":
             for start in starts:
                 yield self._on_device(xs[start : start + batch_size], ys[start : start + batch_size])
@@ -219,8 +224,9 @@ class TorchAdapter:
                 ahead = copy(start + batch_size)
             yield inputs, targets
 
-    def _step(self, inputs: Any, targets: Any, loss_sum: Any, predicted: Any) -> None:
-        """One training step, queued: nothing here waits for the device (two small tallies besides)."""
+    def _step(self, inputs: Any, targets: Any, losses: list[tuple[Any, int]], predicted: Any) -> None:
+        """One training step, queued: nothing here waits for the device. The step's loss is kept (no
+        kernel) and its predicted classes written by one argmax, for the epoch's loss and accuracy."""
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             outputs = self.forward(inputs)
@@ -232,7 +238,7 @@ class TorchAdapter:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-        loss_sum.add_(loss.detach(), alpha=len(targets))
+        losses.append((loss.detach(), len(targets)))
         self.torch.argmax(outputs.detach(), dim=1, out=predicted)
 
     def _share(self, batch: Any) -> Any:
