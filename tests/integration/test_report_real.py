@@ -13,7 +13,7 @@ from tests.integration.test_matrix import write_spec
 
 WORKLOADS = (
     "  - {name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 640, warmup_steps: 5}\n"
-    "  - {name: tooshort, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 64, warmup_steps: 10}"
+    "  - {name: tooshort, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 16, warmup_steps: 10}"
 )
 
 
