@@ -244,4 +244,5 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
         notes=notes,
         log_tail=None if status == "ok" else ended.logs[-LOG_TAIL_CHARS:],
         metrics=measured,
+        data_provenance=(result or {}).get("data_provenance"),
     )
