@@ -230,9 +230,15 @@ def _footnotes(
 
 
 def capped(rows: list[dict]) -> dict[str, str]:
-    """Workload → 'capped at N training samples per epoch', for the workloads whose cells said so."""
+    """Workload → 'capped at N training samples per epoch', for the workloads whose cells said so
+    (the note starts so; other notes that speak of caps, e.g. on evaluation splits, do not count)."""
     found = sorted(
-        {(r["workload"], c.split("capped at ")[1]) for r in rows for c in (r["notes"] or []) if "capped at" in c}
+        {
+            (r["workload"], c.removeprefix("capped at "))
+            for r in rows
+            for c in (r["notes"] or [])
+            if c.startswith("capped at ")
+        }
     )
     return {workload: f"capped at {cap}" for workload, cap in found}
 

@@ -128,6 +128,7 @@ def test_run_writes_a_complete_result(monkeypatch: pytest.MonkeyPatch, data_dir:
     assert result["final_loss"] == 0.25 and result["final_accuracy"] == 0.75
     assert result["epoch_losses"] == [0.5, 0.25]
     assert result["inference_batches"] == 2  # 40 test samples at batch 32
+    assert "capped at 150 training samples per epoch (of 200)" in result["notes"]
     assert result["data_provenance"]["kind"] == "user"  # written by hand here, no PROVENANCE.json
     assert sorted(result["data_provenance"]["files"]) == sorted(IDX_FILES)
     assert 0 < result["inference_latency_p50_ms"] <= result["inference_latency_p99_ms"]
