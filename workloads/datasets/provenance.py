@@ -109,16 +109,16 @@ def read(reader: str, directory: Path) -> Provenance:
     current = hashed(reader, directory)
     path = directory / PROVENANCE_FILE
     if not path.is_file():
-        return Provenance(Kind.USER, current, note=f"no {PROVENANCE_FILE}: files placed by hand, unverified")
+        return Provenance(Kind.USER, current, note=f"no {PROVENANCE_FILE}: files placed by hand")
     try:
         found = json.loads(path.read_text())
         if found.get("schema") != SCHEMA:
             raise ValueError(f"schema {found.get('schema')!r}, expected {SCHEMA}")
         claimed = Provenance.from_dict(found)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        return Provenance(Kind.USER, current, note=f"{PROVENANCE_FILE} unreadable ({exc}): unverified")
+        return Provenance(Kind.USER, current, note=f"{PROVENANCE_FILE} unreadable ({exc})")
     changed = sorted(name for name in set(claimed.files) | set(current) if claimed.files.get(name) != current.get(name))
     if changed:
-        note = f"{PROVENANCE_FILE} says {claimed.kind.value}, but {', '.join(changed)} changed since: unverified"
+        note = f"{PROVENANCE_FILE} says {claimed.kind.value}, but {', '.join(changed)} changed since"
         return Provenance(Kind.USER, current, note=note)
     return claimed
