@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Optional
 
 from orchestrator.errors import BenchmatrixError, UsageError
-from workloads.datasets import cifar, idx, imagefolder
+from workloads.datasets import DATASETS as READERS
+from workloads.datasets import cifar, idx, imagefolder, provenance
 from workloads.ops import NO_DATASET
 
 Writer = Callable[..., list[Path]]
@@ -160,7 +161,12 @@ def sample(name: str, directory: Path, n_train: int, n_test: int, seed: int = 0)
     if dataset.writer is None:
         return []
     directory.mkdir(parents=True, exist_ok=True)
-    return dataset.writer(directory, n_train=n_train, n_test=n_test, seed=seed)
+    written = dataset.writer(directory, n_train=n_train, n_test=n_test, seed=seed)
+    files = provenance.hashed(READERS[name].reader, directory)
+    provenance.write(
+        directory, provenance.Provenance(provenance.Kind.GENERATED, files, seed=seed, n=n_train, n_test=n_test)
+    )
+    return written
 
 
 def sha256_of(path: Path) -> str:
@@ -180,9 +186,12 @@ def fetch(name: str, directory: Path) -> list[Path]:
         raise UsageError(f"dataset {name} cannot be downloaded: {dataset.how_to_get} ({directory})")
     directory.mkdir(parents=True, exist_ok=True)
     placed = [_download(name, dataset, item, directory) for item in dataset.downloads]
-    if dataset.archive_dir is None:
-        return placed
-    return _extract(placed[0], dataset.archive_dir, dataset.files, directory)
+    if dataset.archive_dir is not None:
+        placed = _extract(placed[0], dataset.archive_dir, dataset.files, directory)
+    verified = {item.name: item.sha256 for item in dataset.downloads}
+    files = provenance.hashed(READERS[name].reader, directory)
+    provenance.write(directory, provenance.Provenance(provenance.Kind.OFFICIAL, files, verified))
+    return placed
 
 
 def _download(name: str, dataset: DatasetInfo, item: Download, directory: Path) -> Path:

@@ -227,9 +227,7 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
     if ended_by:
         notes.append(ended_by)
     if result is not None:
-        notes += [result["warmup"]["note"]] + list(result.get("notes") or [])
-        if result.get("max_samples") and result.get("samples_per_epoch") == result["max_samples"]:
-            notes.append(f"capped at {result['max_samples']} training samples per epoch")
+        notes += [result["warmup"]["note"]] + list(result.get("notes") or [])  # a sample cap among them
     # Values only from cells that ended ok; a failed cell's monitoring series stay in its files.
     measured = metrics_from(result) + list(ended.metrics) if result and status == "ok" else []
     return CellRecord(
@@ -244,4 +242,5 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
         notes=notes,
         log_tail=None if status == "ok" else ended.logs[-LOG_TAIL_CHARS:],
         metrics=measured,
+        data_provenance=(result or {}).get("data_provenance"),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from sqlalchemy import Connection, Engine, MetaData, inspect, select, update
+from sqlalchemy import Connection, Engine, MetaData, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from orchestrator import __version__
@@ -38,11 +38,28 @@ def _create_indexes(*names: str) -> Callable[[Connection, MetaData], None]:
     return apply
 
 
+def _add_column(table: str, name: str) -> Callable[[Connection, MetaData], None]:
+    """ALTER TABLE … ADD COLUMN with the column's type as `metadata` declares it; existing rows get NULL."""
+
+    def apply(conn: Connection, metadata: MetaData) -> None:
+        if name in {column["name"] for column in inspect(conn).get_columns(table)}:
+            return
+        kind = metadata.tables[table].c[name].type.compile(conn.dialect)
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+
+    return apply
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
         "indexes for cross-run queries: cells by run, by config and by build; runs by start time",
         _create_indexes("ix_cells_run_id", "ix_cells_config_hash", "ix_cells_build", "ix_runs_started_at"),
+    ),
+    Migration(
+        3,
+        "cells.data_provenance: where each cell's data came from (official, generated or user; NULL before)",
+        _add_column("cells", "data_provenance"),
     ),
 )
 LATEST = MIGRATIONS[-1].version

@@ -11,9 +11,10 @@ import io
 import math
 import multiprocessing
 import os
+import textwrap
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import matplotlib
@@ -24,11 +25,36 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-ERROR_BARS = "error bars span the lowest to the highest ok repeat; bars and points are medians"
+ERROR_BARS = (
+    "error bars span the lowest to the highest ok repeat (none with n < 2); bars and points are medians "
+    "over n ok repeats"
+)
+MEANINGLESS = "accuracy meaningless: generated data"
+RATIO = "bars: median img/s ÷ the reference's (as in the table); error bars: lowest to highest ratio of paired repeats"
 GPU_UTILISATION = (
     "GPU utilisation is NVML's share of time in which a kernel was running, not how busy the SMs were; "
     "device memory is comparable across frameworks only under the same allocator policy (gpu_memory, default growth)"
 )
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every figure names under its title so that it can be cited on its own: each framework
+    label's in-container versions and the data with its provenance; and what panels must say."""
+
+    versions: dict[str, str] = field(default_factory=dict)  # label → 'tensorflow 2.16.1, keras 3.3.3'
+    data: list[str] = field(default_factory=list)  # 'data: fashion_mnist, generated (seed 0, n 60,000): …'
+    caps: dict[str, str] = field(default_factory=dict)  # workload → 'capped at 6000 training samples per epoch'
+    generated: frozenset[str] = frozenset()  # workloads whose data was generated: accuracy meaningless
+
+    @property
+    def text(self) -> str:
+        versions = "; ".join(f"{label} = {text}" for label, text in self.versions.items())
+        return " · ".join([f"in-container versions: {versions}"] * bool(versions) + self.data)
+
+    def panel(self, title: str, workload: str) -> str:
+        """A panel's title, with the workload's sample cap on a second line."""
+        return title + (f"\n{self.caps[workload]}" if workload in self.caps else "")
 
 
 @dataclass(frozen=True)
@@ -37,6 +63,7 @@ class Plot:
     title: str
     caption: str
     png: bytes
+    context: str = ""  # the versions and data drawn under the figure's title
 
 
 def _png(figure: Figure) -> bytes:
@@ -44,6 +71,15 @@ def _png(figure: Figure) -> bytes:
     figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def _finish(figure: Figure, context: Context, heading: str, name: str, title: str, caption: str) -> Plot:
+    """Title the figure, name its versions and data under the title, render it."""
+    figure.suptitle(heading, fontsize=12)
+    width, height = figure.get_size_inches()
+    lines = textwrap.wrap(context.text, width=int(width * 15)) if context.text else []
+    figure.text(0.5, 1 - 0.38 / height, "\n".join(lines[:4]), ha="center", va="top", fontsize=7, color="#333")
+    return Plot(name, title, caption, _png(figure), context.text)
 
 
 def draw_all(jobs: list[tuple[Callable[..., Optional[Plot]], tuple[Any, ...]]]) -> list[Plot]:
@@ -76,12 +112,12 @@ def _grid(panels: int, columns: int, width: float = 4.6, height: float = 3.6) ->
     instead of constrained layout: a run with a hundred groups still draws in seconds."""
     columns = max(1, min(columns, panels))
     rows = math.ceil(panels / columns)
-    figure_width, figure_height = max(width * columns, 7.5), height * rows + 1.2  # room for the title
+    figure_width, figure_height = max(width * columns, 7.5), height * rows + 1.7  # room for title and context
     figure, axes = plt.subplots(rows, columns, figsize=(figure_width, figure_height), squeeze=False)
     figure.subplots_adjust(
         left=0.8 / figure_width,
         right=1 - 0.25 / figure_width,
-        top=1 - 0.7 / figure_height,
+        top=1 - 1.2 / figure_height,
         bottom=1.3 / figure_height,
         wspace=0.3 * 4.6 / width,
         hspace=0.75,
@@ -92,8 +128,17 @@ def _grid(panels: int, columns: int, width: float = 4.6, height: float = 3.6) ->
     return figure, flat[:panels]
 
 
-def _bars(ax: Axes, group: pd.DataFrame, labels: list[str], palette: dict, unit: str, annotate: bool) -> None:
+def _bars(
+    ax: Axes,
+    group: pd.DataFrame,
+    labels: list[str],
+    palette: dict,
+    unit: str,
+    annotate: bool,
+    fmt: Callable[[float], str] = "{:,.0f}".format,
+) -> None:
     """One bar per framework: the median with a min–max error bar; a status word where no repeat was ok.
+    Annotated bars say their n, so a single measurement reads as one.
 
     All of a panel's bars are one `bar` call: a report over thousands of cells draws in seconds."""
     top = group["high"].max() if group["high"].notna().any() else 1.0
@@ -119,7 +164,7 @@ def _bars(ax: Axes, group: pd.DataFrame, labels: list[str], palette: dict, unit:
         )
     if annotate:
         for x, _, row in measured:
-            text = f"{row['median']:,.0f}" + (f"\nn={row['n']:.0f}" if row["n"] > 1 else "")
+            text = f"{fmt(row['median'])}\nn={row['n']:.0f}"
             text += f"\n+ {row['status_text']}" if row["status_text"] else ""
             ax.text(x, row["high"], text, ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
@@ -142,7 +187,7 @@ def _legend(figure: Figure, axes: list[Axes], palette: dict, labels: Optional[se
     )
 
 
-def throughput(speed: pd.DataFrame, palette: dict) -> Optional[Plot]:
+def throughput(speed: pd.DataFrame, palette: dict, context: Context) -> Optional[Plot]:
     """Seed Figure 4: training img/s per framework for every (system, workload, batch)."""
     if speed.empty:
         return None
@@ -150,12 +195,31 @@ def throughput(speed: pd.DataFrame, palette: dict) -> Optional[Plot]:
     figure, axes = _grid(len(groups), 3)
     for ax, ((system, workload, batch, count), group) in zip(axes, groups):
         _bars(ax, group, list(dict.fromkeys(group["label"])), palette, "training img/s", annotate=True)
-        ax.set_title(_group_title(system, workload, batch) + (f" · {count} epochs" if count > 1 else ""), fontsize=10)
-    figure.suptitle("Training throughput per framework (warm-up excluded; seed Figure 4)", fontsize=12)
-    return Plot("throughput", "Training throughput per framework", ERROR_BARS, _png(figure))
+        title = _group_title(system, workload, batch) + (f" · {count} epochs" if count > 1 else "")
+        ax.set_title(context.panel(title, workload), fontsize=10)
+    heading = "Training throughput per framework (warm-up excluded; seed Figure 4)"
+    return _finish(figure, context, heading, "throughput", "Training throughput per framework", ERROR_BARS)
 
 
-def gpu_usage(speed: pd.DataFrame, gpu: dict[str, pd.DataFrame], palette: dict) -> Optional[Plot]:
+def ratios(table: pd.DataFrame, palette: dict, reference: str, context: Context) -> Optional[Plot]:
+    """The seeds' headline (seed 000 Figure 4): each framework's training speed as a share of the
+    reference's, per (system, workload, batch); 100 % is the reference, drawn as a line."""
+    if table.empty:
+        return None
+    groups = list(table.groupby(["system", "workload", "batch", "epochs"], sort=False))
+    figure, axes = _grid(len(groups), 3)
+    for ax, ((system, workload, batch, count), group) in zip(axes, groups):
+        labels = list(dict.fromkeys(group["label"]))
+        _bars(ax, group, labels, palette, f"img/s ÷ {reference} img/s", annotate=True, fmt="{:.0%}".format)
+        ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+        ax.set_ylim(0, max(ax.get_ylim()[1], 1.25))
+        title = _group_title(system, workload, batch) + (f" · {count} epochs" if count > 1 else "")
+        ax.set_title(context.panel(title, workload), fontsize=10)
+    heading = f"Training speed relative to {reference} (dashed line: {reference} = 100 %; seed 000 Figure 4)"
+    return _finish(figure, context, heading, "ratios", f"Speed ratio against {reference}", RATIO)
+
+
+def gpu_usage(speed: pd.DataFrame, gpu: dict[str, pd.DataFrame], palette: dict, context: Context) -> Optional[Plot]:
     """Throughput with GPU utilisation and memory beside it, for the groups where they were recorded."""
     recorded = pd.concat([frame[frame["median"].notna()] for frame in gpu.values()]) if gpu else pd.DataFrame()
     if recorded.empty:
@@ -170,16 +234,16 @@ def gpu_usage(speed: pd.DataFrame, gpu: dict[str, pd.DataFrame], palette: dict) 
             subset = frame[(frame["system"] == system) & (frame["workload"] == workload) & (frame["batch"] == batch)]
             ax = next(panels)
             _bars(ax, subset, labels, palette, name, annotate=frame is group)
-            ax.set_title(f"{name} · {_group_title(system, workload, batch)}", fontsize=9)
-    figure.suptitle(
-        "Throughput beside GPU utilisation and memory (NVML, mean / max over the timed training window)", fontsize=12
-    )
-    return Plot("gpu", "Throughput, GPU utilisation and GPU memory", f"{ERROR_BARS}; {GPU_UTILISATION}", _png(figure))
+            ax.set_title(context.panel(f"{name} · {_group_title(system, workload, batch)}", workload), fontsize=9)
+    heading = "Throughput beside GPU utilisation and memory (NVML, mean / max over the timed training window)"
+    title = "Throughput, GPU utilisation and GPU memory"
+    return _finish(figure, context, heading, "gpu", title, f"{ERROR_BARS}; {GPU_UTILISATION}")
 
 
-def epochs(epoch_time: pd.DataFrame, accuracy: pd.DataFrame, palette: dict) -> Optional[Plot]:
+def epochs(epoch_time: pd.DataFrame, accuracy: pd.DataFrame, palette: dict, context: Context) -> Optional[Plot]:
     """Seed 002 Figure 4: time per epoch and accuracy for each epoch count, per framework; one
-    pair of panels per (system, workload), a bar group per (batch, epoch count)."""
+    pair of panels per (system, workload), a bar group per (batch, epoch count). Accuracy on
+    generated data is labelled meaningless on its panel."""
     if epoch_time.empty and accuracy.empty:
         return None
     keys = list(dict.fromkeys(map(tuple, pd.concat([epoch_time, accuracy])[["system", "workload"]].values)))
@@ -219,16 +283,21 @@ def epochs(epoch_time: pd.DataFrame, accuracy: pd.DataFrame, palette: dict) -> O
                 range(len(groups)), [f"bs {b}\n{e} epoch{'s' if e > 1 else ''}" for b, e in groups], fontsize=8
             )
             ax.set_ylabel(unit)
-            ax.set_title(f"{workload} · {system}", fontsize=10)
+            title = f"{workload} · {system}"
+            if unit == "test accuracy" and workload in context.generated:
+                ax.set_title(f"{title}\n{MEANINGLESS}", fontsize=10, color="crimson")
+            else:
+                ax.set_title(context.panel(title, workload), fontsize=10)
             ax.grid(axis="y", alpha=0.3)
             if unit == "test accuracy":
                 ax.set_ylim(0, 1.1)
     _legend(figure, axes, palette, set(epoch_time.get("label", [])) | set(accuracy.get("label", [])))
-    figure.suptitle("Time per epoch and accuracy by epoch count", fontsize=12)
-    return Plot("epochs", "Time per epoch and accuracy", ERROR_BARS, _png(figure))
+    caption = ERROR_BARS + (f"; {', '.join(sorted(context.generated))}: {MEANINGLESS}" if context.generated else "")
+    heading = "Time per epoch and accuracy by epoch count"
+    return _finish(figure, context, heading, "epochs", "Time per epoch and accuracy", caption)
 
 
-def scaling(table: pd.DataFrame, palette: dict) -> Optional[Plot]:
+def scaling(table: pd.DataFrame, palette: dict, context: Context) -> Optional[Plot]:
     """img/s and efficiency (img/s at N GPUs ÷ (N × img/s at 1 GPU)) against the GPU count."""
     if table.empty:
         return None
@@ -249,14 +318,14 @@ def scaling(table: pd.DataFrame, palette: dict) -> Optional[Plot]:
             ax.set_xticks(gpus)
             ax.set_xlabel("GPUs")
             ax.set_ylabel(unit)
-            ax.set_title(f"{workload} · batch {batch} per GPU", fontsize=10)
+            ax.set_title(context.panel(f"{workload} · batch {batch} per GPU", workload), fontsize=10)
             ax.grid(alpha=0.3)
         efficiency_ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
         efficiency_ax.set_ylim(0, 1.1)
         speed_ax.set_ylim(bottom=0)
     _legend(figure, axes, palette)
-    figure.suptitle("Scaling from 1 GPU", fontsize=12)
-    return Plot("scaling", "Scaling 1 → N GPUs", "efficiency 1.0 = linear scaling; " + ERROR_BARS, _png(figure))
+    caption = "efficiency 1.0 = linear scaling; " + ERROR_BARS
+    return _finish(figure, context, "Scaling from 1 GPU", "scaling", "Scaling 1 → N GPUs", caption)
 
 
 def _median_line(ax, rows: pd.DataFrame, x: str, colour: str, label: str) -> None:
@@ -272,7 +341,7 @@ def _median_line(ax, rows: pd.DataFrame, x: str, colour: str, label: str) -> Non
     )
 
 
-def batch_sweep(speed: pd.DataFrame, palette: dict) -> Optional[Plot]:
+def batch_sweep(speed: pd.DataFrame, palette: dict, context: Context) -> Optional[Plot]:
     """img/s against batch size wherever a (system, workload, framework) ran several batch sizes."""
     sizes = speed[speed["median"].notna()].groupby(["system", "workload", "label"])["batch"].nunique()
     swept = sizes[sizes > 1].reset_index()[["system", "workload"]].drop_duplicates()
@@ -289,14 +358,13 @@ def batch_sweep(speed: pd.DataFrame, palette: dict) -> Optional[Plot]:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size")
         ax.set_ylabel("training img/s")
-        ax.set_title(f"{workload} · {system}", fontsize=10)
+        ax.set_title(context.panel(f"{workload} · {system}", workload), fontsize=10)
         ax.grid(alpha=0.3)
     _legend(figure, axes, palette)
-    figure.suptitle("Batch-size sweep", fontsize=12)
-    return Plot("batch_sweep", "Batch-size sweep", ERROR_BARS, _png(figure))
+    return _finish(figure, context, "Batch-size sweep", "batch_sweep", "Batch-size sweep", ERROR_BARS)
 
 
-def ops(table: pd.DataFrame, palette: dict) -> Optional[Plot]:
+def ops(table: pd.DataFrame, palette: dict, context: Context) -> Optional[Plot]:
     """Micro-benchmark curves: seconds against input size per op, log-log, one line per framework."""
     if table.empty:
         return None
@@ -312,5 +380,5 @@ def ops(table: pd.DataFrame, palette: dict) -> Optional[Plot]:
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3)
     _legend(figure, axes, palette)
-    figure.suptitle("Low-level operations (log-log)", fontsize=12)
-    return Plot("ops", "Operations micro-benchmark", ERROR_BARS, _png(figure))
+    heading = "Low-level operations (log-log)"
+    return _finish(figure, context, heading, "ops", "Operations micro-benchmark", ERROR_BARS)

@@ -2,8 +2,9 @@
 `summary.md` for CI logs.
 
 The tables reuse the seed Table 4 shape from `table.speed_table`; repeats are shown as medians
-with their spread (CV in the tables, min–max error bars in the plots). A cell that did not end ok
-shows its status wherever its number would be.
+with their spread (CV in the tables, min–max error bars in the plots) and their n. A cell that did
+not end ok shows its status wherever its number would be. Every table and figure names the
+frameworks' in-container versions and the data with its provenance, so each can be cited alone.
 """
 
 from __future__ import annotations
@@ -21,7 +22,20 @@ import pandas as pd
 from orchestrator import plots
 from orchestrator.stats import summarize
 from orchestrator.store import Store
-from orchestrator.table import SPEED, STATUS_TEXT, WARMUP, framework_labels, speed_table
+from orchestrator.table import (
+    SPEED,
+    STATUS_TEXT,
+    WARMUP,
+    accuracy_meaningless,
+    capped,
+    data_notes,
+    data_text,
+    framework_labels,
+    framework_versions,
+    label_versions,
+    reference_label,
+    speed_table,
+)
 
 GPU_METRICS = {"GPU utilisation %": "gpu_util_pct_mean", "GPU memory MB": "gpu_mem_used_mb_max"}
 ENERGY = {"energy J": "energy_j", "img/J": "train_img_per_joule"}
@@ -39,6 +53,7 @@ class Report:
     tables: dict[str, pd.DataFrame]  # title → table
     notes: list[str]
     figures: list[plots.Plot]
+    context: plots.Context  # versions and data, named at the top of the page and under each figure
 
 
 def by_system(rows: list[dict]) -> dict[str, list[dict]]:
@@ -48,15 +63,15 @@ def by_system(rows: list[dict]) -> dict[str, list[dict]]:
     return found
 
 
-def cell_frame(rows: list[dict]) -> pd.DataFrame:
-    """One row per stored cell: its group identity, status and every metric as a column.
+def report_labels(rows: list[dict]) -> dict[int, str]:
+    """Cell id → framework label, made per system, so a run over CPU and GPU systems still says
+    'tensorflow' rather than 'tensorflow@2.21.0-gpu' where each system has one build of it."""
+    return {cell_id: label for group in by_system(rows).values() for cell_id, label in framework_labels(group).items()}
 
-    Framework labels are made per system, so a run over CPU and GPU systems still says
-    'tensorflow' rather than 'tensorflow@2.21.0-gpu' where each system has one build of it.
-    """
-    labels = {
-        cell_id: label for group in by_system(rows).values() for cell_id, label in framework_labels(group).items()
-    }
+
+def cell_frame(rows: list[dict]) -> pd.DataFrame:
+    """One row per stored cell: its group identity, status, versions, data and every metric as a column."""
+    labels = report_labels(rows)
     records = [
         {
             "label": labels[row["id"]],
@@ -69,6 +84,8 @@ def cell_frame(rows: list[dict]) -> pd.DataFrame:
             "status": row["status"],
             "exit_code": row["exit_code"],
             "log_tail": row["log_tail"],
+            "versions": framework_versions(row),
+            "data": data_text(row) if row["data_provenance"] else "",  # failed cells report none
             **row["metrics"],
         }
         for row in rows
@@ -101,9 +118,12 @@ def summaries(cells: pd.DataFrame, metric: str, keys: list[str] = GROUP) -> pd.D
     return pd.DataFrame.from_records(records, columns=columns)
 
 
-def repeats_table(speed: pd.DataFrame, warmup: Optional[pd.DataFrame] = None) -> pd.DataFrame:
-    """The repeats behind Table 4: ok/total, median, min–max and CV per framework and group, and the
-    median warm-up (compilation) seconds each paid before its first timed step."""
+def repeats_table(
+    speed: pd.DataFrame, warmup: Optional[pd.DataFrame] = None, cells: Optional[pd.DataFrame] = None
+) -> pd.DataFrame:
+    """The repeats behind Table 4: ok/total, median, min–max and CV per framework and group, the
+    median warm-up (compilation) seconds each paid before its first timed step, and (from `cells`)
+    the in-container versions and the data each group ran on."""
     groups = list(zip(speed["system"], speed["workload"], speed["batch"], speed["epochs"]))
     first_seen = {group: index for index, group in enumerate(dict.fromkeys(groups))}
     speed = speed.iloc[sorted(range(len(groups)), key=lambda i: first_seen[groups[i]])]
@@ -127,7 +147,21 @@ def repeats_table(speed: pd.DataFrame, warmup: Optional[pd.DataFrame] = None) ->
     if warm:
         seconds = [warm.get(tuple(key)) for key in speed[GROUP].values.tolist()]
         table.insert(len(table.columns) - 1, "warm-up s", [f"{s:,.2f}" if pd.notna(s) else "--" for s in seconds])
+    if cells is not None and not cells.empty:
+        for column in ("versions", "data"):
+            found = _group_texts(cells, column)
+            table[column] = [found.get(tuple(key), "--") for key in speed[GROUP].values.tolist()]
     return table
+
+
+def _group_texts(cells: pd.DataFrame, column: str) -> dict[tuple, str]:
+    """Per group: the distinct non-empty texts of `column` over its cells, joined by ' / '."""
+    found: dict[tuple, list[str]] = {}
+    for key, text in zip(map(tuple, cells[GROUP].values.tolist()), cells[column]):
+        texts = found.setdefault(key, [])
+        if text and text not in texts:
+            texts.append(text)
+    return {key: " / ".join(texts) for key, texts in found.items() if texts}
 
 
 def energy_table(cells: pd.DataFrame) -> pd.DataFrame:
@@ -208,6 +242,49 @@ def ops_table(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(records).dropna(subset=["median"])
 
 
+def ratio_table(speed: pd.DataFrame, cells: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Per group, each framework's median img/s ÷ the reference build's (the table's ratio), with the
+    lowest and highest ratio of repeats paired by repeat number, and n such pairs. A framework with
+    no ok repeat keeps its status; a group without a reference figure has no ratios."""
+    columns = [*GROUP, "n", "median", "low", "high", "status_text"]
+    keys = GROUP[:-1]
+    if speed.empty or SPEED not in cells:  # e.g. a run whose cells all failed
+        return pd.DataFrame(columns=columns)
+    ok = dict(list(cells[(cells["status"] == "ok") & cells[SPEED].notna()].groupby(keys, sort=False)))
+    records = []
+    for key, group in speed.groupby(keys, sort=False):
+        base_label = reference_label(list(group["label"]), reference)
+        base = group[group["label"] == base_label]["median"]
+        if base_label is None or base.isna().all():
+            continue
+        by_repeat = ok[key].pivot_table(index="repeat", columns="label", values=SPEED, aggfunc="first")
+        for row in group[group["label"] != base_label].itertuples(index=False):
+            none = pd.Series(dtype=float)
+            paired = (by_repeat[row.label] / by_repeat[base_label]).dropna() if row.label in by_repeat else none
+            ratio = row.median / base.iloc[0]
+            spread = (paired.min(), paired.max()) if len(paired) > 1 else (ratio, ratio)
+            records.append(
+                {
+                    **dict(zip(keys, key)),
+                    "label": row.label,
+                    "n": len(paired),
+                    "median": ratio,
+                    "low": min(spread[0], ratio),
+                    "high": max(spread[1], ratio),
+                    "status_text": row.status_text,
+                }
+            )
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def figure_context(rows: list[dict]) -> plots.Context:
+    """What the figures name: each label's in-container versions, the data, caps, generated workloads."""
+    generated = {row["workload"] for row in rows if accuracy_meaningless(row)}
+    return plots.Context(
+        label_versions(rows, report_labels(rows)), data_notes(rows), capped(rows), frozenset(generated)
+    )
+
+
 def table4_by_system(rows: list[dict], reference: str) -> tuple[pd.DataFrame, list[str]]:
     """`table.speed_table` per system (each system's builds, ratios to its own reference build),
     stacked into one table."""
@@ -222,7 +299,8 @@ def table4_by_system(rows: list[dict], reference: str) -> tuple[pd.DataFrame, li
 def build(store: Store, run_id: str, reference: Optional[str] = None) -> Report:
     run = store.run_row(run_id)
     rows = store.cell_rows(run_id)
-    table4, notes = table4_by_system(rows, reference or run["reference"])
+    reference = reference or run["reference"]
+    table4, notes = table4_by_system(rows, reference)
     cells = cell_frame(rows)
     speed = summaries(cells, SPEED)
     labels = list(dict.fromkeys(cells["label"])) if not cells.empty else []
@@ -232,18 +310,20 @@ def build(store: Store, run_id: str, reference: Optional[str] = None) -> Report:
     epoch_time = summaries(cells, EPOCH_TIME) if EPOCH_TIME in cells else pd.DataFrame()
     accuracy = summaries(cells, accuracy_metric) if accuracy_metric else pd.DataFrame()
     scaling = scaling_table(speed)
+    context = figure_context(rows)
     figures = plots.draw_all(
         [
-            (plots.throughput, (speed, palette)),
-            (plots.gpu_usage, (speed, gpu, palette)),
-            (plots.epochs, (epoch_time, accuracy, palette)),
-            (plots.scaling, (scaling, palette)),
-            (plots.batch_sweep, (speed, palette)),
-            (plots.ops, (ops_table(cells), palette)),
+            (plots.throughput, (speed, palette, context)),
+            (plots.ratios, (ratio_table(speed, cells, reference), palette, reference, context)),
+            (plots.gpu_usage, (speed, gpu, palette, context)),
+            (plots.epochs, (epoch_time, accuracy, palette, context)),
+            (plots.scaling, (scaling, palette, context)),
+            (plots.batch_sweep, (speed, palette, context)),
+            (plots.ops, (ops_table(cells), palette, context)),
         ]
     )
     warmup = summaries(cells, WARMUP) if WARMUP in cells else None
-    tables = {"Training speed (seed Table 4 shape)": table4, "Repeats": repeats_table(speed, warmup)}
+    tables = {"Training speed (seed Table 4 shape)": table4, "Repeats": repeats_table(speed, warmup, cells)}
     energy = energy_table(cells) if not cells.empty else pd.DataFrame()
     if not energy.empty:
         tables["Energy over the timed training window (NVML)"] = energy
@@ -263,7 +343,7 @@ def build(store: Store, run_id: str, reference: Optional[str] = None) -> Report:
     failures = failures_table(cells) if not cells.empty else pd.DataFrame()
     if not failures.empty:
         tables["Cells that did not end ok"] = failures
-    return Report(run_id, run, tables, notes, figures)
+    return Report(run_id, run, tables, notes, figures, context)
 
 
 def write(report: Report, out: Path) -> list[Path]:
@@ -290,6 +370,8 @@ def _run_facts(report: Report) -> list[tuple[str, str]]:
         ("host", f"{host.get('hostname', '?')}: {host.get('cpu_model', '?')}, {host.get('cores', '?')} cores"),
         ("GPUs", gpus),
         ("tool", f"benchmatrix {run['tool_version']}"),
+        *[(f"{label} in the container", text) for label, text in report.context.versions.items()],
+        *[("data", note.removeprefix("data: ")) for note in report.context.data],
     ]
 
 

@@ -97,6 +97,7 @@ cells = Table(
     Column("versions", Text),
     Column("notes", Text),
     Column("log_tail", Text),
+    Column("data_provenance", Text),  # schema 3: JSON, workloads.datasets.provenance
     UniqueConstraint("run_id", "config_hash", "repeat", name="uq_cell_identity"),
 )
 
@@ -153,6 +154,7 @@ class CellRecord:
     notes: list[str]
     log_tail: Optional[str]
     metrics: list[Metric]
+    data_provenance: Optional[dict] = None  # where the data came from, as the cell's result says
 
 
 def now() -> datetime:
@@ -307,7 +309,7 @@ class Store:
             cursor.close()
         for row in rows:
             row["metrics"] = by_cell.get(row["id"], {})
-            for key in ("options", "config", "versions", "notes"):
+            for key in ("options", "config", "versions", "notes", "data_provenance"):
                 row[key] = json.loads(row[key]) if row[key] else None
         return rows
 
@@ -318,13 +320,14 @@ def _cell_values(record: CellRecord) -> dict:
     values = {
         key: getattr(record, key)
         for key in CellRecord.__dataclass_fields__
-        if key not in ("metrics", "options", "config", "versions", "notes")
+        if key not in ("metrics", "options", "config", "versions", "notes", "data_provenance")
     }
     values.update(
         options=json.dumps(record.options, sort_keys=True),
         config=json.dumps(record.config, sort_keys=True),
         versions=json.dumps(record.versions, sort_keys=True),
         notes=json.dumps(record.notes),
+        data_provenance=json.dumps(record.data_provenance, sort_keys=True) if record.data_provenance else None,
     )
     return values
 

@@ -8,6 +8,7 @@ import sys
 from typing import BinaryIO, TextIO
 
 import pandas as pd
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -16,7 +17,11 @@ from orchestrator.errors import UsageError
 from orchestrator.plan import Cell
 from orchestrator.store import Store
 from orchestrator.summary import repeat_groups
-from orchestrator.table import SPEED, speed_table
+from orchestrator.table import SPEED, SpeedEntry, accuracy_meaningless, speed_entries, speed_table
+
+UNBOUNDED = 100_000  # a width no table reaches: to measure one uncut
+# For a narrow console: no outer edge, one column of space between columns.
+COMPACT: dict = {"box": box.SIMPLE_HEAD, "show_edge": False, "padding": (0, 1, 0, 0)}
 
 
 def print_plan(console: Console, cells: list[Cell]) -> None:
@@ -50,16 +55,52 @@ def print_plan(console: Console, cells: list[Cell]) -> None:
 
 
 def print_speed_table(console: Console, store: Store, run_id: str, reference: str | None) -> None:
+    """Table 4 as it is (one column per framework) where the console has room, else stacked (one row
+    per framework) so that no figure is cut; the footnotes name versions, data and repeats either way."""
     run = store.run_row(run_id)
-    frame, notes = speed_table(store.cell_rows(run_id), reference or run["reference"])
-    table = Table(title=f"Training speed — run {run_id}")
-    for column in frame.columns:
-        table.add_column(str(column), justify="right" if column not in ("system", "workload") else "left")
-    for record in frame.itertuples(index=False):
-        table.add_row(*[_fmt(value) for value in record])
-    console.print(table)
+    rows = store.cell_rows(run_id)
+    frame, notes = speed_table(rows, reference or run["reference"])
+    title = f"Training speed — run {run_id}"
+    wide = _wide_table(frame, title)
+    if _natural_width(console, wide) <= console.width:
+        console.print(wide)
+    else:
+        console.print(_stacked_table(*speed_entries(rows, reference or run["reference"]), title))
     for note in notes:
         console.print(f"  · {note}", highlight=False)
+
+
+def _natural_width(console: Console, table: Table) -> int:
+    """Columns the table takes uncut (`Console.measure` alone caps it at the console's width)."""
+    return console.measure(table, options=console.options.update_width(UNBOUNDED)).maximum
+
+
+def _wide_table(frame: pd.DataFrame, title: str) -> Table:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column), justify="left" if column in ("system", "workload") else "right")
+    for record in frame.itertuples(index=False):
+        table.add_row(*[_fmt(value) for value in record])
+    return table
+
+
+def _stacked_table(entries: list[SpeedEntry], reference: str | None, title: str) -> Table:
+    """One row per (group, framework), the group named on its first row only: narrow whatever the frameworks."""
+    table = Table(title=title)
+    for column in ("system", "workload", "batch", "framework"):
+        table.add_column(column, overflow="fold")
+    table.add_column("img/s", justify="right", no_wrap=True)
+    if reference is not None:
+        table.add_column("ratio", justify="right", no_wrap=True)
+    table.add_column("n", justify="right", no_wrap=True)
+    groups = [(entry.system, entry.workload, entry.batch) for entry in entries]
+    for index, entry in enumerate(entries):
+        first = index == 0 or groups[index - 1] != groups[index]
+        last = index + 1 == len(entries) or groups[index + 1] != groups[index]
+        named = [entry.system, entry.workload, str(entry.batch)] if first else ["", "", ""]
+        ratio = [entry.ratio or "ref"] if reference is not None else []
+        table.add_row(*named, entry.label, entry.text, *ratio, str(entry.n), end_section=last)
+    return table
 
 
 def _fmt(value: object) -> str:
@@ -67,11 +108,28 @@ def _fmt(value: object) -> str:
 
 
 def print_cells(console: Console, store: Store, run_id: str) -> None:
-    table = Table(title="Cells")
-    for column in ("status", "system", "framework", "workload", "batch", "repeat", "img/s", "notes"):
-        table.add_column(column)
-    for row in store.cell_rows(run_id):
+    """Every cell with its notes inline where the console has room, else numbered below the table
+    (cells share most notes), so that numbers and short words are never folded."""
+    rows = store.cell_rows(run_id)
+    inline = _cells_table(rows, None)
+    if _natural_width(console, inline) <= console.width:
+        console.print(inline)
+        return
+    notes = list(dict.fromkeys(note for row in rows for note in row["notes"] or []))
+    console.print(_cells_table(rows, {note: index for index, note in enumerate(notes, 1)}))
+    for index, note in enumerate(notes, 1):
+        console.print(f"  [{index}] {note}", highlight=False, markup=False)
+
+
+def _cells_table(rows: list[dict], numbered: dict[str, int] | None) -> Table:
+    """`numbered`: note → its number below the table, or None for the notes written out."""
+    table = Table(title="Cells", **({} if numbered is None else COMPACT))
+    for column in ("status", "system", "framework", "workload", "batch", "repeat", "img/s", "data", "notes"):
+        folds = column in ("framework", "notes")
+        table.add_column(column, justify="right" if column == "img/s" else "left", overflow="fold", no_wrap=not folds)
+    for row in rows:
         speed = row["metrics"].get(SPEED)
+        notes = row["notes"] or []
         table.add_row(
             row["status"],
             row["system"],
@@ -80,9 +138,10 @@ def print_cells(console: Console, store: Store, run_id: str) -> None:
             str(row["batch_size"]),
             str(row["repeat"]),
             f"{speed:,.0f}" if speed else "--",
-            "; ".join(row["notes"] or []),
+            (row["data_provenance"] or {}).get("kind", "--"),
+            "; ".join(notes) if numbered is None else " ".join(str(numbered[note]) for note in notes),
         )
-    console.print(table)
+    return table
 
 
 def print_repeat_summary(console: Console, store: Store, run_id: str) -> None:
@@ -90,9 +149,21 @@ def print_repeat_summary(console: Console, store: Store, run_id: str) -> None:
     groups = repeat_groups(store.cell_rows(run_id), SPEED)
     if all(group["repeats"] < 2 for group in groups):
         return  # one repeat per configuration: nothing to summarise
-    table = Table(title="Repeats — training img/s")
-    for column in ("system", "framework", "workload", "batch", "options", "ok", "median", "IQR", "CV"):
-        table.add_column(column, justify="right" if column in ("median", "IQR", "CV") else "left")
+    table = _repeats_table(groups, compact=False)
+    if _natural_width(console, table) > console.width:
+        table = _repeats_table(groups, compact=True)
+    console.print(table)
+    console.print(
+        "  · over ok repeats: CV = sample standard deviation / mean; IQR = 75th − 25th percentile", highlight=False
+    )
+
+
+def _repeats_table(groups: list[dict], compact: bool) -> Table:
+    table = Table(title="Repeats — training img/s", **(COMPACT if compact else {}))
+    for column in ("system", "framework", "workload", "batch", "options", "ok"):
+        table.add_column(column, overflow="fold", no_wrap=column not in ("framework", "options"))
+    for column in ("median", "IQR", "CV"):
+        table.add_column(column, justify="right", no_wrap=True)
     for group in groups:
         summary = group["summary"]
         figures = ["--", "--", "--"]
@@ -102,15 +173,13 @@ def print_repeat_summary(console: Console, store: Store, run_id: str) -> None:
         ok = f"{group['ok']}/{group['repeats']}"
         identity = (str(group[key]) for key in ("system", "framework", "workload", "batch", "options"))
         table.add_row(*identity, ok, *figures)
-    console.print(table)
-    console.print(
-        "  · over ok repeats: CV = sample standard deviation / mean; IQR = 75th − 25th percentile", highlight=False
-    )
+    return table
 
 
 def flat_rows(store: Store, run_id: str) -> list[dict]:
     """One flat record per cell: identity, status, run/host context, the versions seen inside the
-    container (`versions.<package>` columns) and every metric as a column."""
+    container (`versions.<package>` columns), where its data came from (`data_provenance`, and
+    `accuracy_meaningful` false for generated data) and every metric as a column."""
     run = store.run_row(run_id)
     host = json.loads(run["host"])
     flat = []
@@ -135,6 +204,9 @@ def flat_rows(store: Store, run_id: str) -> list[dict]:
             "image_id": row["image_id"],
             "exit_code": row["exit_code"],
             "versions": json.dumps(row["versions"], sort_keys=True),
+            "data_provenance": json.dumps(row["data_provenance"], sort_keys=True) if row["data_provenance"] else None,
+            "data_provenance.kind": (row["data_provenance"] or {}).get("kind"),
+            "accuracy_meaningful": not accuracy_meaningless(row),
             "config_hash": row["config_hash"],
             "started_at": row["started_at"].isoformat(),
             "finished_at": row["finished_at"].isoformat(),

@@ -79,6 +79,7 @@ class Result:
     timing: dict[str, Any] = field(default_factory=dict)  # windows, self-check figures, suspects
     timing_suspect: bool = False
     train_window: TrainWindow | None = None
+    data_provenance: dict[str, Any] | None = None  # workloads.datasets.provenance: official, generated or user
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": RESULT_SCHEMA, **_finite(asdict(self))}

@@ -19,6 +19,7 @@ import numpy as np
 
 from workloads import models
 from workloads.contract import DEFAULT_WARMUP_STEPS, DEFAULT_WINDOW_STEPS
+from workloads.datasets import provenance, synthetic
 from workloads.datasets import spec as dataset_spec
 from workloads.datasets.selection import Selected, select
 from workloads.errors import UsageError
@@ -123,6 +124,7 @@ def run(config: RunConfig) -> Result:
     model = models.get(config.model)
     generated = not dataset_spec(config.dataset).needs_files
     data = select(config.dataset, config.data_dir, config.max_samples, config.seed, config.generated_samples)
+    origin = data_provenance(config)
     notes = list(data.notes)
     kept = usable_samples(len(data.x_train), config.replicas)
     if kept < len(data.x_train):
@@ -226,7 +228,16 @@ def run(config: RunConfig) -> Result:
         timing=_timing_fields(timing, config.window_steps),
         timing_suspect=timing.suspect,
         train_window=TrainWindow(recorder.wall_start or 0.0, recorder.wall_end or 0.0, timing.samples),
+        data_provenance=origin.to_dict(),
     )
+
+
+def data_provenance(config: RunConfig) -> provenance.Provenance:
+    """Where the cell's data came from: generated here, or the folder's provenance checked against its files."""
+    dataset = dataset_spec(config.dataset)
+    if not dataset.needs_files or config.data_dir is None:
+        return synthetic.provenance(config.dataset, config.generated_samples)
+    return provenance.read(dataset.reader, config.data_dir)
 
 
 def train(adapter: Adapter, warmup: list[int], batch_size: int, epochs: int, recorder: Recorder) -> Timing:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,9 @@ def test_every_cell_ok_and_table_printed(matrix_run):
     ):
         assert column in done.stdout
     assert "mlp: capped at 960 training samples per epoch" in done.stdout
+    assert "data: fashion_mnist, generated (seed 0, n 1,200): accuracy meaningless" in done.stdout
+    assert re.search(r"version in the container: tensorflow = .*tensorflow 2\.21\.0", done.stdout)
+    assert {row["data_provenance"]["kind"] for row in rows} == {"generated"}
 
 
 def test_parameter_counts_equal_across_frameworks(matrix_run):

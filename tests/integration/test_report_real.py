@@ -49,7 +49,10 @@ def test_report_of_a_real_run(real_run, cli):
     assert len(images) >= 2 and all(base64.b64decode(data)[:4] == b"\x89PNG" for data in images)
     summary = (work / "out" / "summary.md").read_text()
     assert "| cpu | mlp | 32 | 1 | mxnet | 3 / 3 |" in summary  # three ok repeats with their CV
-    assert "| cpu | tooshort | 32 | Error |" in summary  # the failed cell shows its status in Table 4
+    assert "| cpu | tooshort | 32 | 0 | Error |" in summary  # the failed cell shows its status in Table 4
+    # The cell read the sample's PROVENANCE.json through the read-only mount and vouched for it.
+    assert "- **data**: fashion_mnist, generated (seed 0, n 1,200): accuracy meaningless" in summary
+    assert "- **mxnet in the container**: mxnet 1.9.1" in summary
     assert "warm-up" in summary  # its last log line says why
     assert (work / "out" / "throughput.png").stat().st_size > 10_000
 
@@ -65,3 +68,4 @@ def test_parquet_export_carries_run_host_image_and_versions(real_run, cli):
     assert set(ok["versions.mxnet"]) == {"1.9.1"} and ok["image_id"].str.startswith("sha256:").all()
     assert frame["run_id"].nunique() == 1 and frame["host"].notna().all()
     assert frame.loc[frame["status"] == "error", "train_img_per_s"].isna().all()
+    assert set(ok["data_provenance.kind"]) == {"generated"} and not ok["accuracy_meaningful"].any()

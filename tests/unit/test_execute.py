@@ -164,3 +164,15 @@ def test_packed_cells_really_run_at_the_same_time(store, tmp_path):
     assert sorted(seen) == ["0", "1"]
     assert run.statuses == {"ok": 2}
     assert all("packed: ran beside other cells on CPUs" in row["notes"][0] for row in store.cell_rows("run1"))
+
+
+def test_a_cells_data_provenance_is_stored_from_its_result(store, tmp_path):
+    generated = {"kind": "generated", "seed": 0, "n": 60000, "n_test": 10000}
+
+    def generated_run(task):
+        task.cell_dir.mkdir(parents=True, exist_ok=True)
+        (task.cell_dir / "result.json").write_text(json.dumps({**RESULT, "data_provenance": generated}))
+        return CellRun(exit_code=0, timed_out=False, oom_killed=False, logs="done")
+
+    execution(ScriptedBackend(generated_run), store, tmp_path).run([cell()])
+    assert [row["data_provenance"] for row in store.cell_rows("run1")] == [generated]

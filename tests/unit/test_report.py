@@ -1,24 +1,32 @@
 """`report` on a synthetic run that has every kind of content: repeats, failures, batch sweeps,
-several epoch counts, 1 and 4 GPUs with GPU metrics, and operation micro-benchmarks."""
+several epoch counts, 1 and 4 GPUs with GPU metrics, and operation micro-benchmarks; and on a
+single-repeat run of generated data, which must say so everywhere."""
 
 from __future__ import annotations
 
 import base64
 import random
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
 
-from orchestrator import report
+from orchestrator import plots, report
 from orchestrator.store import Metric, Store
+from orchestrator.table import SPEED
 from tests.stores import add_run, cell
 
 T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SPEEDS = {"tensorflow": 1000.0, "pytorch": 1400.0, "mxnet": 800.0}
 OPS_SIZES = (1_000, 10_000, 100_000, 1_000_000)
+OFFICIAL = {"kind": "official", "verified": {"train-images-idx3-ubyte.gz": "0" * 64}, "files": {}}
+GENERATED = {"kind": "generated", "seed": 0, "n": 60_000, "n_test": 10_000}
+CAP = "capped at 6000 training samples per epoch"
 
 
 def record(framework, system, gpus, workload, batch, epochs, repeat, status="ok", extra=(), scale=1.0, run_id="run1"):
@@ -49,6 +57,7 @@ def record(framework, system, gpus, workload, batch, epochs, repeat, status="ok"
         versions={framework: "1"},
         log_tail=None if status == "ok" else "step 12\nBENCHMATRIX_OOM: CUDA out of memory",
         metrics=metrics if status == "ok" else [],
+        data_provenance=OFFICIAL if status == "ok" and workload != "ops" else None,
     )
 
 
@@ -100,12 +109,16 @@ def synthetic_run(store: Store) -> None:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[report.Report, Path]:
-    """Built once: drawing the figures is the slow part."""
-    work = tmp_path_factory.mktemp("report")
-    store = Store(str(work / "results.db"))
+def synthetic_store(tmp_path_factory) -> Store:
+    store = Store(str(tmp_path_factory.mktemp("report") / "results.db"))
     synthetic_run(store)
-    return report.build(store, "run1"), work / "out"
+    return store
+
+
+@pytest.fixture(scope="module")
+def built(synthetic_store, tmp_path_factory) -> tuple[report.Report, Path]:
+    """Built once: drawing the figures is the slow part."""
+    return report.build(synthetic_store, "run1"), tmp_path_factory.mktemp("out")
 
 
 def test_every_figure_is_drawn_and_written(built):
@@ -117,6 +130,7 @@ def test_every_figure_is_drawn_and_written(built):
             "index.html",
             "summary.md",
             "throughput.png",
+            "ratios.png",
             "gpu.png",
             "epochs.png",
             "scaling.png",
@@ -133,7 +147,7 @@ def test_html_is_self_contained_with_every_plot_embedded(built):
     report.write(result, out)
     page = (out / "index.html").read_text()
     embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(embedded) == 6 and all(base64.b64decode(data).startswith(PNG_MAGIC) for data in embedded)
+    assert len(embedded) == 7 and all(base64.b64decode(data).startswith(PNG_MAGIC) for data in embedded)
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing loaded from elsewhere
     assert "Out of Memory" in page and "Timeout" in page
 
@@ -142,7 +156,7 @@ def test_summary_has_table4_repeats_with_cv_and_failures(built):
     result, out = built
     report.write(result, out)
     summary = (out / "summary.md").read_text()
-    assert "| system | workload | batch | tensorflow (img/s) | pytorch (img/s) | mxnet (img/s) |" in summary
+    assert "| system | workload | batch | n | tensorflow (img/s) | pytorch (img/s) | mxnet (img/s) |" in summary
     assert "pytorch / tensorflow" in summary
     repeats = result.tables["Repeats"]
     mxnet_mlp = repeats[(repeats["framework"] == "mxnet") & (repeats["workload"] == "mlp") & (repeats["batch"] == 32)]
@@ -205,3 +219,91 @@ def test_warmup_seconds_and_energy_are_reported_beside_speed(built):
     assert (one["median energy J"].item(), one["median img/J"].item(), one["n"].item()) == ("3,000", "4.00", 3)
     gpu_figure = next(figure for figure in result.figures if figure.name == "gpu")
     assert "NVML's share of time in which a kernel was running, not how busy the SMs were" in gpu_figure.caption
+
+
+def test_the_ratio_figure_shows_the_tables_ratio_with_the_spread_of_paired_repeats(synthetic_store):
+    cells = report.cell_frame(synthetic_store.cell_rows("run1"))
+    ratios = report.ratio_table(report.summaries(cells, SPEED), cells, "tensorflow")
+    mlp = ratios[(ratios["workload"] == "mlp") & (ratios["batch"] == 32)].set_index("label")
+    assert set(mlp.index) == {"pytorch", "mxnet"}  # the reference is the line at 100 %
+    assert mlp.at["pytorch", "median"] == pytest.approx(1.4, abs=0.09)
+    assert mlp.at["mxnet", "n"] == 3  # its timed-out repeat 3 has no partner
+    for row in mlp.itertuples():
+        assert row.low <= row.median <= row.high and row.low < row.high
+    oom = ratios[(ratios["system"] == "4_gpu") & (ratios["label"] == "pytorch")]
+    assert pd.isna(oom["median"].item()) and oom["status_text"].item() == "Out of Memory"
+
+
+def test_every_figure_names_the_versions_and_the_data(built):
+    result, _ = built
+    for figure in result.figures:
+        assert "tensorflow = tensorflow 1; pytorch = pytorch 1; mxnet = mxnet 1" in figure.context, figure.name
+        assert "data: fashion_mnist, official (sha256 verified: train-images-idx3-ubyte.gz)" in figure.context
+
+
+def test_the_context_is_drawn_under_the_title():
+    figure = plt.figure()
+    context = plots.Context({"tensorflow": "tensorflow 2.16.1"}, ["data: fashion_mnist, official"])
+    plot = plots._finish(figure, context, "heading", "name", "title", "caption")
+    drawn = " ".join(text.get_text() for text in figure.texts)
+    assert plot.context in drawn.replace("\n", " ") and "tensorflow = tensorflow 2.16.1" in drawn
+
+
+def single_generated_run(store: Store) -> None:
+    add_run(store, "gen")
+    store.record_cells(
+        [
+            replace(
+                record(framework, "cpu", 0, workload, 32, 1, 0, run_id="gen"),
+                versions={"python": "3.11.2", framework: "2.0"},
+                notes=[CAP] if workload == "cnn" else [],
+                data_provenance=GENERATED,
+            )
+            for framework in ("tensorflow", "pytorch")
+            for workload in ("mlp", "cnn")
+        ]
+    )
+
+
+def test_a_single_repeat_run_on_generated_data_says_so_everywhere(tmp_path):
+    store = Store(str(tmp_path / "results.db"))
+    single_generated_run(store)
+    built = report.build(store, "gen")
+    report.write(built, tmp_path / "out")
+    summary = " ".join((tmp_path / "out" / "summary.md").read_text().split())
+    assert "**tensorflow in the container**: tensorflow 2.0" in summary
+    assert "**data**: fashion_mnist, generated (seed 0, n 60,000): accuracy meaningless" in summary
+    assert "n < 3 everywhere (n = 1): each figure is one or two measurements, no spread" in summary
+    assert "| system | workload | batch | n |" in summary
+    repeats = built.tables["Repeats"]
+    assert set(repeats["versions"]) == {"tensorflow 2.0", "pytorch 2.0"}
+    assert set(repeats["data"]) == {"fashion_mnist, generated (seed 0, n 60,000): accuracy meaningless"}
+    epochs = next(figure for figure in built.figures if figure.name == "epochs")
+    assert "cnn, mlp: accuracy meaningless: generated data" in epochs.caption
+
+
+def test_panels_say_their_cap_and_accuracy_panels_say_meaningless(tmp_path, monkeypatch):
+    store = Store(str(tmp_path / "results.db"))
+    single_generated_run(store)
+    rows = store.cell_rows("gen")
+    context = report.figure_context(rows)
+    assert context.caps == {"cnn": CAP} and context.generated == {"mlp", "cnn"}
+    drawn = []
+    monkeypatch.setattr(plots, "_png", lambda figure: drawn.append(figure) or b"")
+    cells = report.cell_frame(rows)
+    speed = report.summaries(cells, SPEED)
+    palette = plots.colours(["tensorflow", "pytorch"])
+    plots.ratios(report.ratio_table(speed, cells, "tensorflow"), palette, "tensorflow", context)
+    plots.throughput(speed, palette, context)
+    plots.epochs(
+        report.summaries(cells, "epoch_seconds_median"), report.summaries(cells, "test_accuracy"), palette, context
+    )
+    ratio_titles, speed_titles, epoch_titles = ([ax.get_title() for ax in figure.axes] for figure in drawn)
+    assert ratio_titles == ["mlp · batch 32 · cpu", f"cnn · batch 32 · cpu\n{CAP}"]
+    assert speed_titles == ratio_titles
+    assert epoch_titles == [
+        "mlp · cpu",
+        f"mlp · cpu\n{plots.MEANINGLESS}",
+        f"cnn · cpu\n{CAP}",
+        f"cnn · cpu\n{plots.MEANINGLESS}",
+    ]

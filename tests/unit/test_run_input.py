@@ -80,7 +80,8 @@ def test_dataset_unreadable_by_the_cell_user_is_refused(tmp_path, cli):
 def test_data_sample_writes_the_official_names(tmp_path, cli):
     done = cli("data", "sample", "fashion_mnist", "--dir", str(tmp_path), "--n", "50")
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in Path(tmp_path).iterdir()) == sorted(data.info("fashion_mnist").files)
+    written = sorted(p.name for p in Path(tmp_path).iterdir())
+    assert written == sorted([*data.info("fashion_mnist").files, "PROVENANCE.json"])
     assert data.missing_files("fashion_mnist", tmp_path) == []
 
 

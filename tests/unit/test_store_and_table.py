@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def test_speed_table_matches_golden(store):
 def test_speed_table_without_reference_says_so(store):
     store.record_cell(record("run1", "pytorch", "mlp", "ok", 1500.0))
     table, notes = speed_table(store.cell_rows("run1"), "tensorflow")
-    assert list(table.columns) == ["system", "workload", "batch", "pytorch (img/s)"]
+    assert list(table.columns) == ["system", "workload", "batch", "n", "pytorch (img/s)"]
     assert "reference framework 'tensorflow' is not in this run: no speed ratios" in notes
 
 
@@ -104,6 +105,19 @@ def test_speed_table_says_where_input_came_from_and_which_cells_are_timing_suspe
     store.record_cell(flagged)
     _, notes = speed_table(store.cell_rows("run1"), "pytorch")
     assert "input: device (pytorch); host (jax)" in notes
-    assert "TIMING-SUSPECT cpu/mlp/bs32 jax repeat 0: epoch 1, step 101: 30 s per step, over 10× the median" in (
-        notes[-1]
+    assert (
+        "TIMING-SUSPECT cpu/mlp/bs32 jax repeat 0: epoch 1, step 101: 30 s per step, over 10× the median" in (notes[-1])
     )
+
+
+def test_speed_table_footnotes_name_versions_data_and_the_groups_with_few_repeats(store):
+    for repeat in range(3):
+        store.record_cell(record("run1", "tensorflow", "mlp", "ok", 1000.0 + repeat, repeat=repeat))
+    official = {"kind": "official", "verified": {"train-images-idx3-ubyte.gz": "0" * 64}}
+    store.record_cell(replace(record("run1", "mxnet", "mlp", "ok", 700.0), data_provenance=official))
+    table, notes = speed_table(store.cell_rows("run1"), "tensorflow")
+    assert table["n"].tolist() == ["1–3"]
+    assert "n < 3 (one or two measurements, no spread): cpu/mlp/bs32 mxnet n=1" in notes
+    assert "version in the container: mxnet = mxnet 1" in notes
+    assert "data: fashion_mnist, official (sha256 verified: train-images-idx3-ubyte.gz)" in notes
+    assert not any("not recorded" in note for note in notes)  # cells without one (failed ones) add no line

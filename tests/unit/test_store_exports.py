@@ -9,6 +9,7 @@ import os
 import pty
 import subprocess
 import sys
+from dataclasses import replace
 
 import pandas as pd
 
@@ -71,3 +72,24 @@ def test_unwritable_out_is_a_usage_error(tmp_path, cli):
     (tmp_path / "afile").write_text("")
     done = cli("results", "--store", path, "--format", "csv", "--out", str(tmp_path / "afile" / "x.csv"))
     assert done.returncode == 2 and "cannot write there" in done.stderr
+
+
+def test_exports_say_where_each_cells_data_came_from(tmp_path, cli):
+    path = str(tmp_path / "results.db")
+    store = Store(path)
+    add_run(store, "run1", host='{"hostname": "bench-host"}')
+    generated = {"kind": "generated", "seed": 0, "n": 60000}
+    store.record_cells(
+        [
+            replace(record("mxnet", "cpu", 0, "mlp", 32, 1, 0), data_provenance=generated),
+            replace(record("pytorch", "cpu", 0, "mlp", 32, 1, 0), data_provenance={"kind": "official"}),
+        ]
+    )
+    rows = json.loads(cli("results", "--store", path, "--format", "json").stdout)
+    assert [(row["data_provenance.kind"], row["accuracy_meaningful"]) for row in rows] == [
+        ("generated", False),
+        ("official", True),
+    ]
+    assert json.loads(rows[0]["data_provenance"]) == generated
+    as_csv = list(csv.DictReader(io.StringIO(cli("results", "--store", path, "--format", "csv").stdout)))
+    assert [row["accuracy_meaningful"] for row in as_csv] == ["False", "True"]

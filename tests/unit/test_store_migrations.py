@@ -13,6 +13,7 @@ from orchestrator import migrations
 from orchestrator.errors import UsageError
 from orchestrator.store import Store
 from tests.conftest import REPO
+from tests.stores import add_run, cell
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -36,6 +37,11 @@ def v1_store(path: Path) -> Path:
     return path
 
 
+def columns(path: Path, table: str) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
 def indexes(path: Path) -> set[str]:
     with sqlite3.connect(path) as conn:
         return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
@@ -45,11 +51,28 @@ def test_a_foundation_store_is_migrated_in_place(tmp_path):
     path = v1_store(tmp_path / "old.db")
     assert "ix_cells_run_id" not in indexes(path)
     store = Store(str(path))
-    assert store.schema_version == migrations.LATEST == 2
+    assert store.schema_version == migrations.LATEST == 3
     assert {"ix_cells_run_id", "ix_cells_config_hash", "ix_cells_build", "ix_runs_started_at"} <= indexes(path)
+    assert "data_provenance" in columns(path, "cells")
     assert store.resolve_run("last") == "old"
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+
+
+def test_a_schema_2_store_gains_the_provenance_column_and_keeps_its_cells(tmp_path):
+    path = tmp_path / "v2.db"
+    store = Store(str(path))
+    add_run(store, "run1")
+    store.record_cell(cell())
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE cells DROP COLUMN data_provenance")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    assert "data_provenance" not in columns(path, "cells")
+    migrated = Store(str(path))
+    assert migrated.schema_version == 3 and "data_provenance" in columns(path, "cells")
+    assert [row["data_provenance"] for row in migrated.cell_rows("run1")] == [None]
+    migrated.record_cell(cell(config_hash="new", data_provenance={"kind": "user"}))
+    assert migrated.cell_rows("run1")[-1]["data_provenance"] == {"kind": "user"}
 
 
 def test_a_newer_store_is_refused_with_what_to_run_and_left_alone(tmp_path):
@@ -57,7 +80,7 @@ def test_a_newer_store_is_refused_with_what_to_run_and_left_alone(tmp_path):
     Store(str(path))
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
-    with pytest.raises(UsageError, match=r"has schema 7, but this benchmatrix .* knows schemas up to 2: upgrade"):
+    with pytest.raises(UsageError, match=r"has schema 7, but this benchmatrix .* knows schemas up to 3: upgrade"):
         Store(str(path))
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM meta").fetchone() == ("7",)
@@ -77,7 +100,7 @@ def test_processes_opening_one_fresh_store_at_once_create_it_once(tmp_path):
     ]
     outputs = [process.communicate(timeout=120) for process in processes]
     assert [process.returncode for process in processes] == [0] * 4, [err for _, err in outputs]
-    assert [out.strip() for out, _ in outputs] == ["2"] * 4
+    assert [out.strip() for out, _ in outputs] == ["3"] * 4
     assert sorted(Store(str(path)).run_ids()) == [f"run{k}" for k in range(4)]
 
 

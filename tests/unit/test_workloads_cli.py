@@ -14,6 +14,7 @@ import workloads.__main__
 import workloads.run
 from workloads.__main__ import main
 from workloads.contract import RESULT_SCHEMA
+from workloads.datasets.idx import FILES as IDX_FILES
 from workloads.datasets.idx import write_sample
 from workloads.errors import UsageError, oom_reason
 from workloads.frameworks import parse_options
@@ -127,6 +128,9 @@ def test_run_writes_a_complete_result(monkeypatch: pytest.MonkeyPatch, data_dir:
     assert result["final_loss"] == 0.25 and result["final_accuracy"] == 0.75
     assert result["epoch_losses"] == [0.5, 0.25]
     assert result["inference_batches"] == 2  # 40 test samples at batch 32
+    assert "capped at 150 training samples per epoch (of 200)" in result["notes"]
+    assert result["data_provenance"]["kind"] == "user"  # written by hand here, no PROVENANCE.json
+    assert sorted(result["data_provenance"]["files"]) == sorted(IDX_FILES)
     assert 0 < result["inference_latency_p50_ms"] <= result["inference_latency_p99_ms"]
     assert result["validation_accuracy"] is None and result["peak_device_memory_mb"] is None
     assert 0.0 <= result["test_accuracy"] <= 1.0

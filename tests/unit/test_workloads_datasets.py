@@ -156,6 +156,13 @@ def test_selection_caps_after_a_seeded_shuffle(cifar_dir: Path) -> None:
     assert chosen.validation is None and chosen.test[0].shape == (12, 32, 32, 3)
 
 
+def test_a_training_cap_is_noted_only_where_it_leaves_samples_out() -> None:
+    capped = select("synthetic_seq", None, 30, seed=0, generated_samples=50)
+    assert "capped at 30 training samples per epoch (of 50)" in capped.notes
+    uncapped = select("synthetic_seq", None, 100, seed=0, generated_samples=50)
+    assert not any(note.startswith("capped at") for note in uncapped.notes)
+
+
 def test_evaluation_split_is_capped_by_memory(monkeypatch: pytest.MonkeyPatch, cifar_dir: Path) -> None:
     monkeypatch.setattr(selection, "EVAL_BYTES", 5 * 32 * 32 * 3 * 4)
     chosen = select("cifar10", cifar_dir, None, seed=0)

@@ -74,6 +74,9 @@ def select(
         )
     x_train, y_train = parts.train.take(train_indices)
     notes = list(parts.notes)
+    available = total - held_out
+    if max_samples is not None and max_samples < available:
+        notes.append(f"capped at {max_samples} training samples per epoch (of {available})")
     eval_cap = max(1, EVAL_BYTES // sample_bytes)
     validation = None
     if held_out:

@@ -14,6 +14,7 @@ from typing import Optional
 
 import numpy as np
 
+from workloads.datasets.provenance import Kind, Provenance
 from workloads.datasets.source import Parts
 
 DATA_SEED = 20190729  # fixed: the data must not change with a run's --seed
@@ -76,3 +77,9 @@ def open_dataset(name: str, train_samples: Optional[int] = None) -> Parts:
         "accuracy is meaningless"
     ]
     return Parts(train=train, test=RandomImages(test_size, 1), num_classes=IMAGE_CLASSES, notes=notes)
+
+
+def provenance(name: str, train_samples: Optional[int] = None) -> Provenance:
+    """Generated in the cell from the fixed data seed: what a result says of where its data came from."""
+    train_size, test_size = SEQUENCE_SAMPLES if name == "synthetic_seq" else IMAGE_SAMPLES
+    return Provenance(Kind.GENERATED, seed=DATA_SEED, n=train_samples or train_size, n_test=test_size)
