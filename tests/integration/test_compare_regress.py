@@ -36,7 +36,10 @@ def test_regress_between_two_mxnet_builds(engine, sample_data, tmp_path, cli):
     # Two rounds cannot reach a verdict: too little evidence is not a pass.
     assert done.returncode == ExitCode.INCONCLUSIVE, done.stdout[-4000:] + done.stderr[-4000:]
     markdown = (tmp_path / "compare.md").read_text()
-    assert markdown.startswith("## INCONCLUSIVE") and "too few repeats for a verdict (2 vs 2 ok)" in markdown
+    assert (
+        markdown.startswith("## INCONCLUSIVE")
+        and "too few repeats for a verdict (2 vs 2 ok, 2 rounds: a blocked test needs 3 in both orders)" in markdown
+    )
     assert "2 rounds, order alternating (A B, B A, …)" in markdown
     case = ET.parse(tmp_path / "junit.xml").getroot().find("testcase")
     assert case.get("name") == "cpu/mxnet/mlp/bs32/e1/hybridize=True" and case.find("error") is not None
