@@ -17,7 +17,7 @@ MODELS_PARAMS = {"mlp": 101_770, "cnn": 203_434}
 
 def write_spec(path: Path, frameworks: str, workloads: str) -> Path:
     path.write_text(
-        "name: ci\nreference: tensorflow\nrepeats: 1\n"
+        "name: ci\nrepeats: 1\n"
         "systems: {cpu: {kind: cpu, memory: 4g}}\n"
         f"frameworks:\n{frameworks}\nworkloads:\n{workloads}\n"
     )
