@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = data_sub.add_parser("sample", help="write a small valid dataset in the original format")
     sample.add_argument("name", choices=sorted(data.DATASETS))
     sample.add_argument("--dir", type=Path, required=True)
-    sample.add_argument("--n", type=int, default=2000, help="training samples (test: a fifth)")
+    sample.add_argument("--n", type=int, default=2000, help="training samples, at least 1 (test: a fifth)")
+    sample.add_argument("--force", action="store_true", help="replace the dataset's files already in --dir")
     sample.set_defaults(handler=cmd_data_sample)
     fetch = data_sub.add_parser("fetch", help="download the official files and verify their sha256")
     fetch.add_argument("name", choices=sorted(data.DATASETS))
@@ -273,7 +274,8 @@ def cmd_results(args: argparse.Namespace) -> None:
 
 
 def cmd_data_sample(args: argparse.Namespace) -> None:
-    _print_files("wrote", data.sample(args.name, args.dir, n_train=args.n, n_test=max(1, args.n // 5)), args)
+    written = data.sample(args.name, args.dir, n_train=args.n, n_test=max(1, args.n // 5), force=args.force)
+    _print_files("wrote", written, args)
 
 
 def _print_files(verb: str, paths: list[Path], args: argparse.Namespace, shown: int = 8) -> None:
@@ -287,12 +289,20 @@ def _print_files(verb: str, paths: list[Path], args: argparse.Namespace, shown: 
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> None:
+    """Offline with --or-sample: a generated sample, or the files a sample wrote earlier, kept as they are."""
     try:
-        placed = data.fetch(args.name, args.dir)
+        placed = data.fetch(args.name, args.dir, console=errors)
     except BenchmatrixError as exc:
         if args.or_sample is None:
             raise
-        console.print(f"[yellow]{exc}[/]", highlight=False)
+        console.print(f"[yellow]{escape(str(exc))}[/]", highlight=False)
+        if not data.missing_files(args.name, args.dir):
+            console.print(
+                f"[yellow]offline: kept the {args.name} files already in {args.dir}; they are not the official "
+                "ones (their sha256 differs)[/]",
+                highlight=False,
+            )
+            return
         placed = data.sample(args.name, args.dir, n_train=args.or_sample, n_test=max(1, args.or_sample // 6))
         console.print(
             f"[yellow]offline: wrote a generated {args.name} sample in the same format to {args.dir} "
