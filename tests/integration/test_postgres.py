@@ -122,8 +122,8 @@ def postgres() -> Iterator[PostgresServer]:
     bindir = _bindir()
     if bindir is None:
         if os.environ.get("CI"):
-            pytest.fail("CI must run the PostgreSQL tests: install Debian's postgresql (`.ci/run` does)")
-        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
+            pytest.fail("CI must run the PostgreSQL tests: install Debian's postgresql (`make test` does as root)")
+        pytest.skip("no PostgreSQL server binaries (as root, `make test` installs postgresql)")
     as_postgres = os.geteuid() == 0
     root = Path(tempfile.mkdtemp(prefix="benchmatrix-pg-"))
     root.chmod(0o755)
