@@ -7,6 +7,7 @@ earlier row (an interrupted or retryable one), so no cell is ever stored twice.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -106,7 +107,7 @@ def prepare(request: RunRequest) -> Prepared:
         if problems:
             raise UsageError("these GPU images cannot run on this host's GPUs: " + "; ".join(problems))
     allocator = (
-        ClusterAllocator()
+        ClusterAllocator(request.slurm.for_system(spec.systems[cells[0].system].slurm))
         if request.backend == "slurm"
         else Allocator(host_resources(cells), pack=request.pack, cpus_per_cell=request.cpus_per_cell)
     )
@@ -141,7 +142,8 @@ def run_matrix(request: RunRequest, console: Console) -> RunSummary:
     store = Store(request.store)
     if request.backend == "slurm":
         options = request.slurm.for_system(prepared.spec.systems[system].slurm)
-        backend: Backend = SlurmBackend(options, request.data_dir.resolve(), request.sample_hz)
+        on_pending = functools.partial(console.print, style="yellow", markup=False, highlight=False)
+        backend: Backend = SlurmBackend(options, request.data_dir.resolve(), request.sample_hz, on_pending)
     else:
         backend = LocalBackend(client, request.data_dir.resolve(), request.sample_hz)
     _reap_orphans(backend, store, console)
