@@ -6,9 +6,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import IntegrityError
 
-from orchestrator.errors import UsageError
+from orchestrator.errors import BenchmatrixError, UsageError
 from orchestrator.store import Metric, Store
 from orchestrator.table import speed_table
 from tests.stores import add_run, cell
@@ -50,11 +49,22 @@ def test_cells_and_metrics_round_trip(store):
     assert store.resolve_run("last") == "run1"
 
 
-def test_duplicate_cell_identity_is_refused_whole(store):
+def test_duplicate_cell_identity_is_refused_whole_with_a_clear_error(store):
     store.record_cell(record("run1", "tensorflow", "mlp", "ok", 1000.0))
-    with pytest.raises(IntegrityError):
+    with pytest.raises(BenchmatrixError, match=r"store sqlite:///.*results.db: record_cell refused, .*already stored"):
         store.record_cell(record("run1", "tensorflow", "mlp", "ok", 2000.0))
     assert len(store.cell_rows("run1")) == 1
+
+
+def test_a_running_run_is_reopened_only_by_whoever_saw_its_current_owner(store):
+    """`run --resume`'s claim is a compare-and-set: of two resumes that read the same row, one wins."""
+    seen = store.run_row("run1")["host"]  # 'running', as created
+    assert store.reopen_run("run1", '{"orchestrator": "a/1/1"}', seen_host=seen)
+    assert not store.reopen_run("run1", '{"orchestrator": "b/2/2"}', seen_host=seen)
+    assert store.run_row("run1")["host"] == '{"orchestrator": "a/1/1"}'
+    store.finish_run("run1", "interrupted")
+    assert store.reopen_run("run1", '{"orchestrator": "b/2/2"}', seen_host=seen)  # not running: anyone may
+    assert store.run_row("run1")["status"] == "running"
 
 
 def test_failed_cell_has_status_and_no_metric(store):
@@ -104,6 +114,6 @@ def test_speed_table_says_where_input_came_from_and_which_cells_are_timing_suspe
     store.record_cell(flagged)
     _, notes = speed_table(store.cell_rows("run1"), "pytorch")
     assert "input: device (pytorch); host (jax)" in notes
-    assert "TIMING-SUSPECT cpu/mlp/bs32 jax repeat 0: epoch 1, step 101: 30 s per step, over 10× the median" in (
-        notes[-1]
+    assert (
+        "TIMING-SUSPECT cpu/mlp/bs32 jax repeat 0: epoch 1, step 101: 30 s per step, over 10× the median" in (notes[-1])
     )
