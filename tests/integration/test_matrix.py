@@ -115,7 +115,7 @@ def test_cell_logs_and_results_are_kept(matrix_run):
 def test_failing_cell_is_stored_as_error_and_the_matrix_goes_on(built_images, sample_data, tmp_path, cli):
     workloads = (
         "  - {name: tooshort, model: mlp, dataset: fashion_mnist, batch_sizes: [32],"
-        " max_samples: 64, warmup_steps: 10}\n"
+        " max_samples: 16, warmup_steps: 5}\n"
         "  - {name: fine, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 640, warmup_steps: 5}"
     )
     spec = write_spec(tmp_path / "spec.yaml", '  - {name: mxnet, version: "1.9.1"}', workloads)
@@ -134,6 +134,6 @@ def test_failing_cell_is_stored_as_error_and_the_matrix_goes_on(built_images, sa
     assert done.returncode == ExitCode.CELLS_FAILED, done.stdout + done.stderr
     rows = {row["workload"]: row for row in Store(str(store)).cell_rows(Store(str(store)).resolve_run("last"))}
     assert rows["tooshort"]["status"] == "error" and rows["tooshort"]["metrics"] == {}
-    assert "warm-up" in rows["tooshort"]["log_tail"]
+    assert "16 training samples make no full step of 32 samples" in rows["tooshort"]["log_tail"]
     assert rows["fine"]["status"] == "ok"
     assert "Error" in done.stdout
