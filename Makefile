@@ -10,7 +10,7 @@ SPEC ?= matrices/default.yaml
 WHEELHOUSE ?= $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
 export BENCHMATRIX_WHEELHOUSE := $(WHEELHOUSE)
 
-.PHONY: install engine bases data matrix regress slurm-local test unit lint clean
+.PHONY: install engine test-deps bases data matrix regress slurm-local test unit lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ install: $(VENV)/.installed
 
 engine:
 	@bash scripts/ensure-engine.sh
+
+# What the integration tests need beyond Python (Slurm, munge, Compose, PostgreSQL, the engine): installed as
+# root; otherwise the tests that need them are skipped with the reason.
+test-deps:
+	@bash scripts/ensure-test-deps.sh
 
 bases: install engine
 	$(PY) -m orchestrator base bootstrap --suite bookworm
@@ -43,7 +48,7 @@ regress: install engine bases data
 slurm-local:
 	@bash scripts/slurm-local.sh start
 
-test: install
+test: install test-deps
 	$(PY) -m pytest
 
 unit: install

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import select
 import sys
 import traceback
 from pathlib import Path
@@ -27,15 +29,41 @@ from orchestrator.spec import DEFAULT_SPEC, load_spec
 from orchestrator.store import DEFAULT_STORE, Store
 from orchestrator.views import print_cells, print_plan, print_repeat_summary, print_speed_table, write_cells
 
+
+class CliConsole(Console):
+    """A console whose closed pipe raises BrokenPipeError for `main` to handle (rich's own exits 1, silently)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 # Piped output (CI logs, files) gets wide tables instead of rich's 80-column default.
-console = Console(width=None if sys.stdout.isatty() else 250)
-errors = Console(stderr=True, width=None if sys.stderr.isatty() else 250)
+console = CliConsole(width=None if sys.stdout.isatty() else 250)
+errors = CliConsole(stderr=True, width=None if sys.stderr.isatty() else 250)
+
+
+def stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (`plan | head`), not some other broken pipe."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return any(event & select.POLLERR for _, event in poller.poll(0))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below
+    except BrokenPipeError:
+        if not stdout_reader_gone():
+            return _internal_error()
+        # The reader took what it wanted: nothing more to say, and nothing left to flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
     except BenchmatrixError as exc:
         errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
@@ -43,10 +71,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         errors.print("[bold red]interrupted[/]")
         return ExitCode.INTERRUPTED
     except Exception:  # a bug: its own code, so that CI never reads it as a verdict
-        traceback.print_exc()
-        errors.print(f"[bold red]internal error[/] (exit {ExitCode.INTERNAL}): please report the traceback above")
-        return ExitCode.INTERNAL
+        return _internal_error()
     return ExitCode.OK
+
+
+def _internal_error() -> int:
+    traceback.print_exc()
+    errors.print(f"[bold red]internal error[/] (exit {ExitCode.INTERNAL}): please report the traceback above")
+    return ExitCode.INTERNAL
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = data_sub.add_parser("sample", help="write a small valid dataset in the original format")
     sample.add_argument("name", choices=sorted(data.DATASETS))
     sample.add_argument("--dir", type=Path, required=True)
-    sample.add_argument("--n", type=int, default=2000, help="training samples (test: a fifth)")
+    sample.add_argument("--n", type=int, default=2000, help="training samples, at least 1 (test: a fifth)")
+    sample.add_argument("--force", action="store_true", help="replace the dataset's files already in --dir")
     sample.set_defaults(handler=cmd_data_sample)
     fetch = data_sub.add_parser("fetch", help="download the official files and verify their sha256")
     fetch.add_argument("name", choices=sorted(data.DATASETS))
@@ -273,7 +306,8 @@ def cmd_results(args: argparse.Namespace) -> None:
 
 
 def cmd_data_sample(args: argparse.Namespace) -> None:
-    _print_files("wrote", data.sample(args.name, args.dir, n_train=args.n, n_test=max(1, args.n // 5)), args)
+    written = data.sample(args.name, args.dir, n_train=args.n, n_test=max(1, args.n // 5), force=args.force)
+    _print_files("wrote", written, args)
 
 
 def _print_files(verb: str, paths: list[Path], args: argparse.Namespace, shown: int = 8) -> None:
@@ -287,12 +321,20 @@ def _print_files(verb: str, paths: list[Path], args: argparse.Namespace, shown: 
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> None:
+    """Offline with --or-sample: a generated sample, or the files a sample wrote earlier, kept as they are."""
     try:
-        placed = data.fetch(args.name, args.dir)
+        placed = data.fetch(args.name, args.dir, console=errors)
     except BenchmatrixError as exc:
         if args.or_sample is None:
             raise
-        console.print(f"[yellow]{exc}[/]", highlight=False)
+        console.print(f"[yellow]{escape(str(exc))}[/]", highlight=False)
+        if not data.missing_files(args.name, args.dir):
+            console.print(
+                f"[yellow]offline: kept the {args.name} files already in {args.dir}; they are not the official "
+                "ones (their sha256 differs)[/]",
+                highlight=False,
+            )
+            return
         placed = data.sample(args.name, args.dir, n_train=args.or_sample, n_test=max(1, args.or_sample // 6))
         console.print(
             f"[yellow]offline: wrote a generated {args.name} sample in the same format to {args.dir} "

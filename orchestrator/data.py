@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
 from orchestrator.errors import BenchmatrixError, UsageError
 from workloads.datasets import DATASETS as READERS
 from workloads.datasets import cifar, idx, imagefolder, provenance
@@ -155,18 +158,44 @@ def _unreadable_by_others(paths: list[Path]) -> list[Path]:
     return bad
 
 
-def sample(name: str, directory: Path, n_train: int, n_test: int, seed: int = 0) -> list[Path]:
-    """Write a small valid copy of `name` in its original format; [] for generated datasets."""
+def sample(name: str, directory: Path, n_train: int, n_test: int, seed: int = 0, force: bool = False) -> list[Path]:
+    """Write a small valid copy of `name` in its original format; [] for generated datasets.
+
+    Files already there (perhaps the official ones) are replaced only with `force`.
+    """
     dataset = info(name)
+    if min(n_train, n_test) < 1:
+        raise UsageError(f"dataset {name}: a sample needs at least 1 sample per split (--n 1 or more), got {n_train}")
     if dataset.writer is None:
         return []
-    directory.mkdir(parents=True, exist_ok=True)
-    written = dataset.writer(directory, n_train=n_train, n_test=n_test, seed=seed)
+    usable_folder(directory)
+    present = [directory / f for f in dataset.files if (directory / f).exists()]
+    if present and not force:
+        raise UsageError(
+            f"dataset {name}: {', '.join(str(p) for p in present)} already exist; a sample would replace them "
+            "(pass --force to replace them, or choose another --dir)"
+        )
+    try:
+        written = dataset.writer(directory, n_train=n_train, n_test=n_test, seed=seed)
+    except OSError as exc:
+        raise UsageError(f"dataset {name}: cannot write in {directory} ({exc.strerror})") from exc
     files = provenance.hashed(READERS[name].reader, directory)
     provenance.write(
         directory, provenance.Provenance(provenance.Kind.GENERATED, files, seed=seed, n=n_train, n_test=n_test)
     )
     return written
+
+
+def usable_folder(directory: Path) -> None:
+    """Create `directory` if needed; a path that is a file, or a folder this user cannot write, is refused."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise UsageError(f"{directory} is not a folder") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot create the folder {directory} ({exc.strerror})") from exc
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write in the folder {directory} (permission denied for this user)")
 
 
 def sha256_of(path: Path) -> str:
@@ -177,15 +206,19 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch(name: str, directory: Path) -> list[Path]:
-    """Download each official file, verify its sha256, then move it into place (never half a file)."""
+def fetch(name: str, directory: Path, console: Optional[Console] = None) -> list[Path]:
+    """Download each official file, verify its sha256, then move it into place (never half a file).
+
+    With a `console`, each download shows its progress there (CIFAR-10 is ~170 MB).
+    """
     dataset = info(name)
     if dataset.generated:
         return []
     if not dataset.downloads:
         raise UsageError(f"dataset {name} cannot be downloaded: {dataset.how_to_get} ({directory})")
-    directory.mkdir(parents=True, exist_ok=True)
-    placed = [_download(name, dataset, item, directory) for item in dataset.downloads]
+    usable_folder(directory)
+    with _download_progress(console) as progress:
+        placed = [_download(name, dataset, item, directory, progress) for item in dataset.downloads]
     if dataset.archive_dir is not None:
         placed = _extract(placed[0], dataset.archive_dir, dataset.files, directory)
     verified = {item.name: item.sha256 for item in dataset.downloads}
@@ -194,7 +227,22 @@ def fetch(name: str, directory: Path) -> list[Path]:
     return placed
 
 
-def _download(name: str, dataset: DatasetInfo, item: Download, directory: Path) -> Path:
+def _download_progress(console: Optional[Console]) -> Progress:
+    """A transient bar per file: name, bytes of total, speed, time left (disabled without a console)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=console is None,
+        transient=True,
+    )
+
+
+def _download(name: str, dataset: DatasetInfo, item: Download, directory: Path, progress: Progress) -> Path:
+    """One official file into place; unreachable (offline) is bad input: which files to place where."""
     target = directory / item.name
     if target.is_file() and sha256_of(target) == item.sha256:
         return target
@@ -202,12 +250,15 @@ def _download(name: str, dataset: DatasetInfo, item: Download, directory: Path) 
         partial = Path(part.name)
         try:
             with urllib.request.urlopen(item.url, timeout=FETCH_TIMEOUT_S) as response:
+                size = response.headers.get("Content-Length")
+                task = progress.add_task(item.name, total=int(size) if size and size.isdigit() else None)
                 for block in iter(lambda: response.read(1 << 20), b""):
                     part.write(block)
+                    progress.advance(task, len(block))
         except (urllib.error.URLError, OSError) as exc:
             partial.unlink(missing_ok=True)
             names = ", ".join(d.name for d in dataset.downloads)
-            raise BenchmatrixError(
+            raise UsageError(
                 f"cannot download {item.url} ({getattr(exc, 'reason', exc)}). Without internet, place the official "
                 f"files {names} in {directory} (or use `data sample {name} --dir {directory}`)."
             ) from exc

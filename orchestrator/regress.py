@@ -100,7 +100,9 @@ def regress_spec(request: RegressRequest, out: Path, order: Order = "AB") -> Pat
         raise UsageError(f"--baseline and --candidate are the same build ({request.baseline.text})")
     data = spec.model_dump(mode="json", exclude_none=True)
     ordered = builds if order == "AB" else builds[::-1]
-    data.update(name=f"regress-{spec.name}", frameworks=[b.model_dump(mode="json", exclude_none=True) for b in ordered])
+    frameworks = [b.model_dump(mode="json", exclude_none=True) for b in ordered]
+    # The run's tables divide by the baseline's framework: the spec's own reference may not be run here.
+    data.update(name=f"regress-{spec.name}", reference=builds[0].name, frameworks=frameworks)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"spec-{order}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -36,13 +35,12 @@ from orchestrator.table import (
     reference_label,
     speed_table,
 )
+from workloads.ops import parse_metric_name
 
 GPU_METRICS = {"GPU utilisation %": "gpu_util_pct_mean", "GPU memory MB": "gpu_mem_used_mb_max"}
 ENERGY = {"energy J": "energy_j", "img/J": "train_img_per_joule"}
 EPOCH_TIME = "epoch_seconds_median"
 ACCURACY = ("test_accuracy", "final_accuracy")
-# Operation micro-benchmarks store one metric per (op, size): `ops/<op>/<size>` in seconds.
-OPS_METRIC = re.compile(r"^ops/(?P<op>[A-Za-z0-9_]+)/(?P<size>[0-9]+)$")
 GROUP = ["system", "gpus", "workload", "batch", "epochs", "label"]
 
 
@@ -222,17 +220,16 @@ def scaling_table(speed: pd.DataFrame) -> pd.DataFrame:
 
 
 def ops_table(cells: pd.DataFrame) -> pd.DataFrame:
-    """Median and range of each `ops/<op>/<size>` metric per framework over ok repeats."""
-    names = {name: OPS_METRIC.match(str(name)) for name in cells.columns}
-    names = {name: found for name, found in names.items() if found}
+    """Median and range of each `op_<op>_n<size>` metric (seconds) per framework over ok repeats."""
+    names = {name: found for name in cells.columns if (found := parse_metric_name(str(name)))}
     if not names:
         return pd.DataFrame()
     grouped = cells[cells["status"] == "ok"].groupby("label", sort=False)[list(names)]
     stats = {"median": grouped.median(), "low": grouped.min(), "high": grouped.max()}
     records = [
         {
-            "op": found["op"],
-            "size": int(found["size"]),
+            "op": found[0],
+            "size": found[1],
             "label": label,
             **{k: v.at[label, name] for k, v in stats.items()},
         }

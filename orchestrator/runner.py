@@ -7,6 +7,7 @@ earlier row (an interrupted or retryable one), so no cell is ever stored twice.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -28,7 +29,7 @@ from orchestrator.backends.local import LocalBackend
 from orchestrator.backends.slurm import ClusterAllocator, SlurmBackend, SlurmOptions
 from orchestrator.catalog import Catalog, ImageSpec, load_catalog
 from orchestrator.cuda import unsupported_gpus
-from orchestrator.engine import connect
+from orchestrator.engine import connect, owner_alive, owner_id
 from orchestrator.errors import BenchmatrixError, Interrupted, UsageError
 from orchestrator.execute import Execution
 from orchestrator.images import BuildOptions, ensure_image
@@ -41,6 +42,8 @@ from orchestrator.store import Store, now
 
 # A stored cell with one of these is done; `interrupted` and `retryable` cells run again on resume.
 FINAL_STATUSES = ("ok", "oom", "timeout", "error")
+# The key of a run's `host` record naming the orchestrator process (host/pid/start time) that runs it.
+OWNER_KEY = "orchestrator"
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def prepare(request: RunRequest) -> Prepared:
         if problems:
             raise UsageError("these GPU images cannot run on this host's GPUs: " + "; ".join(problems))
     allocator = (
-        ClusterAllocator()
+        ClusterAllocator(request.slurm.for_system(spec.systems[cells[0].system].slurm))
         if request.backend == "slurm"
         else Allocator(host_resources(cells), pack=request.pack, cpus_per_cell=request.cpus_per_cell)
     )
@@ -141,13 +144,17 @@ def run_matrix(request: RunRequest, console: Console) -> RunSummary:
     store = Store(request.store)
     if request.backend == "slurm":
         options = request.slurm.for_system(prepared.spec.systems[system].slurm)
-        backend: Backend = SlurmBackend(options, request.data_dir.resolve(), request.sample_hz)
+        on_pending = functools.partial(console.print, style="yellow", markup=False, highlight=False)
+        backend: Backend = SlurmBackend(options, request.data_dir.resolve(), request.sample_hz, on_pending)
     else:
         backend = LocalBackend(client, request.data_dir.resolve(), request.sample_hz)
     _reap_orphans(backend, store, console)
     if resumed:
         run_id = resumed["id"]
-        store.reopen_run(run_id)
+        host = json.dumps({**json.loads(resumed["host"] or "{}"), OWNER_KEY: owner_id()})
+        if not store.reopen_run(run_id, host, seen_host=resumed["host"]):
+            _refuse_if_alive(store.run_row(run_id))
+            raise UsageError(f"--resume {run_id}: another orchestrator resumed that run just now")
         first = " ".join(["python -m orchestrator", *json.loads(resumed["command"])[1:]])
         console.print(f"resuming run [bold]{run_id}[/] (first started as: {escape(first)})", highlight=False)
     else:
@@ -161,7 +168,7 @@ def run_matrix(request: RunRequest, console: Console) -> RunSummary:
             system=system,
             command=json.dumps(sys.argv),
             tool_version=__version__,
-            host=json.dumps(hostinfo.host_info(client)),
+            host=json.dumps({**hostinfo.host_info(client), OWNER_KEY: owner_id()}),
         )
     console.print(f"run [bold]{run_id}[/] — {len(prepared.cells)} cells, store {request.store}")
     with interrupt_guard() as guard:
@@ -240,7 +247,23 @@ def _resumed_run(request: RunRequest) -> dict:
         )
     if request.filters.system and run["system"] and request.filters.system != run["system"]:
         raise UsageError(f"--resume {run['id']}: that run is of system {run['system']}, not {request.filters.system}")
+    _refuse_if_alive(run)
     return run
+
+
+def _run_owner(run: dict) -> Optional[str]:
+    """The orchestrator (host/pid/start time) that created or last resumed `run`; None for older runs."""
+    return json.loads(run["host"] or "{}").get(OWNER_KEY)
+
+
+def _refuse_if_alive(run: dict) -> None:
+    """Two orchestrators on one run remove each other's containers and store its cells twice: one at a time."""
+    owner = _run_owner(run)
+    if run["status"] == "running" and owner and owner_alive(owner):
+        raise UsageError(
+            f"--resume {run['id']}: its orchestrator {owner} (host/pid/start time) is still running it; "
+            "wait for it to end (or stop it: Ctrl-C, or kill that pid), then resume"
+        )
 
 
 def _reap_orphans(backend: Backend, store: Store, console: Console) -> None:

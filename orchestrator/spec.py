@@ -14,6 +14,7 @@ from orchestrator.yamlfile import load_model
 from workloads.contract import DEFAULT_WARMUP_STEPS
 
 DEFAULT_SPEC = Path("matrices/default.yaml")
+DEFAULT_REFERENCE = "tensorflow"
 OptionValue = Union[bool, int, float, str]
 
 
@@ -100,9 +101,12 @@ PluginDir = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,200}$"
 
 
 class Spec(Strict):
+    """`reference` (the framework speed ratios divide by) defaults to tensorflow when the spec runs
+    it, else to the spec's first framework, so a spec without the key still has its ratios."""
+
     name: Name
     description: str = ""
-    reference: Name = "tensorflow"
+    reference: Name = DEFAULT_REFERENCE
     repeats: int = Field(default=5, ge=1, le=100)  # seed 004 repeats every measurement five times
     systems: dict[Name, System] = Field(min_length=1)
     frameworks: list[FrameworkSel] = Field(min_length=1)
@@ -110,9 +114,25 @@ class Spec(Strict):
     # Folders of model plugins, relative to the spec's folder; mounted read-only into every cell.
     plugins: list[PluginDir] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_reference(cls, data: object) -> object:
+        if not isinstance(data, dict) or "reference" in data:
+            return data
+        names = [item.get("name") for item in data.get("frameworks") or [] if isinstance(item, dict)]
+        if names and DEFAULT_REFERENCE not in names and isinstance(names[0], str):
+            return {**data, "reference": names[0]}
+        return data
+
 
 def load_spec(path: Path = DEFAULT_SPEC) -> Spec:
-    return load_model(path, Spec)
+    """The spec at `path`; its `reference` must be one of its frameworks (else no ratio has a divisor)."""
+    spec = load_model(path, Spec)
+    names = list(dict.fromkeys(selection.name for selection in spec.frameworks))
+    if spec.reference not in names:
+        known = ", ".join(names)
+        raise SpecError(str(path), "reference", f"'{spec.reference}' is not a framework of this spec; known: {known}")
+    return spec
 
 
 def spec_hash(path: Path) -> str:

@@ -10,12 +10,14 @@ The schema is versioned (`orchestrator/migrations.py`).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -33,19 +35,21 @@ from sqlalchemy import (
     delete,
     event,
     insert,
+    or_,
     select,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 
 from orchestrator import migrations
-from orchestrator.errors import UsageError
+from orchestrator.errors import BenchmatrixError, UsageError
 
 SCHEMA_VERSION = migrations.LATEST
 WRITE_ATTEMPTS = 4
 DEFAULT_STORE = "results/results.db"
 STATUSES = ("ok", "oom", "timeout", "error", "interrupted", "retryable")
+Written = TypeVar("Written")
 
 metadata = MetaData()
 
@@ -170,6 +174,25 @@ def store_url(location: str) -> str:
     return f"sqlite:///{path}"
 
 
+def _write_errors(write: Callable[..., Written]) -> Callable[..., Written]:
+    """A write the database refuses (a cell stored twice, a full disk, a lost server) ends in an error
+    that says which store and why, never in a driver's traceback."""
+
+    @functools.wraps(write)
+    def checked(self: Store, *args: Any, **kwargs: Any) -> Written:
+        try:
+            return write(self, *args, **kwargs)
+        except IntegrityError as exc:
+            raise BenchmatrixError(
+                f"store {self.where}: {write.__name__} refused, the row is already stored "
+                f"(is another orchestrator writing this run?): {exc.orig}"
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise BenchmatrixError(f"store {self.where}: {write.__name__} failed: {getattr(exc, 'orig', exc)}") from exc
+
+    return checked
+
+
 class Store:
     def __init__(self, location: str = DEFAULT_STORE) -> None:
         url = store_url(location)
@@ -184,27 +207,37 @@ class Store:
                 f"store {location!r}: not a path or a database URL "
                 "(expected a file path, sqlite:///FILE or postgresql://USER:PASSWORD@HOST[:PORT]/DB)"
             ) from exc
+        self.where = self.engine.url.render_as_string(hide_password=True)
         if self.engine.dialect.name == "sqlite":
             _configure_sqlite(self.engine)
         try:
             self.schema_version = migrations.migrate(self.engine, metadata)
         except OperationalError as exc:
-            where = self.engine.url.render_as_string(hide_password=True)
-            raise UsageError(f"store {where} does not answer: {exc.orig}") from exc
+            raise UsageError(f"store {self.where} does not answer: {exc.orig}") from exc
 
+    @_write_errors
     def create_run(self, run_id: str, **fields: Any) -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(runs).values(id=run_id, started_at=now(), status="running", **fields))
 
+    @_write_errors
     def finish_run(self, run_id: str, status: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(finished_at=now(), status=status))
 
-    def reopen_run(self, run_id: str) -> None:
-        """`run --resume`: the run is running again until it finishes or is interrupted anew."""
+    @_write_errors
+    def reopen_run(self, run_id: str, host: str, seen_host: str) -> bool:
+        """`run --resume`: the run is running again (with `host`, naming its new orchestrator) until it
+        finishes or is interrupted anew. False, and nothing changed, when it runs and its `host` is no
+        longer `seen_host`: another orchestrator took it since it was read."""
+        claimable = or_(runs.c.status != "running", runs.c.host == seen_host)
         with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id).values(finished_at=None, status="running"))
+            done = conn.execute(
+                update(runs).where(runs.c.id == run_id, claimable).values(finished_at=None, status="running", host=host)
+            )
+            return done.rowcount == 1
 
+    @_write_errors
     def record_cell(self, record: CellRecord) -> int:
         """Cell row and its metrics in one transaction; returns the cell id.
 
@@ -228,6 +261,7 @@ class Store:
                 time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")
 
+    @_write_errors
     def record_cells(self, records: list[CellRecord]) -> list[int]:
         """Many cells in one transaction, as two bulk inserts (imports, benchmarks); the same checks
         as `record_cell`. Returns the cell ids in the order of `records`."""
@@ -247,6 +281,7 @@ class Store:
                 cursor.close()
         return ids
 
+    @_write_errors
     def replace_cell(self, record: CellRecord) -> int:
         """A resumed or retried cell: its earlier row of the same identity and that row's metrics
         are deleted in the transaction that writes the new one, so there is always exactly one."""

@@ -93,21 +93,7 @@ class LocalBackend:
         for stale in (RESULT_FILE, LOG_FILE, GPU_SERIES, CONTAINER_SERIES):
             (cell_dir / stale).unlink(missing_ok=True)
         devices = task.placement.device_ids
-        spec = ContainerSpec(
-            image=task.image_id,
-            command=workload_command(task.cell),
-            mounts=[
-                Mount(self.data_dir, CONTAINER_DATA),
-                Mount(WORKLOADS_DIR, f"{CONTAINER_CODE}/workloads"),
-                Mount(cell_dir, CONTAINER_RESULTS, read_only=False),
-                *(Mount(source, target) for source, target in plugin_mounts(task.cell)),
-            ],
-            labels={RUN_LABEL: task.run_id, CELL_LABEL: _cell_label(task.cell)},
-            environment={"PYTHONPATH": CONTAINER_CODE},
-            cpuset=task.placement.cpuset,
-            memory=task.cell.memory,
-            device_requests=[device_request(devices)] if devices else [],
-        )
+        spec = cell_container_spec(task, self.data_dir)
         with CellContainer(self.client, spec) as container:
             with self._lock:
                 if self._cancelled:
@@ -152,6 +138,26 @@ class LocalBackend:
         for container in self.client.containers.list(all=True, filters={"label": labels}):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
+
+
+def cell_container_spec(task: CellTask, data_dir: Path) -> ContainerSpec:
+    """The container a cell runs in: only its results folder is writable, data and code are mounted read-only."""
+    devices = task.placement.device_ids
+    return ContainerSpec(
+        image=task.image_id,
+        command=workload_command(task.cell),
+        mounts=[
+            Mount(data_dir, CONTAINER_DATA),
+            Mount(WORKLOADS_DIR, f"{CONTAINER_CODE}/workloads"),
+            Mount(task.cell_dir, CONTAINER_RESULTS, read_only=False),
+            *(Mount(source, target) for source, target in plugin_mounts(task.cell)),
+        ],
+        labels={RUN_LABEL: task.run_id, CELL_LABEL: _cell_label(task.cell)},
+        environment={"PYTHONPATH": CONTAINER_CODE},
+        cpuset=task.placement.cpuset,
+        memory=task.cell.memory,
+        device_requests=[device_request(devices)] if devices else [],
+    )
 
 
 def _cell_label(cell: Cell) -> str:

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
@@ -111,8 +113,87 @@ def time_limit_min(task: CellTask, options: SlurmOptions) -> int:
     return options.placement.time_limit_min or math.ceil((task.timeout_s + JOB_MARGIN_S) / 60)
 
 
-def cpus_for(cell: Cell, options: SlurmOptions) -> int:
-    return len(parse_cpuset(cell.cpuset)) if cell.cpuset else options.cpus_per_cell
+def cpus_for(cell: Cell, options: SlurmOptions) -> Optional[int]:
+    """CPUs the job asks for: its cpuset's size; with --pack, --cpus-per-cell; else none, since an
+    exclusive job gets its whole node, however many CPUs that node has."""
+    if cell.cpuset:
+        return len(parse_cpuset(cell.cpuset))
+    return None if options.exclusive else options.cpus_per_cell
+
+
+def memory_mb(memory: str) -> int:
+    """The spec's memory ('8g', '512m', '100k', bytes) in MB, as sinfo reports a node's."""
+    units = {"k": 1 / 1024, "m": 1, "g": 1024}
+    if memory[-1] in units:
+        return math.ceil(int(memory[:-1]) * units[memory[-1]])
+    return math.ceil(int(memory) / 2**20)
+
+
+@dataclass(frozen=True)
+class Size:
+    """CPUs, memory and GPUs: what a node has, or what a job asks for (0: asks for none)."""
+
+    cpus: int
+    memory_mb: int
+    gpus: int
+
+    def fits_in(self, node: Size) -> bool:
+        return self.cpus <= node.cpus and self.memory_mb <= node.memory_mb and self.gpus <= node.gpus
+
+    def describe(self) -> str:
+        return f"{self.cpus} CPU(s), {self.memory_mb} MB of memory, {self.gpus} GPU(s)"
+
+
+def job_size(cell: Cell, options: SlurmOptions) -> Size:
+    return Size(cpus_for(cell, options) or 1, memory_mb(cell.memory) if cell.memory else 0, cell.gpus)
+
+
+def parse_sinfo_nodes(text: str) -> tuple[dict[str, dict[str, Size]], Optional[str]]:
+    """`sinfo --Node -o %N|%P|%c|%m|%G` → partition → node → size, and the default partition (marked '*')."""
+    partitions: dict[str, dict[str, Size]] = {}
+    default = None
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 5 or not parts[2].isdigit():
+            continue
+        node, partition, cpus, memory, gres = parts
+        if partition.endswith("*"):
+            partition = default = partition[:-1]
+        memory_found = int(memory) if memory.isdigit() else 0
+        partitions.setdefault(partition, {})[node] = Size(int(cpus), memory_found, gpu_count(gres))
+    return partitions, default
+
+
+def gpu_count(gres: str) -> int:
+    """GPUs in a node's Gres ('gpu:4', 'gpu:a100:2(S:0-1)', '(null)')."""
+    total = 0
+    for item in re.sub(r"\([^)]*\)", "", gres).split(","):
+        fields = item.split(":")
+        if fields[0] == "gpu" and fields[-1].isdigit():
+            total += int(fields[-1])
+    return total
+
+
+def refuse_what_no_node_fits(cells: list[Cell], options: SlurmOptions, nodes: dict[str, Size], partition: str) -> None:
+    """A job no node of its partition can hold would pend forever: refuse it, naming the largest node."""
+    largest_name, largest = max(nodes.items(), key=lambda item: (item[1].cpus, item[1].memory_mb, item[1].gpus))
+    for cell in cells:
+        wanted = job_size(cell, options)
+        if not any(wanted.fits_in(node) for node in nodes.values()):
+            raise UsageError(
+                f"system {cell.system}: each job asks for {wanted.describe()}, and no node of Slurm partition "
+                f"{partition} has that; its largest, {largest_name}, has {largest.describe()}"
+                + ("" if cell.cpuset or options.exclusive else " (lower --cpus-per-cell)")
+            )
+
+
+def pending_summary(states: dict[str, tuple[str, str, str]], jobs: list[str]) -> str:
+    """'2 of 3 jobs pending (Resources: 2)': how many of `jobs` wait, and Slurm's reasons; '' when none."""
+    reasons = Counter(states[job][2] or "no reason given" for job in jobs if states.get(job, ("",))[0] == "PENDING")
+    if not reasons:
+        return ""
+    why = ", ".join(f"{reason}: {count}" for reason, count in reasons.most_common())
+    return f"{sum(reasons.values())} of {len(jobs)} jobs pending ({why})"
 
 
 def sbatch_argv(task: CellTask, options: SlurmOptions, script: Path, job_file: Path) -> list[str]:
@@ -128,8 +209,10 @@ def sbatch_argv(task: CellTask, options: SlurmOptions, script: Path, job_file: P
         f"--time={time_limit_min(task, options)}",
         "--nodes=1",
         "--ntasks=1",
-        f"--cpus-per-task={cpus_for(cell, options)}",
     ]
+    cpus = cpus_for(cell, options)
+    if cpus is not None:
+        argv.append(f"--cpus-per-task={cpus}")
     if options.exclusive:
         argv.append("--exclusive")
     if cell.gpus:
@@ -143,13 +226,14 @@ def sbatch_argv(task: CellTask, options: SlurmOptions, script: Path, job_file: P
     return argv + [str(script), sys.executable, "-m", "orchestrator", "run-cell", str(job_file)]
 
 
-def parse_squeue(text: str) -> dict[str, tuple[str, str]]:
-    """`squeue -o %i|%T|%N` lines → job id → (state, node)."""
+def parse_squeue(text: str) -> dict[str, tuple[str, str, str]]:
+    """`squeue -o %i|%T|%N|%r` lines → job id → (state, node, reason it pends)."""
     found = {}
     for line in text.splitlines():
         parts = line.strip().split("|")
-        if len(parts) == 3:
-            found[parts[0]] = (parts[1].split()[0].rstrip("+"), parts[2])
+        if len(parts) == 4:
+            reason = parts[3] if parts[3] != "None" else ""
+            found[parts[0]] = (parts[1].split()[0].rstrip("+"), parts[2], reason)
     return found
 
 
@@ -208,11 +292,26 @@ class Slurm:
                 "host: `scripts/slurm-local.sh start` and export the SLURM_CONF it prints"
             )
 
-    def states(self, job_ids: list[str]) -> Optional[dict[str, tuple[str, str]]]:
-        """Every listed job the controller still knows, with its state; None during a brief outage."""
+    def nodes(self, partition: Optional[str]) -> tuple[str, dict[str, Size]]:
+        """The partition's name (None: the default one) and the size of each of its nodes."""
+        done = self.call(["sinfo", "--noheader", "--Node", "--format=%N|%P|%c|%m|%G"], check=False)
+        if done.returncode != 0:
+            raise UsageError(f"sinfo could not list the nodes: {done.stderr.strip()}")
+        partitions, default = parse_sinfo_nodes(done.stdout)
+        name = partition or default
+        if name not in partitions:
+            known = ", ".join(sorted(partitions)) or "none"
+            raise UsageError(
+                f"Slurm partition {name or '(default)'}: not on this cluster (partitions: {known}); "
+                "set --slurm-partition or the system's slurm.partition"
+            )
+        return name, partitions[name]
+
+    def states(self, job_ids: list[str]) -> Optional[dict[str, tuple[str, str, str]]]:
+        """Every listed job the controller still knows: state, node, why it pends; None during a brief outage."""
         if not job_ids:
             return {}
-        argv = ["squeue", "--noheader", "--states=all", f"--jobs={','.join(job_ids)}", "--format=%i|%T|%N"]
+        argv = ["squeue", "--noheader", "--states=all", f"--jobs={','.join(job_ids)}", "--format=%i|%T|%N|%r"]
         done = self.call(argv, check=False)
         if done.returncode != 0 and "Invalid job id" not in done.stderr:
             self.silent_since = self.silent_since or time.monotonic()
@@ -237,16 +336,24 @@ class SlurmBackend:
 
     name = "slurm"
 
-    def __init__(self, options: SlurmOptions, data_dir: Path, sample_hz: float = 1.0) -> None:
+    def __init__(
+        self,
+        options: SlurmOptions,
+        data_dir: Path,
+        sample_hz: float = 1.0,
+        on_pending: Callable[[str], None] = lambda _: None,
+    ) -> None:
         self.options = options
         self.data_dir = data_dir
         self.sample_hz = sample_hz
+        self.on_pending = on_pending  # told how many jobs pend and why, whenever that changes
         self.slurm = Slurm()
         self.slurm.check_cluster()
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
-        self._states: dict[str, tuple[str, str]] = {}
+        self._states: dict[str, tuple[str, str, str]] = {}
         self._polled_at = 0.0
+        self._pending = ""
         self._cancelled = False
 
     def run_cell(self, task: CellTask) -> CellRun:
@@ -301,7 +408,7 @@ class SlurmBackend:
             with self._lock:
                 if time.monotonic() - self._polled_at >= self.options.poll_s:
                     self._poll()
-                state, node = self._states.get(job_id, ("PENDING", ""))
+                state, node, _ = self._states.get(job_id, ("PENDING", "", ""))
             if state in FINAL_STATES or state == VANISHED:
                 return JobEnd(job_id, state, self.slurm.exit_code(job_id), node, limit_min)
             time.sleep(self.options.poll_s / 2)
@@ -312,7 +419,11 @@ class SlurmBackend:
         found = self.slurm.states(in_flight)
         if found is not None:
             self._states.update(found)
-            self._states.update({job: (VANISHED, "") for job in in_flight if job not in found})
+            self._states.update({job: (VANISHED, "", "") for job in in_flight if job not in found})
+            pending = pending_summary(self._states, in_flight)
+            if pending != self._pending:
+                self.on_pending(f"slurm: {pending}" if pending else "slurm: no job pending")
+                self._pending = pending
         self._polled_at = time.monotonic()
 
     def _script(self, run_dir: Path) -> Path:
@@ -334,11 +445,17 @@ def _read_tail(path: Path) -> str:
 class ClusterAllocator(Allocator):
     """Slurm places the cells: every cell may be submitted at once, and its node's devices come from Slurm."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: SlurmOptions) -> None:
         super().__init__(Resources(gpus=(), cpus=()))
+        self.options = options
+        self.slurm = Slurm()
 
     def check(self, cells: list[Cell]) -> None:
-        """Nothing to refuse here: the controller refuses what no node can run (the cell is stored as error)."""
+        """Before anything is submitted: a controller answers, and some node of the partition fits each job
+        (Slurm would let a job no node fits pend for ever)."""
+        self.slurm.check_cluster()
+        partition, nodes = self.slurm.nodes(self.options.placement.partition)
+        refuse_what_no_node_fits(cells, self.options, nodes, partition)
 
     def place(self, cell: Cell) -> Placement:
         self.running += 1

@@ -29,8 +29,8 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> SlurmOptions:
-    """Each job gets a node to itself (`--exclusive`) unless --pack; CPU cells ask for --cpus-per-cell CPUs
-    (their cpuset's size when the spec pins one)."""
+    """Each job gets a node to itself (`--exclusive`, no CPU count) unless --pack, where CPU cells ask for
+    --cpus-per-cell CPUs; a cpuset in the spec asks for its size either way."""
     return SlurmOptions.from_cli(
         args.slurm_partition, args.slurm_account, args.slurm_time_limit, args.cpus_per_cell, pack=args.pack
     )

@@ -41,8 +41,8 @@ def _healthy(container: str, timeout_s: float = 120) -> bool:
 def compose(engine, tmp_path, cli):
     if shutil.which("docker-compose") is None:
         if os.environ.get("CI"):
-            pytest.fail("CI must run the compose test: install docker-compose (`.ci/run` does)")
-        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+            pytest.fail("CI must run the compose test: install docker-compose (`make test` does as root)")
+        pytest.skip("docker-compose is not installed (as root, `make test` installs it)")
     if not engine.images.list(name="benchmatrix/base:bookworm"):
         done = cli("base", "bootstrap", "--suite", "bookworm", timeout=1800)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

@@ -2,58 +2,83 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import docker.errors
 import pytest
 
+from orchestrator.backends import CONTAINER_CODE, CellTask
+from orchestrator.backends.local import cell_container_spec
 from orchestrator.devices import device_request
 from orchestrator.engine import (
-    CELL_LABEL,
     OWNER_LABEL,
     RUN_LABEL,
     CellContainer,
     ContainerSpec,
     Mount,
-    default_memory_limit,
     owner_id,
     writable_by_cell,
 )
+from orchestrator.plan import Cell
+from orchestrator.scheduler import Placement
 
+IMAGE = "benchmatrix/mxnet:1.9.1-cpu"
+
+# Tries every write a cell must not make, and the network; prints one line per attempt with the errno.
 PROBE = """
-import os, socket
+import errno, os, socket
 print("uid", os.getuid())
-try:
-    open("/data/x", "w")
-    print("data writable")
-except OSError:
-    print("data read-only")
-try:
-    open("/etc/x", "w")
-    print("root writable")
-except OSError:
-    print("root read-only")
+for path in ("/data/x", "/opt/benchmatrix/workloads/x", "/etc/x", "/var/tmp/x", "/x"):
+    try:
+        open(path, "w").close()
+        print(path, "written")
+    except OSError as exc:
+        print(path, errno.errorcode[exc.errno])
 open("/results/out.txt", "w").write("ok")
 open("/tmp/scratch", "w").write("ok")
+print("/tmp", next(line.split()[2] for line in open("/proc/mounts") if line.split()[1] == "/tmp"))
+print("interfaces", sorted(os.listdir("/sys/class/net")))
 try:
     socket.create_connection(("1.1.1.1", 53), timeout=2)
     print("network up")
 except OSError:
     print("network down")
 """
+# EROFS, not EACCES: the mount (not uid 1000's lack of permission) refuses, even in a world-writable folder.
+REFUSED = [
+    "/data/x EROFS",
+    "/opt/benchmatrix/workloads/x EROFS",
+    "/etc/x EROFS",
+    "/var/tmp/x EROFS",
+    "/x EROFS",
+]
 
 
-def test_hardened_cell_container(engine, built_images, tmp_path):
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    results = tmp_path / "results"
-    writable_by_cell(results)
-    spec = ContainerSpec(
-        image="benchmatrix/mxnet:1.9.1-cpu",
-        command=["python3", "-c", PROBE],
-        mounts=[Mount(data_dir, "/data"), Mount(results, "/results", read_only=False)],
-        labels={RUN_LABEL: "test-run", CELL_LABEL: "test-cell"},
-        cpuset="0",
-        memory="1g",
-    )
+def probe_task(tmp_path: Path, folder_mode: int) -> tuple[CellTask, Path]:
+    """A real cell's task whose data and code folders on the host have `folder_mode`."""
+    data_dir, code_dir, cell_dir = tmp_path / "data", tmp_path / "code", tmp_path / "cell"
+    for folder in (data_dir, code_dir):
+        folder.mkdir()
+        folder.chmod(folder_mode)  # 0o777: only the read-only mount stops uid 1000
+    writable_by_cell(cell_dir)
+    cell = Cell(
+        system="cpu", system_kind="cpu", framework="mxnet", version="1.9.1", variant="cpu",
+        image=IMAGE, workload="probe", model="mlp", dataset="fashion_mnist", batch_size=32, epochs=1,
+        optimizer="adam", lr=0.001, max_samples=None, warmup_steps=0, timeout_s=120, cpuset="0", memory="1g",
+    )  # fmt: skip
+    task = CellTask("test-run", cell, IMAGE, cell_dir, Placement(cpuset="0"), timeout_s=120)
+    return task, code_dir
+
+
+@pytest.mark.parametrize("folder_mode", [0o755, 0o777], ids=["root-owned", "world-writable"])
+def test_hardened_cell_container(engine, built_images, tmp_path, folder_mode):
+    task, code_dir = probe_task(tmp_path, folder_mode)
+    spec = cell_container_spec(task, tmp_path / "data")
+    # The cell's own mounts, its code from a folder of `folder_mode` instead of the checkout.
+    code_target = f"{CONTAINER_CODE}/workloads"
+    mounts = [Mount(code_dir, m.target, m.read_only) if m.target == code_target else m for m in spec.mounts]
+    spec = replace(spec, command=["python3", "-c", PROBE], mounts=mounts)
     with CellContainer(engine, spec) as cell:
         attrs = engine.api.inspect_container(cell.container.id)
         ended = cell.run(timeout_s=120)
@@ -67,12 +92,17 @@ def test_hardened_cell_container(engine, built_images, tmp_path):
     assert host["PidsLimit"] > 0
     assert host["Init"] is True  # tini as PID 1: a stop's SIGTERM reaches the workload
     assert host["ShmSize"] == 1024**3
+    assert host["Tmpfs"] == {"/tmp": "rw,exec,nosuid,nodev,size=1g"}
+    mounted = {m["Destination"]: (m["Type"], m["RW"]) for m in attrs["Mounts"]}
+    assert mounted == {"/data": ("bind", False), code_target: ("bind", False), "/results": ("bind", True)}
     assert attrs["Config"]["User"] == "1000:1000"
     assert attrs["Config"]["Labels"][RUN_LABEL] == "test-run"
     assert attrs["Config"]["Labels"][OWNER_LABEL] == owner_id()
     assert ended.exit_code == 0, ended.logs
-    assert ended.logs.split("\n")[:4] == ["uid 1000", "data read-only", "root read-only", "network down"]
-    assert (results / "out.txt").read_text() == "ok"
+    lines = ended.logs.strip().split("\n")
+    assert lines == ["uid 1000", *REFUSED, "/tmp tmpfs", "interfaces ['lo']", "network down"], ended.logs
+    assert (task.cell_dir / "out.txt").read_text() == "ok"
+    assert list((tmp_path / "data").iterdir()) == [] and list(code_dir.iterdir()) == []
     with pytest.raises(docker.errors.NotFound):
         engine.containers.get(container_id)
 
@@ -103,7 +133,8 @@ def test_defaults_without_spec_limits_and_the_gpu_device_request(engine, built_i
     )
     with CellContainer(engine, spec) as cell:
         host = engine.api.inspect_container(cell.container.id)["HostConfig"]
-    assert host["Memory"] == int(default_memory_limit(engine)) > 0
+    # The README's promise, from the engine's own total: 75 % of it, no swap beyond.
+    assert host["Memory"] == int(engine.info()["MemTotal"] * 3 / 4) > 0
     assert host["MemorySwap"] == host["Memory"]  # no swap beyond the limit
     assert host["PidsLimit"] == 4096
     (request,) = host["DeviceRequests"]

@@ -188,6 +188,27 @@ def test_signal_stops_the_cells_marks_the_run_interrupted_and_resume_reruns_them
     assert store.run_row(run_id)["status"] == "finished"
 
 
+def test_resume_while_the_orchestrator_runs_is_refused_and_the_run_completes(work, sample_data, engine, cli):
+    """One orchestrator per run: the second is refused (exit 2, naming the first) before it touches anything."""
+    (work / "spec.yaml").write_text(SPEC + BRIEF_WORKLOAD)
+    proc = start_cli(*run_args(work, sample_data, "--workload", "brief", "--repeats", "2"))
+    try:
+        training_container(engine, proc.pid, epochs=BRIEF_EPOCHS)
+        resumed = cli(*run_args(work, sample_data, "--resume", "last"))
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    assert resumed.returncode == ExitCode.USAGE, resumed.stdout + resumed.stderr
+    assert f"its orchestrator {socket.gethostname()}/{proc.pid}/" in resumed.stderr
+    assert "is still running it" in resumed.stderr and "Traceback" not in resumed.stderr
+    assert proc.returncode == 0, out[-3000:]
+    store, run_id, rows = rows_of(work)
+    assert [row["status"] for row in rows] == ["ok", "ok"]
+    assert not any("retried" in note for row in rows for note in row["notes"])  # no container of it was removed
+    assert len({(row["config_hash"], row["repeat"]) for row in rows}) == 2  # no cell stored twice
+    assert store.run_row(run_id)["status"] == "finished"
+
+
 def test_sigkill_leaves_an_orphan_the_next_start_removes_and_resume_skips_finished_cells(
     work, sample_data, engine, cli
 ):

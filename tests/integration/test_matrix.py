@@ -18,7 +18,7 @@ MODELS_PARAMS = {"mlp": 101_770, "cnn": 203_434}
 
 def write_spec(path: Path, frameworks: str, workloads: str) -> Path:
     path.write_text(
-        "name: ci\nreference: tensorflow\nrepeats: 1\n"
+        "name: ci\nrepeats: 1\n"
         "systems: {cpu: {kind: cpu, memory: 4g}}\n"
         f"frameworks:\n{frameworks}\nworkloads:\n{workloads}\n"
     )
@@ -119,7 +119,7 @@ def test_cell_logs_and_results_are_kept(matrix_run):
 def test_failing_cell_is_stored_as_error_and_the_matrix_goes_on(built_images, sample_data, tmp_path, cli):
     workloads = (
         "  - {name: tooshort, model: mlp, dataset: fashion_mnist, batch_sizes: [32],"
-        " max_samples: 16, warmup_steps: 10}\n"
+        " max_samples: 16, warmup_steps: 5}\n"
         "  - {name: fine, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 640, warmup_steps: 5}"
     )
     spec = write_spec(tmp_path / "spec.yaml", '  - {name: mxnet, version: "1.9.1"}', workloads)

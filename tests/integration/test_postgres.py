@@ -39,7 +39,7 @@ WRITER = """
 import sys
 import time
 from datetime import datetime, timezone
-from sqlalchemy.exc import IntegrityError
+from orchestrator.errors import BenchmatrixError
 from orchestrator.store import CellRecord, Metric, Store
 
 url, run_id, create, n, pause = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]), float(sys.argv[5])
@@ -60,7 +60,7 @@ for i in range(n):
     try:
         store.record_cell(record)
         inserted += 1
-    except IntegrityError:
+    except BenchmatrixError:  # the cell is already stored
         conflicts += 1
     time.sleep(pause)
 print(inserted, conflicts)
@@ -122,8 +122,8 @@ def postgres() -> Iterator[PostgresServer]:
     bindir = _bindir()
     if bindir is None:
         if os.environ.get("CI"):
-            pytest.fail("CI must run the PostgreSQL tests: install Debian's postgresql (`.ci/run` does)")
-        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
+            pytest.fail("CI must run the PostgreSQL tests: install Debian's postgresql (`make test` does as root)")
+        pytest.skip("no PostgreSQL server binaries (as root, `make test` installs postgresql)")
     as_postgres = os.geteuid() == 0
     root = Path(tempfile.mkdtemp(prefix="benchmatrix-pg-"))
     root.chmod(0o755)

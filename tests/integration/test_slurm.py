@@ -23,7 +23,7 @@ from tests.integration.test_bundle import in_process
 SCRIPT = REPO / "scripts" / "slurm-local.sh"
 MLP = "{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32, 64], max_samples: 640, warmup_steps: 5}"
 # Long enough (tens of seconds on 2 cores) that a job can be cancelled while its container runs.
-SLOW_CNN = "{name: cnn, model: cnn, dataset: fashion_mnist, batch_sizes: [32], epochs: 2, warmup_steps: 5}"
+SLOW_CNN = "{name: cnn, model: cnn, dataset: fashion_mnist, batch_sizes: [32], epochs: 8, warmup_steps: 5}"
 
 DEAD_CLUSTER = (
     "ClusterName=nowhere\nSlurmctldHost=localhost(127.0.0.1)\nSlurmctldPort=6999\n"
@@ -31,23 +31,30 @@ DEAD_CLUSTER = (
 )
 
 
-def write_spec(path: Path, workload: str, repeats: int) -> Path:
+def write_spec(path: Path, workload: str, repeats: int, memory: str = "2g") -> Path:
     path.write_text(
         f"name: slurm-ci\nreference: mxnet\nrepeats: {repeats}\n"
-        "systems: {cpu: {kind: cpu, memory: 2g}}\n"
+        f"systems: {{cpu: {{kind: cpu, memory: {memory}}}}}\n"
         'frameworks: [{name: mxnet, version: "1.9.1"}]\n'
         f"workloads:\n  - {workload}\n"
     )
     return path
 
 
+def require(command: str, why: str) -> None:
+    """Slurm's programs, which `make test` installs as root (scripts/ensure-test-deps.sh); skipped elsewhere."""
+    if shutil.which(command) is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the Slurm tests: {command} not found (`make test` installs slurm-wlm as root)")
+        pytest.skip(f"{command} not found: {why} (as root, `make test` installs slurm-wlm and munge)")
+
+
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory) -> dict[str, str]:
     """A fresh cluster for this module; the environment (SLURM_CONF) its clients need."""
-    if shutil.which("slurmctld") is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the Slurm tests: apt-get install -y slurm-wlm munge (see .ci/run)")
-        pytest.skip("slurm-wlm is not installed")
+    require("slurmctld", "no Slurm to start a cluster with")
+    if os.geteuid() != 0 and not os.environ.get("CI"):
+        pytest.skip("scripts/slurm-local.sh needs root (slurmd starts jobs as their users)")
     state = tmp_path_factory.mktemp("slurm")
     started = subprocess.run(["bash", str(SCRIPT), "start", str(state)], capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stdout + started.stderr
@@ -101,7 +108,8 @@ def test_cancelled_jobs_are_interrupted_cells_and_resume_runs_them_locally(
     slurm, engine, built_images, sample_data, tmp_path, cli
 ):
     spec = write_spec(tmp_path / "spec.yaml", SLOW_CNN, repeats=2)
-    args = run_args(spec, tmp_path, sample_data, "--backend", "slurm", "--cpus-per-cell", "1")  # node exclusive
+    # The defaults: each job has the node to itself and asks for no CPU count (--cpus-per-cell 4 > 2 CPUs here).
+    args = run_args(spec, tmp_path, sample_data, "--backend", "slurm")
     orchestrator = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", *args],
         cwd=REPO,
@@ -111,6 +119,8 @@ def test_cancelled_jobs_are_interrupted_cells_and_resume_runs_them_locally(
         text=True,
     )
     try:
+        # While the second job waits for the node, the console says so, with Slurm's reason.
+        said = lines_until(orchestrator, re.compile(r"slurm: 1 of 2 jobs pending \(\w+: 1\)"))
         run_id = wait_for_running_cell(engine, slurm)
         jobs = [line.split("|")[0] for line in squeue(slurm, "--format=%i|%k").splitlines() if run_id in line]
         assert len(jobs) == 2  # one running, one pending (each job has the node to itself)
@@ -118,6 +128,7 @@ def test_cancelled_jobs_are_interrupted_cells_and_resume_runs_them_locally(
         output, _ = orchestrator.communicate(timeout=180)
     finally:
         orchestrator.kill()
+    output = said + output
     assert orchestrator.returncode == ExitCode.CELLS_FAILED, output[-4000:]
     store = Store(str(tmp_path / "results.db"))
     rows = store.cell_rows(run_id)
@@ -130,6 +141,17 @@ def test_cancelled_jobs_are_interrupted_cells_and_resume_runs_them_locally(
     rows = store.cell_rows(run_id)
     assert [row["status"] for row in rows] == ["ok", "ok"]
     assert not any(slurm_job_ids(row["notes"]) for row in rows)  # this time run by the local backend
+
+
+def lines_until(process: subprocess.Popen, pattern: re.Pattern) -> str:
+    """`process`'s output up to the first line matching `pattern` (all of it, if none does)."""
+    seen = []
+    for line in iter(process.stdout.readline, ""):
+        seen.append(line)
+        if pattern.search(line):
+            break
+    assert seen and pattern.search(seen[-1]), "".join(seen)[-3000:]
+    return "".join(seen)
 
 
 def wait_for_running_cell(engine, slurm: dict[str, str], timeout_s: float = 120) -> str:
@@ -157,6 +179,7 @@ def test_bad_slurm_input_is_refused_before_anything_runs(
     engine, sample_data, tmp_path, capsys, monkeypatch, extra, env, expected
 ):
     if env:  # a cluster whose controller does not run (nothing listens on its port)
+        require("sinfo", "no Slurm client to ask the controller")
         dead = tmp_path / env["SLURM_CONF"]
         dead.write_text(DEAD_CLUSTER)
         monkeypatch.setenv("SLURM_CONF", str(dead))
@@ -166,3 +189,28 @@ def test_bad_slurm_input_is_refused_before_anything_runs(
     assert expected in done.stderr
     assert not (tmp_path / "results" / "runs").exists()
     assert not (tmp_path / "results.db").exists() or Store(str(tmp_path / "results.db")).run_ids() == []
+
+
+@pytest.mark.parametrize(
+    "extra, memory, asked",
+    [
+        (("--pack", "--cpus-per-cell", "64"), "2g", "each job asks for 64 CPU(s), 2048 MB of memory, 0 GPU(s)"),
+        ((), "4000g", "each job asks for 1 CPU(s), 4096000 MB of memory, 0 GPU(s)"),
+    ],
+    ids=["cpus", "memory"],
+)
+def test_a_job_no_node_can_hold_is_refused_before_submission(slurm, sample_data, tmp_path, cli, extra, memory, asked):
+    spec = write_spec(tmp_path / "spec.yaml", MLP, repeats=1, memory=memory)
+    jobs_before = squeue(slurm, "--states=all", "--format=%i")
+    done = cli(*run_args(spec, tmp_path, sample_data, "--backend", "slurm", *extra), env=slurm)
+    assert done.returncode == ExitCode.USAGE, done.stdout[-2000:] + done.stderr[-2000:]
+    node, cpus, memory_mb = next(
+        line.split("|") for line in subprocess.run(
+            ["sinfo", "--noheader", "--Node", "--format=%N|%c|%m"], capture_output=True, text=True,
+            env={**os.environ, **slurm}, check=True,
+        ).stdout.splitlines()
+    )  # fmt: skip
+    largest = f"its largest, {node}, has {cpus} CPU(s), {memory_mb} MB of memory, 0 GPU(s)"
+    assert asked in done.stderr and f"no node of Slurm partition debug has that; {largest}" in done.stderr
+    assert squeue(slurm, "--states=all", "--format=%i") == jobs_before  # no job was submitted
+    assert not (tmp_path / "results" / "runs").exists() and not (tmp_path / "results.db").exists()

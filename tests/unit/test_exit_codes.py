@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,25 @@ def test_main_maps_each_failure_to_its_code(monkeypatch, raised, code):
     monkeypatch.setattr(parser, "parse_args", lambda argv: parsed)
     monkeypatch.setattr(cli_main, "build_parser", lambda: parser)
     assert cli_main.main(["plan"]) == code
+
+
+@pytest.mark.parametrize("table", [True, False], ids=["table", "json"])
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(table):
+    """`plan … | head`: more output than a pipe holds, a reader that stops early; exit 0, nothing on stderr."""
+    argv = [sys.executable, "-m", "orchestrator", "plan", "--repeats", "100", *(() if table else ("--json",))]
+    reader = subprocess.Popen(argv, cwd=README.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout.read(200)  # what `head -c 200` takes, then it goes
+    reader.stdout.close()
+    stderr = reader.stderr.read().decode()
+    assert reader.wait(timeout=120) == ExitCode.OK, stderr
+    assert stderr == ""
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_still_a_bug(monkeypatch):
+    """Only a closed stdout is quiet: EPIPE on any other pipe or socket keeps its traceback and code 70."""
+    parser = cli_main.build_parser()
+    parsed = parser.parse_args(["plan"])
+    parsed.handler = handler_raising(BrokenPipeError("a socket"))
+    monkeypatch.setattr(parser, "parse_args", lambda argv: parsed)
+    monkeypatch.setattr(cli_main, "build_parser", lambda: parser)
+    assert cli_main.main(["plan"]) == ExitCode.INTERNAL

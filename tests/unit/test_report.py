@@ -19,6 +19,7 @@ from orchestrator import plots, report
 from orchestrator.store import Metric, Store
 from orchestrator.table import SPEED
 from tests.stores import add_run, cell
+from workloads.ops import metric_name
 
 T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -99,7 +100,7 @@ def synthetic_run(store: Store) -> None:
                     )
                 )
             ops = [
-                Metric(f"ops/{op}/{size}", size * k * 1e-9 * 1000 / SPEEDS[framework], "s")
+                Metric(metric_name(op, size), size * k * 1e-9 * 1000 / SPEEDS[framework], "s")
                 for op, k in (("relu", 1.0), ("gemm", 40.0))
                 for size in OPS_SIZES
             ]

@@ -7,6 +7,9 @@ UsageErrors, exit code 2); one goes through the CLI end to end.
 from __future__ import annotations
 
 import io
+import json
+import os
+import socket
 from pathlib import Path
 from typing import Optional
 
@@ -14,12 +17,13 @@ import pytest
 from rich.console import Console
 
 from orchestrator import data
+from orchestrator.engine import owner_id
 from orchestrator.errors import ExitCode, UsageError
 from orchestrator.monitor import host_gpu_ids
 from orchestrator.plan import Filters
-from orchestrator.runner import RunRequest, run_matrix
+from orchestrator.runner import OWNER_KEY, RunRequest, run_matrix
 from orchestrator.spec import spec_hash
-from orchestrator.store import Store
+from orchestrator.store import Store, runs
 from tests.stores import add_run
 
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent.sock"}
@@ -110,3 +114,26 @@ def test_resume_of_another_system_is_refused(setup):
     tmp_path, spec = setup
     stored_run(tmp_path, spec)
     assert "that run is of system cpu, not 1_gpu" in refused(tmp_path, spec, system="1_gpu", resume="r1")
+
+
+def test_resume_of_a_run_whose_orchestrator_lives_is_refused_naming_it(setup, cli):
+    """The owner is this test's own process (alive); through the CLI: exit 2, the owner named, nothing changed."""
+    tmp_path, spec = setup
+    store = stored_run(tmp_path, spec)
+    with store.engine.begin() as conn:  # as `run` records its orchestrator
+        conn.execute(runs.update().values(host=json.dumps({"hostname": "h", OWNER_KEY: owner_id()})))
+    done = cli("run", "--spec", str(spec), "--data-dir", str(tmp_path), "--store", str(tmp_path / "r.db"),
+               "--resume", "last", env=NO_ENGINE)  # fmt: skip
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert f"--resume r1: its orchestrator {owner_id()} (host/pid/start time) is still running it" in done.stderr
+    assert "Traceback" not in done.stderr and store.run_row("r1")["status"] == "running"
+
+
+def test_resume_of_a_run_whose_orchestrator_is_gone_goes_on(setup):
+    """A dead owner (a pid that is not running with that start time) does not block: the next refusal is the engine."""
+    tmp_path, spec = setup
+    store = stored_run(tmp_path, spec)
+    gone = f"{socket.gethostname()}/{os.getpid()}/0"  # this pid, another start time: another process
+    with store.engine.begin() as conn:
+        conn.execute(runs.update().values(host=json.dumps({OWNER_KEY: gone})))
+    assert "no Docker engine answers" in refused(tmp_path, spec, resume="r1")

@@ -12,10 +12,17 @@ import pytest
 from orchestrator.backends import CellRun, CellTask
 from orchestrator.backends.slurm import (
     JobEnd,
+    Size,
     SlurmOptions,
+    gpu_count,
+    job_size,
+    memory_mb,
     outcome_from_job,
     parse_exit_code,
+    parse_sinfo_nodes,
     parse_squeue,
+    pending_summary,
+    refuse_what_no_node_fits,
     sbatch_argv,
     slurm_memory,
     time_limit_min,
@@ -77,11 +84,12 @@ def test_cpu_cell_asks_for_cpus_memory_and_a_time_limit(tmp_path):
     task = make_task(tmp_path)
     argv = sbatch_argv(task, SlurmOptions(cpus_per_cell=3), Path("/run/job.sh"), Path("/run/cell/slurm-job.json"))
     assert argv[:2] == ["sbatch", "--parsable"]
-    assert "--cpus-per-task=3" in argv and "--mem=2G" in argv and "--time=15" in argv  # 600 s + 300 s margin
+    assert "--mem=2G" in argv and "--time=15" in argv  # 600 s + 300 s margin
     assert not any(arg.startswith("--gres") for arg in argv)
-    assert "--exclusive" in argv  # by default a cell has its node to itself
-    packed = SlurmOptions.from_cli(None, None, None, 3, pack=True)
-    assert "--exclusive" not in sbatch_argv(task, packed, Path("j.sh"), Path("job.json"))
+    # By default a cell has its node to itself, whatever its size: it asks for no CPU count the node may lack.
+    assert "--exclusive" in argv and not any(arg.startswith("--cpus-per-task") for arg in argv)
+    packed = sbatch_argv(task, SlurmOptions.from_cli(None, None, None, 3, pack=True), Path("j.sh"), Path("job.json"))
+    assert "--exclusive" not in packed and "--cpus-per-task=3" in packed  # --cpus-per-cell is for --pack
     job = ["/run/job.sh", sys.executable, "-m", "orchestrator", "run-cell", "/run/cell/slurm-job.json"]
     assert argv[-6:] == job  # the constant script runs its arguments: nothing passes through a shell
     assert f"--job-name=bm-{task.cell.config_hash}-r1" in argv
@@ -130,8 +138,12 @@ def test_spec_slurm_values_are_validated(tmp_path):
 
 
 def test_squeue_and_scontrol_parsing():
-    text = "12|RUNNING|node1\n13|PENDING|\n14|CANCELLED+|node2\n"
-    assert parse_squeue(text) == {"12": ("RUNNING", "node1"), "13": ("PENDING", ""), "14": ("CANCELLED", "node2")}
+    text = "12|RUNNING|node1|None\n13|PENDING||Resources\n14|CANCELLED+|node2|None\n"
+    assert parse_squeue(text) == {
+        "12": ("RUNNING", "node1", ""),
+        "13": ("PENDING", "", "Resources"),
+        "14": ("CANCELLED", "node2", ""),
+    }
     assert parse_exit_code("JobId=12 JobState=FAILED Reason=NonZeroExitCode ExitCode=2:0 RunTime=1") == 2
     assert parse_exit_code("JobId=12 DerivedExitCode=0:0 ExitCode=0:9") == 137
     assert parse_exit_code("nothing here") is None
@@ -232,3 +244,50 @@ def test_outcome_round_trip_and_a_stale_outcome_is_ignored(tmp_path):
     assert read_outcome(other_image, "") is None
     write_outcome(task, None, lost="engine restarted")
     assert read_outcome(task, "")["lost"] == "engine restarted"
+
+
+SINFO = "n1|debug*|2|3900|(null)\nn2|debug*|8|64000|gpu:a100:2(S:0-1)\nn2|gpu|8|64000|gpu:a100:2(S:0-1)\n"
+
+
+def test_sinfo_nodes_and_the_default_partition():
+    partitions, default = parse_sinfo_nodes(SINFO)
+    assert default == "debug"
+    assert partitions["debug"] == {"n1": Size(2, 3900, 0), "n2": Size(8, 64000, 2)}
+    assert set(partitions["gpu"]) == {"n2"}
+    assert gpu_count("gpu:1,gpu:v100:2(S:0),mps:100") == 3 and gpu_count("(null)") == 0
+
+
+@pytest.mark.parametrize(
+    "changes, options, message",
+    [
+        ({"cpuset": "0-15", "memory": None}, SlurmOptions(), "asks for 16 CPU(s), 0 MB of memory, 0 GPU(s)"),
+        ({"memory": "100g"}, SlurmOptions(), "asks for 1 CPU(s), 102400 MB of memory, 0 GPU(s)"),
+        ({"gpus": 4, "memory": None}, SlurmOptions(), "asks for 1 CPU(s), 0 MB of memory, 4 GPU(s)"),
+        ({"memory": None}, SlurmOptions(cpus_per_cell=12, exclusive=False), "12 CPU(s), 0 MB of memory, 0 GPU(s)"),
+    ],
+)
+def test_a_job_no_node_of_its_partition_fits_is_refused_naming_the_largest(changes, options, message):
+    partitions, _ = parse_sinfo_nodes(SINFO)
+    with pytest.raises(UsageError) as refused:
+        refuse_what_no_node_fits([make_cell(**changes)], options, partitions["debug"], "debug")
+    assert message in str(refused.value) and refused.value.exit_code == 2
+    assert (
+        "no node of Slurm partition debug has that; its largest, n2, has 8 CPU(s), 64000 MB of memory, 2 GPU(s)"
+        in str(refused.value)
+    )
+
+
+def test_jobs_some_node_fits_pass_and_an_exclusive_job_asks_no_cpu_count():
+    partitions, _ = parse_sinfo_nodes(SINFO)
+    cells = [make_cell(memory="60g"), make_cell(gpus=2, memory=None)]  # only n2 holds either
+    refuse_what_no_node_fits(cells, SlurmOptions(cpus_per_cell=64), partitions["debug"], "debug")  # exclusive
+    assert job_size(make_cell(memory="512m"), SlurmOptions(cpus_per_cell=64)) == Size(1, 512, 0)
+    assert memory_mb("100k") == 1 and memory_mb("1073741825") == 1025
+
+
+def test_pending_jobs_are_counted_with_their_reasons():
+    states = {"1": ("RUNNING", "n1", ""), "2": ("PENDING", "", "Resources"), "3": ("PENDING", "", "Priority")}
+    states["4"] = ("PENDING", "", "Resources")
+    assert pending_summary(states, ["1", "2", "3", "4"]) == "3 of 4 jobs pending (Resources: 2, Priority: 1)"
+    assert pending_summary(states, ["1"]) == ""
+    assert pending_summary({}, ["9"]) == ""  # not polled yet: nothing to say

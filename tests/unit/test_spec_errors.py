@@ -39,6 +39,7 @@ def test_valid_spec_loads(tmp_path):
         (VALID.replace('version: "2.21.0"', 'version: "2.21; rm -rf /"'), "frameworks.0.version", "matching"),
         (VALID.replace("name: t\n", "name: t\nrepeatz: 3\n"), "repeatz", "unknown key"),
         (VALID.replace("workloads:", "workloadz:"), "workloads", "required key is missing"),
+        (VALID.replace("name: t\n", "name: t\nreference: caffe9\n"), "reference", "known: tensorflow"),
         (VALID + "\n# x", None, None),
     ],
 )
@@ -72,3 +73,18 @@ def test_cli_missing_spec_file(tmp_path, cli):
     done = cli("plan", "--spec", str(tmp_path / "nope.yaml"))
     assert done.returncode == 2
     assert "nope.yaml" in done.stderr and "cannot read file" in done.stderr
+
+
+def test_reference_defaults_to_tensorflow_else_the_first_framework(tmp_path):
+    assert load_spec(write(tmp_path, VALID)).reference == "tensorflow"
+    mxnet_only = VALID.replace('name: tensorflow, version: "2.21.0"', 'name: mxnet, version: "1.9.1"')
+    assert load_spec(write(tmp_path, mxnet_only)).reference == "mxnet"
+
+
+@pytest.mark.parametrize("command", [("plan",), ("run", "--data-dir", "nowhere")])
+def test_cli_refuses_a_reference_the_spec_does_not_run(tmp_path, cli, command):
+    path = write(tmp_path, VALID.replace("name: t\n", "name: t\nreference: caffe9\n"))
+    done = cli(*command, "--spec", str(path), *(("--store", str(tmp_path / "r.db")) if command[0] == "run" else ()))
+    assert done.returncode == 2, done.stderr
+    assert f"{path} at key 'reference': 'caffe9' is not a framework of this spec; known: tensorflow" in done.stderr
+    assert not (tmp_path / "r.db").exists() and "Traceback" not in done.stderr

@@ -7,9 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import IntegrityError
 
-from orchestrator.errors import UsageError
+from orchestrator.errors import BenchmatrixError, UsageError
 from orchestrator.store import Metric, Store
 from orchestrator.table import speed_table
 from tests.stores import add_run, cell
@@ -51,11 +50,22 @@ def test_cells_and_metrics_round_trip(store):
     assert store.resolve_run("last") == "run1"
 
 
-def test_duplicate_cell_identity_is_refused_whole(store):
+def test_duplicate_cell_identity_is_refused_whole_with_a_clear_error(store):
     store.record_cell(record("run1", "tensorflow", "mlp", "ok", 1000.0))
-    with pytest.raises(IntegrityError):
+    with pytest.raises(BenchmatrixError, match=r"store sqlite:///.*results.db: record_cell refused, .*already stored"):
         store.record_cell(record("run1", "tensorflow", "mlp", "ok", 2000.0))
     assert len(store.cell_rows("run1")) == 1
+
+
+def test_a_running_run_is_reopened_only_by_whoever_saw_its_current_owner(store):
+    """`run --resume`'s claim is a compare-and-set: of two resumes that read the same row, one wins."""
+    seen = store.run_row("run1")["host"]  # 'running', as created
+    assert store.reopen_run("run1", '{"orchestrator": "a/1/1"}', seen_host=seen)
+    assert not store.reopen_run("run1", '{"orchestrator": "b/2/2"}', seen_host=seen)
+    assert store.run_row("run1")["host"] == '{"orchestrator": "a/1/1"}'
+    store.finish_run("run1", "interrupted")
+    assert store.reopen_run("run1", '{"orchestrator": "b/2/2"}', seen_host=seen)  # not running: anyone may
+    assert store.run_row("run1")["status"] == "running"
 
 
 def test_failed_cell_has_status_and_no_metric(store):

@@ -15,11 +15,12 @@ from __future__ import annotations
 import functools
 import importlib
 import platform
+import re
 import resource
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
@@ -66,8 +67,18 @@ class Backend(Protocol):
     def sync(self, value: Any) -> None: ...
 
 
+# The one spelling of an (op, size) metric: written here, parsed by the host's report.
+METRIC_NAME = re.compile(r"^op_(?P<op>[A-Za-z0-9_]+)_n(?P<size>[0-9]+)$")
+
+
 def metric_name(operation: str, size: int) -> str:
     return f"op_{operation}_n{size}"
+
+
+def parse_metric_name(name: str) -> Optional[tuple[str, int]]:
+    """(operation, size) of a metric `metric_name` wrote; None for any other metric."""
+    found = METRIC_NAME.match(name)
+    return (found["op"], int(found["size"])) if found else None
 
 
 def check_framework(framework: str) -> None:
