@@ -55,7 +55,7 @@ def test_a_sample_over_official_files_is_no_longer_official(monkeypatch, tmp_pat
     _serve_idx(monkeypatch, tmp_path)
     target = tmp_path / "fashion_mnist"
     data.fetch("fashion_mnist", target)
-    data.sample("fashion_mnist", target, n_train=10, n_test=2)
+    data.sample("fashion_mnist", target, n_train=10, n_test=2, force=True)  # replacing them takes --force
     assert provenance.read("idx", target).kind is Kind.GENERATED
 
 
