@@ -161,7 +161,7 @@ class TorchAdapter:
         losses, predicted = [], self._predictions(max(batch_sizes))
         for indices in warmup_indices(batch_sizes, len(self.x)):
             index = self.torch.from_numpy(indices).to(self.x.device)
-            self._step(*self._on_device(self.x[index], self.y[index]), losses, predicted[: len(indices)])
+            self._step(*self._on_device(self.x[index], self.y[index]), losses, self._share(predicted[: len(indices)]))
         self.synchronize()
 
     def fit(self, batch_size: int, epochs: int, recorder: Recorder) -> None:
