@@ -206,9 +206,10 @@ def window_metrics(
 ) -> tuple[list[Metric], list[str]]:
     """Summaries over the training window (the whole series when there is none), energy, and notes."""
     notes = []
-    if window is None or not within([*gpu, *stats], window):
-        if gpu or stats:
-            notes.append("monitoring summaries cover the container's whole life (no training window to align)")
+    if not gpu and not stats:
+        notes.append("no monitoring samples: the cell ended before the sampler's first reading")
+    elif window is None or not within([*gpu, *stats], window):
+        notes.append("monitoring summaries cover the container's whole life (no training window to align)")
     else:
         gpu, stats = within(gpu, window) or gpu, within(stats, window) or stats
         notes.append(f"monitoring summaries cover the {window.seconds:.1f} s timed training window")

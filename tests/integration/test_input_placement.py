@@ -61,4 +61,6 @@ def test_every_framework_trains_from_device_and_host(placement_run):
         assert row["metrics"]["warmup_seconds"] > 0
         assert row["metrics"]["timing_suspect"] in (0.0, 1.0)
         assert row["metrics"]["train_img_per_s"] == pytest.approx(result["train_img_per_s"])
-        assert any(note.startswith("monitoring summaries cover the ") for note in row["notes"])
+        # A cell this short may end before the 1 Hz sampler's first reading: it says so.
+        said = ("monitoring summaries cover the ", "no monitoring samples: the cell ended before")
+        assert any(note.startswith(said) for note in row["notes"]), row["notes"]

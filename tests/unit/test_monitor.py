@@ -257,3 +257,10 @@ def test_the_monitor_adds_energy_and_img_per_joule_for_gpu_cells(tmp_path):
     assert values["energy_j"] == (pytest.approx(4000.0), "J")
     assert values["train_img_per_joule"] == (pytest.approx(2.0), "img/J")
     assert "energy over the 16.0 s training window from NVML's total-energy counter" in monitor.notes
+
+
+def test_a_cell_that_ends_before_the_first_sample_says_so():
+    assert window_metrics([], [], TrainWindow(1.0, 2.0, 1)) == (
+        [],
+        ["no monitoring samples: the cell ended before the sampler's first reading"],
+    )
