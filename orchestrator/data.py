@@ -8,7 +8,6 @@ downloaded inside a cell: `fetch` runs here, cells get the folder mounted read-o
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import stat
 import tarfile
@@ -26,6 +25,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from orchestrator.errors import BenchmatrixError, UsageError
 from workloads.datasets import DATASETS as READERS
 from workloads.datasets import cifar, idx, imagefolder, provenance
+from workloads.datasets.provenance import sha256_of
 from workloads.ops import NO_DATASET
 
 Writer = Callable[..., list[Path]]
@@ -196,14 +196,6 @@ def usable_folder(directory: Path) -> None:
         raise UsageError(f"cannot create the folder {directory} ({exc.strerror})") from exc
     if not os.access(directory, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write in the folder {directory} (permission denied for this user)")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fetch(name: str, directory: Path, console: Optional[Console] = None) -> list[Path]:
