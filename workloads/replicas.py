@@ -16,8 +16,6 @@ import socket
 import subprocess
 import sys
 
-import numpy as np
-
 # Set by torchrun in each worker process it starts.
 RANK_VARIABLE = "RANK"
 WORLD_VARIABLE = "WORLD_SIZE"
@@ -44,11 +42,6 @@ def share_bounds(samples: int, replicas: int, replica: int) -> tuple[int, int]:
     size, larger = divmod(samples, replicas)
     start = replica * size + min(replica, larger)
     return start, start + size + (replica < larger)
-
-
-def shards(batch: np.ndarray, replicas: int) -> list[np.ndarray]:
-    """A global batch split into ``replicas`` contiguous parts whose sizes differ by at most one."""
-    return [batch[slice(*share_bounds(len(batch), replicas, replica))] for replica in range(replicas)]
 
 
 def usable_samples(samples: int, replicas: int) -> int:

@@ -80,11 +80,6 @@ def steps_per_epoch(samples: int, batch_size: int) -> int:
     return math.ceil(samples / batch_size)
 
 
-def step_samples(samples: int, batch_size: int, step: int) -> int:
-    """Samples in step ``step`` (0-based) of an epoch of ``samples`` samples."""
-    return min(batch_size, samples - step * batch_size)
-
-
 def warmup_batches(samples: int, batch_size: int, steps: int) -> list[int]:
     """Batch sizes of the warm-up: ``steps`` full batches, then one of every other size the timed epochs
     use (the partial last batch), so each shape is compiled before any clock runs."""

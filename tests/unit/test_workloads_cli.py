@@ -18,7 +18,7 @@ from workloads.datasets.idx import FILES as IDX_FILES
 from workloads.datasets.idx import write_sample
 from workloads.errors import UsageError, oom_reason
 from workloads.frameworks import parse_options
-from workloads.replicas import shards, usable_samples
+from workloads.replicas import share_bounds, usable_samples
 from workloads.timing import Recorder
 
 
@@ -179,7 +179,7 @@ def test_the_ops_benchmark_refuses_replicas(data_dir: Path, tmp_path: Path, caps
 
 
 def test_replica_shards_cover_the_batch_in_order() -> None:
-    parts = shards(np.arange(10), 4)
+    parts = [np.arange(10)[slice(*share_bounds(10, 4, replica))] for replica in range(4)]
     assert [len(part) for part in parts] == [3, 3, 2, 2]
     assert np.concatenate(parts).tolist() == list(range(10))
     assert usable_samples(151, 2) == 150 and usable_samples(150, 4) == 148 and usable_samples(7, 1) == 7
