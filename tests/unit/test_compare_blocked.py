@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import linregress
 
 from orchestrator.compare import Settings, Verdict, judge, rounds
-from orchestrator.stats import blocked_fit, p_lower
 from tests.unit.test_compare import cell
 
 ORDER_EFFECT = 1.05  # whichever build runs second in a round is 5 % slower
