@@ -52,12 +52,15 @@ def register(commands: argparse._SubParsersAction, console: Console) -> None:
     regress_cmd.add_argument("--candidate", required=True, metavar="FRAMEWORK@VERSION[-VARIANT]")
     regress_cmd.add_argument("--spec", type=Path, default=regress.DEFAULT_SPEC, help="workloads (default %(default)s)")
     regress_cmd.add_argument("--system", default="cpu")
-    regress_cmd.add_argument("--repeats", type=int, default=5, help="rounds, order alternating (default %(default)s)")
+    regress_cmd.add_argument(
+        "--repeats", type=int, default=14, help="rounds before the first look, order alternating (default %(default)s)"
+    )
     regress_cmd.add_argument(
         "--max-repeats",
         type=int,
+        default=20,
         metavar="N",
-        help="while a pair is inconclusive, double the rounds up to N (alpha spent over the looks)",
+        help="while a pair is inconclusive, double the rounds up to N (alpha spent over the looks; default 20)",
     )
     regress_cmd.add_argument("--data-dir", type=Path, default=Path("data"))
     regress_cmd.add_argument("--results-dir", type=Path, default=Path("results"))

@@ -27,10 +27,11 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Literal, Optional
+from enum import Enum, IntEnum
+from typing import Any, Literal, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sqlalchemy import select
 
 from orchestrator.errors import UsageError
@@ -65,7 +66,6 @@ HIGHER_IS_BETTER = {
 BUILD_FIELDS = ("framework", "version", "variant", "image")
 IDENTITY_FIELDS = ("system", "framework", "workload", "model", "dataset", "batch_size", "epochs", "options")
 SHOWN_CHOICES = 8  # what an unknown selection lists of the store's holdings
-OUTLIER_CUTOFF = 5.0  # robust SDs from its order's median beyond which a round is a stall, left out
 
 
 class Verdict(Enum):
@@ -570,8 +570,8 @@ def speed_evidence(
 def _paired_evidence(paired: list[Round], settings: Settings, levels: Levels) -> Evidence:
     slower = np.array([r.slower for r in paired])
     second = np.array([r.candidate_second for r in paired])
-    means, flagged = pair_means(slower, second, OUTLIER_CUTOFF)
-    z = round_z(slower, second)
+    means, flagged = pair_means(slower, second)
+    _, z = round_z(slower, second)
     kept = means[~np.isnan(means)]
     notes = [
         f"round {index + 1} ({'A B' if second[index] else 'B A'}, run {paired[index].run_id}) is an outlier: "
@@ -607,6 +607,25 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
+class Answer(IntEnum):
+    PASS = 0
+    REGRESSION = 1
+    INCONCLUSIVE = 2
+
+
+def answers(estimate: ArrayLike, p_slower: ArrayLike, p_not_slower: ArrayLike, margin: float, levels: Levels) -> Any:
+    """The three-answer rule, elementwise (`bench/detector.py` runs it over many trials at once):
+    pass when "slower by the margin or more" is rejected at the pass level (the upper bound is
+    below the margin); regression when "not slower" is rejected at the regression level and the
+    estimate is at or beyond the margin; else inconclusive."""
+    estimate, p_slower, p_not_slower = np.asarray(estimate), np.asarray(p_slower), np.asarray(p_not_slower)
+    return np.select(
+        [p_not_slower <= levels.passing, (p_slower <= levels.regression) & (estimate >= margin)],
+        [Answer.PASS, Answer.REGRESSION],
+        Answer.INCONCLUSIVE,
+    )
+
+
 def _reach_note(said: str, reachable: float, levels: Levels, enough: str) -> str:
     """The exact rank tests have a smallest p: below it no answer can be reached, however clear the data."""
     return (
@@ -622,12 +641,13 @@ def _decide(
     and the estimate at or beyond the threshold; else inconclusive, with what would settle it
     (`reach`: the test's counts cannot reach a level at all)."""
     change = math.expm1(shift.estimate)
-    if shift.p_not_slower <= levels.passing:
+    answer = answers(shift.estimate, shift.p_slower, shift.p_not_slower, settings.margin, levels)
+    if answer == Answer.PASS:
         faster = shift.p_faster <= levels.passing
         return Evidence(
             Verdict.IMPROVEMENT if faster else Verdict.NOT_SLOWER, change, shift, shift.p_not_slower, said, tuple(notes)
         )
-    if shift.p_slower <= levels.regression and shift.estimate >= settings.margin:
+    if answer == Answer.REGRESSION:
         return Evidence(Verdict.REGRESSION, change, shift, shift.p_slower, said, tuple(notes))
     notes.append(reach or _settle_note(shift, settings, levels))
     return Evidence(Verdict.INCONCLUSIVE, change, shift, min(shift.p_slower, shift.p_not_slower), said, tuple(notes))

@@ -14,6 +14,7 @@ lives in `orchestrator.summary` and is reused here.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Optional
@@ -52,7 +53,9 @@ def summarize(values: list[float]) -> Optional[Summary]:
     )
 
 
-MIN_ROUNDS_FOR_OUTLIERS = 6  # below, a group of one order has too few rounds to tell which is off
+MIN_ROUNDS_FOR_OUTLIERS = 8  # below, a group of one order has too few rounds to tell which is off
+OUTLIER_Z = 5.0  # robust SDs from its order's median beyond which a round may be a stall …
+OUTLIER_JUMP = math.log(1.25)  # … if it is also more than 25 % off (a stall at half speed is 100 %)
 RHO = 3.0  # exponent of the power-family alpha-spending function alpha * (n / N) ** RHO
 # Asymptotic relative efficiency of the rank tests to the t-test under normal noise (3/pi): they need
 # about 1/0.955 times the pairs or repeats for the same power (used only to project rounds needed).
@@ -225,30 +228,48 @@ def pairs_needed(spread: float, gap: float, alpha: float, power: float = POWER) 
     return None
 
 
-def pair_means(differences: np.ndarray, candidate_second: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+def pair_means(differences: np.ndarray, candidate_second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Means of rounds (0, 1), (2, 3), … (one of each order: an additive order effect cancels) along
-    the last axis, NaN where either round is an outlier (`outlying_rounds`); and the outlier mask."""
-    flagged = outlying_rounds(differences, candidate_second, cutoff)
+    the last axis; and the mask of outlying rounds (`outlying_rounds`).
+
+    A pair with one outlying round keeps its other round, less the order effect estimated from the
+    clean pairs (the median half-difference): still symmetric about the change, so the signed-rank
+    test stays valid, and one stall costs half a pair instead of one. Both rounds off: NaN."""
+    flagged = outlying_rounds(differences, candidate_second)
     m = differences.shape[-1] // 2
-    means = (differences[..., 0 : 2 * m : 2] + differences[..., 1 : 2 * m : 2]) / 2
-    dropped = flagged[..., 0 : 2 * m : 2] | flagged[..., 1 : 2 * m : 2]
-    return np.where(dropped, np.nan, means), flagged
+    first, second = differences[..., 0 : 2 * m : 2], differences[..., 1 : 2 * m : 2]
+    first_off, second_off = flagged[..., 0 : 2 * m : 2], flagged[..., 1 : 2 * m : 2]
+    sign = np.where(candidate_second[0 : 2 * m : 2], 1.0, -1.0)  # +1: the pair's first round is A B
+    half = np.where(first_off | second_off, np.nan, (first - second) / 2 * sign)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all NaN: no clean pair, no order estimate
+        order = np.nanmedian(half, axis=-1, keepdims=True)
+    means = np.select(
+        [first_off & second_off, first_off, second_off],
+        [np.nan, second + order * sign, first - order * sign],
+        (first + second) / 2,
+    )
+    return means, flagged
 
 
-def round_z(differences: np.ndarray, candidate_second: np.ndarray) -> np.ndarray:
-    """Each round's distance from the median of the rounds of its own order (so an order effect is
-    no outlier) in robust standard deviations (1.4826 MAD of all residuals), along the last axis."""
+def round_z(differences: np.ndarray, candidate_second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each round's residual from the median of the rounds of its own order (so an order effect is
+    no outlier), and that residual in robust standard deviations (1.4826 MAD of all residuals)."""
     residuals = np.empty_like(differences)
     for order in (True, False):
         group = candidate_second == order
         residuals[..., group] = differences[..., group] - np.median(differences[..., group], axis=-1, keepdims=True)
     scale = 1.4826 * np.median(np.abs(residuals), axis=-1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(residuals == 0, 0.0, residuals / scale)
+        return residuals, np.where(residuals == 0, 0.0, residuals / scale)
 
 
-def outlying_rounds(differences: np.ndarray, candidate_second: np.ndarray, cutoff: float) -> np.ndarray:
-    """Rounds more than `cutoff` robust SDs off (`round_z`); none below `MIN_ROUNDS_FOR_OUTLIERS`."""
+def outlying_rounds(differences: np.ndarray, candidate_second: np.ndarray) -> np.ndarray:
+    """Rounds both more than `OUTLIER_Z` robust SDs and more than `OUTLIER_JUMP` off their order's
+    median; none below `MIN_ROUNDS_FOR_OUTLIERS`. The jump keeps ordinary noise from being flagged:
+    MAD from a dozen rounds is a noisy scale, and leaving out a round chosen by its sign would tilt
+    the rank test (simulated: false flags inflated its level by about a point before the jump)."""
     if differences.shape[-1] < MIN_ROUNDS_FOR_OUTLIERS:
         return np.zeros(differences.shape, dtype=bool)
-    return np.abs(round_z(differences, candidate_second)) > cutoff
+    residuals, z = round_z(differences, candidate_second)
+    return (np.abs(z) > OUTLIER_Z) & (np.abs(residuals) > OUTLIER_JUMP)
