@@ -575,8 +575,8 @@ def _paired_evidence(paired: list[Round], settings: Settings, levels: Levels) ->
     kept = means[~np.isnan(means)]
     notes = [
         f"round {index + 1} ({'A B' if second[index] else 'B A'}, run {paired[index].run_id}) is an outlier: "
-        f"the candidate {math.expm1(slower[index]):+.1%} vs the baseline, {z[index]:+.0f} "
-        "robust SDs from its order's median (a stall?); its pair of rounds is left out"
+        f"the candidate {math.expm1(slower[index]):+.1%} slower there, {z[index]:+.0f} robust SDs from its order's "
+        "median (a stall?); left out, the other round of its pair stands in, order-corrected"
         for index in np.flatnonzero(flagged)
     ]
     unpaired = len(paired) % 2

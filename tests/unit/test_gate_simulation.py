@@ -1,0 +1,45 @@
+"""The gate's guarantees as seeded simulations (`bench/detector.py`'s vectorised gate over the
+product's own functions), at trial counts small enough for the unit suite."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.detector import normal_noise, simulate
+from orchestrator.compare import Settings
+
+SEQUENTIAL = (14, 20)  # regress's defaults: --repeats 14 --max-repeats 20
+TRIALS = 400
+
+
+def rates(cv, design, slowdown, condition="clean", trials=TRIALS):
+    return simulate(normal_noise(cv), design, slowdown, condition, trials, pairs=2, settings=Settings(), seed=11)
+
+
+@pytest.mark.parametrize("design", [(10,), (12,), (16,), (20,), SEQUENTIAL])
+@pytest.mark.parametrize("condition", ["clean", "stall: baseline"])
+def test_a_slowdown_at_the_threshold_passes_at_most_alpha(design, condition):
+    assert rates(0.05, design, 0.05, condition).passed <= 0.05
+
+
+@pytest.mark.parametrize("condition", ["clean", "order effect", "stall: candidate"])
+def test_a_a_gates_call_a_regression_at_most_alpha_family_wise(condition):
+    assert rates(0.05, SEQUENTIAL, 0.0, condition).gate_regression <= 0.05
+
+
+def test_the_sequential_gate_finds_ten_percent_and_passes_a_a_and_a_stall_moves_neither():
+    clean, slower = rates(0.05, SEQUENTIAL, 0.0), rates(0.05, SEQUENTIAL, 0.10)
+    assert slower.regression >= 0.95 and clean.passed >= 0.75
+    assert rates(0.01, SEQUENTIAL, 0.0).passed >= 0.95
+    for stall in ("stall: baseline", "stall: candidate"):
+        assert abs(rates(0.05, SEQUENTIAL, 0.10, stall).regression - slower.regression) <= 0.05
+        assert abs(rates(0.05, SEQUENTIAL, 0.0, stall).passed - clean.passed) <= 0.05
+
+
+def test_an_order_effect_changes_nothing_and_clear_cases_stop_at_the_first_look():
+    assert rates(0.05, SEQUENTIAL, 0.10, "order effect") == rates(0.05, SEQUENTIAL, 0.10)
+    assert rates(0.01, SEQUENTIAL, 0.20).median_rounds == 14
+
+
+def test_fewer_rounds_than_the_signed_rank_test_can_use_stay_inconclusive():
+    assert rates(0.01, (8,), 0.20).inconclusive == 1.0
