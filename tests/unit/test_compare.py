@@ -6,12 +6,10 @@ import itertools
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from orchestrator.compare import Outcome, Settings, Verdict, compare, judge, parse_selection, to_junit, to_markdown
 from orchestrator.errors import ExitCode, UsageError
-
 from orchestrator.store import Metric, Store
 from tests.stores import add_run
 from tests.unit.test_report import record
@@ -57,7 +55,10 @@ def scenario():
         + side(a, "cnn", [150, 151, 149, 150, 152], batch=64)
         + side(a, "lstm", [80, 81])
         + [cell(a, "vgg", status="error", repeat=i) for i in range(3)]
-        + [cell(a, "lenet", s, accuracy=0.85 + i / 1000, repeat=i) for i, s in enumerate([500, 505, 495, 502, 498, 501])]
+        + [
+            cell(a, "lenet", s, accuracy=0.85 + i / 1000, repeat=i)
+            for i, s in enumerate([500, 505, 495, 502, 498, 501])
+        ]
         + side(a, "resnet", [40, 41, 39, 40, 40.5, 39.5])
     )
     cand = (

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy.stats import wilcoxon
 
-from orchestrator.compare import Settings, Verdict, judge, rounds
-from orchestrator.stats import pairs_needed, paired_shift, walsh_averages
+from orchestrator.compare import Pair, Settings, Verdict, judge, rounds
+from orchestrator.stats import paired_shift, pairs_needed, walsh_averages
 from tests.unit.test_compare import cell
 
 ORDER_EFFECT = 1.05  # whichever build runs second in a round is 5 % slower
@@ -50,8 +50,8 @@ def gate_rounds(
     return base, cand
 
 
-def judged(base: list[float], cand: list[float], settings: Settings = Settings()) -> object:
-    return judge("x", *rounds_of(base, cand, alternating(len(base))), settings)
+def judged(base: list[float], cand: list[float]) -> Pair:
+    return judge("x", *rounds_of(base, cand, alternating(len(base))), Settings())
 
 
 def test_a_pure_order_effect_is_not_slower():
