@@ -150,7 +150,7 @@ def table(noise: Noise, designs: list[tuple[int, ...]], args: argparse.Namespace
             for index, slowdown in enumerate(SLOWDOWNS):
                 rates = simulate(noise, design, slowdown, condition, args.trials, args.pairs, settings, seed=index)
                 found[condition, design, slowdown] = rates
-                cells.append(f"{rates.passed:.0%} / {rates.regression:.0%} / {rates.inconclusive:.0%}")
+                cells.append(f"{rates.passed:.1%} / {rates.regression:.1%} / {rates.inconclusive:.1%}")
                 medians.append(f"{rates.median_rounds:g}")
             aa = found[condition, design, 0.0].gate_regression
             label = ",".join(map(str, design)) if len(design) > 1 else str(design[0])

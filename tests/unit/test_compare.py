@@ -227,8 +227,19 @@ def test_regression_and_new_failure_exit_1(tmp_path, cli):
 def test_inconclusive_exits_3_unless_allowed(tmp_path, cli):
     """The issue's case: 8.5 % slower with tiny CVs, but two repeats a side cannot reach alpha."""
     few = stored_pair(tmp_path, [915, 924])
-    done = compare_cli(cli, few, "--junit", str(tmp_path / "j.xml"), "--markdown", str(tmp_path / "c.md"))
+    outputs = (
+        "--junit",
+        str(tmp_path / "j.xml"),
+        "--markdown",
+        str(tmp_path / "c.md"),
+        "--html",
+        str(tmp_path / "c.html"),
+    )
+    done = compare_cli(cli, few, *outputs)
     assert done.returncode == ExitCode.INCONCLUSIVE, done.stdout + done.stderr
+    page = (tmp_path / "c.html").read_text()
+    assert "<th>slower by [CI]</th><th>rounds</th>" in page and '<tr class="inconclusive">' in page
+    assert "2 vs 2 repeats cannot give a p below 0.167" in page and "pass level 0.05" in page
     assert "INCONCLUSIVE: mxnet@1.6.0 vs mxnet@1.9.1" in done.stdout
     assert 'errors="1"' in (tmp_path / "j.xml").read_text()
     assert (tmp_path / "c.md").read_text().startswith("## INCONCLUSIVE")
