@@ -84,11 +84,11 @@ def normal_noise(cv: float) -> Noise:
 
 
 def drawn_noise(logs: np.ndarray) -> Noise:
-    """Real repeats' log values (centred), `count` drawn without replacement for each trial."""
+    """Real repeats' log values (centred), `count` drawn without replacement for each gate."""
     centred = logs - np.median(logs)
 
     def draw(rng: np.random.Generator, trials: int, count: int) -> np.ndarray:
-        return np.stack([rng.choice(centred, count, replace=False) for _ in range(trials)])
+        return centred[np.argsort(rng.random((trials, len(centred))), axis=1)[:, :count]]
 
     return draw
 
@@ -109,7 +109,8 @@ def simulate(
     gates = trials * pairs
     candidate_second = np.arange(rounds) % 2 == 0  # A B first: the candidate runs second
     # time_candidate / time_baseline per round, in log space: above 0 is slower
-    slower = noise(rng, gates, rounds) - noise(rng, gates, rounds) + math.log1p(slowdown)
+    cells = noise(rng, gates, 2 * rounds)  # baseline then candidate: no repeat drawn twice in a gate
+    slower = cells[:, rounds:] - cells[:, :rounds] + math.log1p(slowdown)
     if condition == "order effect":
         slower += np.where(candidate_second, 1.0, -1.0) * math.log1p(ORDER_EFFECT)
     if condition.startswith("stall"):
@@ -258,7 +259,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--store", type=Path, default=REPO / "results" / "detector.db")
     parser.add_argument("--data-dir", type=Path, default=REPO / "data")
     parser.add_argument("--framework", choices=sorted(FRAMEWORKS), default="pytorch")
-    parser.add_argument("--measure", type=int, default=40, help="with --real: repeats to measure (2 x the cap or more)")
+    parser.add_argument(
+        "--measure", type=int, default=60, help="with --real: repeats to measure (more than 2 x the cap)"
+    )
     parser.add_argument("--samples", type=int, default=60000, help="training samples per repeat")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument(
