@@ -1,6 +1,7 @@
 """Does the gate keep its promises? Rates of pass / regression / inconclusive, simulated or on real repeats.
 
-Each trial is one gate of --pairs pairs (matrices/regress.yaml has two: MLP and CNN) judged as
+Each trial is one gate of --pairs pairs (matrices/regress.yaml has two: MLP and CNN, each with a
+speed and an accuracy test, so the regression level is alpha / 4 by default) judged as
 `regress` judges it: rounds alternate A B, B A; at each planned look the pairs' rounds go through
 the product's own functions (`stats.pair_means`, `stats.paired_decisions`, `compare.answers`,
 `Settings.levels`), and the gate stops at the first look where no pair is inconclusive. Vectorised
@@ -55,6 +56,7 @@ SLOWDOWNS = (0.0, 0.025, 0.05, 0.075, 0.10, 0.20)
 FIXED_ROUNDS = (4, 6, 8, 10, 12, 14, 16, 20)
 ORDER_EFFECT = 0.05  # whichever build runs second is this much slower
 STALL = 2.0  # a stalled round runs at half speed
+TESTS_PER_PAIR = 2  # speed and accuracy: the gate's regression family (compare._tests)
 CONDITIONS = ("clean", "order effect", "stall: baseline", "stall: candidate")
 # The default matrix's CPU versions; MXNet as users run Gluon (hybridized).
 FRAMEWORKS = {
@@ -123,7 +125,8 @@ def simulate(
     for look in planned:
         means, _ = pair_means(slower[:, :look], candidate_second[:look])
         estimate, p_slower, p_not_slower, _, _ = paired_decisions(means, settings.margin)
-        found = answers(estimate, p_slower, p_not_slower, settings.margin, settings.levels(look, pairs))
+        levels = settings.levels(look, pairs * TESTS_PER_PAIR)
+        found = answers(estimate, p_slower, p_not_slower, settings.margin, levels)
         now = np.repeat(running, pairs)
         answer[now] = found[now]
         used[running] = look
@@ -248,7 +251,7 @@ def main() -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cv", type=_floats, default=(0.01, 0.05), help="simulated noise per cell (comma-separated)")
-    parser.add_argument("--trials", type=int, default=2000, help="gates per row")
+    parser.add_argument("--trials", type=int, default=10000, help="gates per row")
     parser.add_argument("--pairs", type=int, default=2, help="pairs per gate (regress.yaml: 2)")
     parser.add_argument("--repeats", type=int, default=14, help="the sequential design's first look")
     parser.add_argument("--max-repeats", type=int, default=20, help="the sequential design's cap")
