@@ -477,7 +477,7 @@ def judge(
     if cand.metric is None:
         return Pair(label, base, cand, Verdict.FAILING_IN_BOTH, notes=("no ok candidate repeat", *invalid))
     accuracy, accuracy_p, accuracy_notes = _accuracy_verdict(base, cand, settings, levels)
-    evidence = speed_evidence(baseline_rows, candidate_rows, base, cand, settings, levels)
+    evidence = speed_evidence(baseline_rows, candidate_rows, settings, levels)
     notes = [*invalid, *evidence.notes]
     found = dict(change=evidence.change, shift=evidence.shift, rounds=evidence.rounds)
     if evidence.verdict is Verdict.REGRESSION:
@@ -557,7 +557,7 @@ def in_both_orders(paired: list[Round]) -> bool:
 
 
 def speed_evidence(
-    baseline_rows: list[dict], candidate_rows: list[dict], base: Side, cand: Side, settings: Settings, levels: Levels
+    baseline_rows: list[dict], candidate_rows: list[dict], settings: Settings, levels: Levels
 ) -> Evidence:
     """Paired rounds in both orders get the signed-rank test on pair-means; anything else (two
     arbitrary runs, rounds all in one order) the rank-sum test on the pooled repeats."""
