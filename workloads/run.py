@@ -272,7 +272,8 @@ def _timing_fields(timing: Timing, window_steps: int) -> dict[str, object]:
         "timed_samples": timing.samples,
         "timed_seconds": timing.seconds,
         "epoch_seconds_measured": timing.epoch_seconds,
-        "epoch_seconds_expected": timing.expected_epoch_seconds,
+        "step_seconds_p10": timing.step_seconds_p10,
+        "step_seconds_p90": timing.step_seconds_p90,
         "suspects": list(timing.suspects),
     }
 

@@ -134,10 +134,9 @@ def test_a_compilation_after_warmup_is_flagged_not_silently_averaged() -> None:
         return [batch] * steps  # the old rule: the partial last batch is compiled inside epoch 1
 
     timing, _ = _run(samples=6400 + 32, warmup=full_batches_only)
-    assert len(timing.suspects) == 2
-    assert timing.suspects[0].startswith("epoch 1, step 101: 30 s per step, over 10× the median")
-    assert "a compilation or stall after warm-up" in timing.suspects[0]
-    assert "time was spent outside steady-state steps" in timing.suspects[1]
+    (reason,) = timing.suspects
+    assert reason.startswith("epoch 1, step 101: 30 s per step, over 10× the median")
+    assert "a compilation or stall after warm-up" in reason
 
 
 def test_shuffle_time_never_enters_the_clock() -> None:
@@ -173,12 +172,17 @@ def test_windows_close_every_k_steps_and_at_epoch_ends() -> None:
     assert recorder.epoch_seconds == [3.5]
 
 
-def test_epoch_self_check_compares_epochs_with_steps_times_median() -> None:
-    steady = EpochTiming(start=0.0, windows=[Window(10, 320, 1.0)] * 4, end=4.0)
-    assert analyse([steady]).suspects == ()
-    spilled = EpochTiming(start=0.0, windows=[Window(10, 320, 1.0)] * 4, end=5.0)  # 1 s outside the windows
-    (reason,) = analyse([spilled]).suspects
-    assert reason.startswith("epochs took 5.000 s in all, but 40 steps × the median step 0.1 s make 4.000 s (+25%)")
+def test_a_wide_but_honest_spread_of_window_times_is_recorded_not_flagged() -> None:
+    # The MXNet MLP on a shared 2-vCPU machine: windows of 1.1–3.8 ms a step, in clusters (measured
+    # there, each window closed by a waitall after which a second one returned within 74 µs). Here
+    # 40 windows at 1 ms and 54 at 2.2 ms: the old epochs-vs-steps×median check said "−23 %: suspect".
+    per_step = [1.0e-3] * 40 + [2.2e-3] * 54
+    epoch = EpochTiming(start=0.0, windows=[Window(20, 640, 20 * t) for t in per_step], end=20 * sum(per_step))
+    timing = analyse([epoch])
+    assert timing.suspects == ()
+    assert timing.step_seconds_median == pytest.approx(2.2e-3)
+    assert (timing.step_seconds_p10, timing.step_seconds_p90) == pytest.approx((1.0e-3, 2.2e-3))
+    assert timing.epoch_seconds == pytest.approx(timing.seconds)  # the windows add up to the epoch
 
 
 def test_analyse_counts_samples_over_window_seconds() -> None:
