@@ -41,9 +41,13 @@ def in_image(engine, image: str, command: str) -> str:
     return done.logs
 
 
-def ratio(output: str, framework: str) -> float:
-    """harness ÷ bare from the harness's row for ``framework``."""
-    (row,) = [line.split() for line in output.splitlines() if line.startswith(f"{framework} ")]
+def ratio(output: str, framework: str, where: str = "device") -> float:
+    """harness ÷ bare from the harness's row for ``framework`` with ``where`` input."""
+    (row,) = [
+        cells
+        for cells in (line.split() for line in output.splitlines())
+        if cells[:1] + cells[2:3] == [framework, where]
+    ]
     return float(row[6])
 
 
