@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerSpec, Mount
-from tests.integration.test_timing_spies import IMAGES
+from orchestrator.engine import Mount
+from tests.integration.test_timing_spies import IMAGES, run_hardened
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = "--samples 64 --epochs 1 --rounds 1 --warmup-steps 1 --batch-size 16"
@@ -27,18 +27,8 @@ def documented_commands() -> list[str]:
 
 def in_image(engine, image: str, command: str) -> str:
     """``command`` run from the checkout's root in a hardened container of ``image``; its output."""
-    spec = ContainerSpec(
-        image=image,
-        command=["bash", "-c", f"cd /opt/benchmatrix && {command}"],
-        mounts=[Mount(REPO / folder, f"/opt/benchmatrix/{folder}") for folder in ("bench", "workloads")],
-        labels={RUN_LABEL: "bench", CELL_LABEL: image},
-        environment={"HOME": "/tmp"},
-        memory="4g",
-    )
-    with CellContainer(engine, spec) as container:
-        done = container.run(timeout_s=900)
-    assert done.exit_code == 0, done.logs[-3000:]
-    return done.logs
+    mounts = [Mount(REPO / folder, f"/opt/benchmatrix/{folder}") for folder in ("bench", "workloads")]
+    return run_hardened(engine, image, ["bash", "-c", f"cd /opt/benchmatrix && {command}"], mounts, image)
 
 
 def ratio(output: str, framework: str, where: str = "device") -> float:

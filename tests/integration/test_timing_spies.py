@@ -17,20 +17,27 @@ LOOPS = ("pytorch", "mxnet", "jax", "tensorflow")  # keras-mxnet trains with fit
 IMAGES = {name: f"benchmatrix/{name}:{version}-cpu" for name, _, version in (f.partition("@") for f in FRAMEWORKS)}
 
 
-@pytest.mark.parametrize("framework", LOOPS)
-def test_one_synchronisation_per_window_and_per_epoch_start(engine, built_images, framework):
+def run_hardened(engine, image: str, command: list[str], mounts: list[Mount], label: str) -> str:
+    """``command`` in a hardened cell container of ``image``; its output, after asserting it succeeded."""
     spec = ContainerSpec(
-        image=IMAGES[framework],
-        command=["python3", "/opt/spy/sync_spy.py", framework],
-        mounts=[Mount(WORKLOADS_DIR, "/opt/benchmatrix/workloads"), Mount(SPY_DIR, "/opt/spy")],
-        labels={RUN_LABEL: "spy", CELL_LABEL: framework},
-        environment={"PYTHONPATH": "/opt/benchmatrix"},
+        image=image,
+        command=command,
+        mounts=mounts,
+        labels={RUN_LABEL: "bench", CELL_LABEL: label},
+        environment={"PYTHONPATH": "/opt/benchmatrix", "HOME": "/tmp"},
         memory="4g",
     )
     with CellContainer(engine, spec) as container:
-        done = container.run(timeout_s=600)
+        done = container.run(timeout_s=900)
     assert done.exit_code == 0, done.logs[-3000:]
-    counts = json.loads(done.logs.strip().splitlines()[-1])
+    return done.logs
+
+
+@pytest.mark.parametrize("framework", LOOPS)
+def test_one_synchronisation_per_window_and_per_epoch_start(engine, built_images, framework):
+    mounts = [Mount(WORKLOADS_DIR, "/opt/benchmatrix/workloads"), Mount(SPY_DIR, "/opt/spy")]
+    logs = run_hardened(engine, IMAGES[framework], ["python3", "/opt/spy/sync_spy.py", framework], mounts, framework)
+    counts = json.loads(logs.strip().splitlines()[-1])
     assert counts["windows"] == [4, 4] and counts["steps"] == 2 * 13  # 13 steps an epoch: 4 + 4 + 4 + 1
     assert counts["syncs"] == 2 * (1 + 4), counts  # each epoch: before its clock, and at each window's end
     assert counts["hidden"] == [], counts
