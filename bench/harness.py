@@ -5,10 +5,14 @@ and compiled by the same adapter code) on the same data, two ways, interleaved A
 
 - **bare**: the plainest loop a user would time — the training split resident where the
   framework computes, consecutive slices as batches, no shuffle, no per-step bookkeeping, the
-  same number of warm-up steps, then N steps timed with one synchronisation at the end
-  (PyTorch, Gluon); Keras frameworks: one ``model.fit`` over resident arrays, timed from the end of
-  its first epoch (the warm-up) to the end of its last;
+  same number of warm-up steps, then N steps timed with one synchronisation at the end. PyTorch
+  and Gluon step with their own autograd calls; TensorFlow and JAX with the adapter's compiled
+  Keras ``train_step`` on consecutive device slices (so a host copy on the harness side shows);
+  keras-mxnet (NumPy-only ``fit``) with one ``model.fit``, timed from the end of its first epoch
+  (the warm-up) to the end of its last;
 - **harness**: ``workloads.run.run`` — exactly what a cell runs (``python -m workloads run``).
+  ``--hidden-host-copy`` sends every harness batch of a Keras 3 framework through host memory,
+  to show that the ratio sees such a copy.
 
 It prints each round, the median over rounds of harness ÷ bare within the round (each pair ran
 back to back, so slow drift of the machine cancels; goal ≥ 0.97), the medians of each side, and the
@@ -38,13 +42,16 @@ import numpy as np
 
 from workloads import models
 from workloads.datasets.idx import write_sample
-from workloads.datasets.selection import select
+from workloads.datasets.selection import TooManySamples, select
 from workloads.frameworks import FRAMEWORKS, create, parse_options
+from workloads.frameworks.keras_common import CompiledStep, KerasAdapter
 from workloads.run import RunConfig, build, run, to_layout
 from workloads.timing import steps_per_epoch
 
 IMPORTS = {"pytorch": "torch", "mxnet": "mxnet", "tensorflow": "tensorflow", "jax": "jax", "keras-mxnet": "keras"}
 DATASET = {"mlp": "fashion_mnist", "cnn": "fashion_mnist", "lenet": "fashion_mnist", "resnet50": "synthetic"}
+# Training samples by default: ResNet-50's 256×256×3 float32 samples must fit the 3 GiB in-memory cap.
+DEFAULT_SAMPLES = {"mlp": 60000, "resnet50": 2560}
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,8 @@ def bare(cfg: RunConfig) -> float:
         return _bare_torch(adapter, x, y, cfg.batch_size, cfg.warmup_steps, steps)
     if cfg.framework == "mxnet":
         return _bare_gluon(adapter, x, y, cfg.batch_size, cfg.warmup_steps, steps)
+    if adapter.step is not None:
+        return _bare_resident(adapter, x, y, cfg.batch_size, cfg.warmup_steps, steps)
     return _bare_keras(adapter, x, y, cfg.batch_size, cfg.epochs)
 
 
@@ -127,6 +136,20 @@ def _bare_gluon(adapter: Any, x: np.ndarray, y: np.ndarray, batch: int, warmup: 
     return _timed(train, warmup, steps, batch, mx.nd.waitall)
 
 
+def _bare_resident(adapter: Any, x: np.ndarray, y: np.ndarray, batch: int, warmup: int, steps: int) -> float:
+    """The adapter's compiled Keras train step over consecutive slices of the split, resident on the device."""
+    ops, step = adapter.keras.ops, adapter.step
+    xs, ys = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
+    per_epoch = len(x) // batch
+    step.start(xs[:1], ys[:1])
+
+    def train(index: int) -> None:
+        start = (index % per_epoch) * batch
+        step(xs, ys, start, start + batch)
+
+    return _timed(train, warmup, steps, batch, step.wait)
+
+
 def _timed(train: Any, warmup: int, steps: int, batch: int, sync: Any) -> float:
     for step in range(warmup):
         train(step)
@@ -150,8 +173,48 @@ def _bare_keras(adapter: Any, x: np.ndarray, y: np.ndarray, batch: int, epochs: 
     return epochs * len(x) / (ends[-1] - ends[0])
 
 
-def harness(cfg: RunConfig) -> tuple[float, float, bool]:
-    with contextlib.redirect_stdout(io.StringIO()):
+class HostRoundTrip:
+    """A compiled step whose every batch is first copied to host memory and back: the hidden copy that
+    ``--hidden-host-copy`` puts on the harness side."""
+
+    def __init__(self, step: CompiledStep, ops: Any) -> None:
+        self.step, self.ops = step, ops
+
+    def start(self, x: Any, y: Any) -> None:
+        self.step.start(x, y)
+
+    def __call__(self, xs: Any, ys: Any, start: int, stop: int) -> None:
+        ops = self.ops
+        batch = [ops.convert_to_tensor(ops.convert_to_numpy(part[start:stop])) for part in (xs, ys)]
+        self.step(*batch, 0, stop - start)
+
+    def wait(self) -> None:
+        self.step.wait()
+
+    def finish(self) -> tuple[float, float]:
+        return self.step.finish()
+
+
+@contextlib.contextmanager
+def hidden_host_copy() -> Any:
+    """While open, every Keras adapter built trains through ``HostRoundTrip``."""
+    original = KerasAdapter.build
+
+    def build_with_copy(self: KerasAdapter, model: Any, inputs: Any) -> int:
+        params = original(self, model, inputs)
+        if self.step is not None:
+            self.step = HostRoundTrip(self.step, self.keras.ops)
+        return params
+
+    KerasAdapter.build = build_with_copy  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        KerasAdapter.build = original  # type: ignore[method-assign]
+
+
+def harness(cfg: RunConfig, copy: bool = False) -> tuple[float, float, bool]:
+    with contextlib.redirect_stdout(io.StringIO()), hidden_host_copy() if copy else contextlib.nullcontext():
         result = run(cfg)
     return result.train_img_per_s, result.warmup_seconds, result.timing_suspect
 
@@ -161,7 +224,9 @@ def main() -> int:
     parser.add_argument("--framework", action="append", choices=sorted(FRAMEWORKS), help="default: every installed")
     parser.add_argument("--model", default="mlp", choices=sorted(DATASET))
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--samples", type=int, default=None, help="training samples (default: mlp 60000, else 6000)")
+    parser.add_argument(
+        "--samples", type=int, default=None, help="training samples (default: mlp 60000, resnet50 2560, else 6000)"
+    )
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--warmup-steps", type=int, default=10)
     parser.add_argument("--optimizer", default="adam")
@@ -169,9 +234,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--option", action="append", default=[], help="KEY=VALUE for every framework that has it")
     parser.add_argument("--input", action="append", choices=("device", "host"), help="harness input (default both)")
+    parser.add_argument("--hidden-host-copy", action="store_true", help="copy each harness batch through the host")
     args = parser.parse_args()
-    args.samples = args.samples or (60000 if args.model == "mlp" else 6000)
+    args.samples = args.samples or DEFAULT_SAMPLES.get(args.model, 6000)
     frameworks = [f for f in (args.framework or list(IMPORTS)) if installed(f)]
+    if args.hidden_host_copy and set(frameworks) - {"tensorflow", "jax"}:
+        print("--hidden-host-copy needs the resident Keras 3 loops: --framework jax or tensorflow", file=sys.stderr)
+        return 2
     if not frameworks:
         print("no framework installed in this Python", file=sys.stderr)
         return 2
@@ -188,7 +257,11 @@ def main() -> int:
             for where in args.input or ["device", "host"]:
                 options = parse_options(framework, [*given, f"input={where}"])
                 cfg = config(args, framework, data_dir, options)
-                rounds = [Round(bare(cfg), *harness(cfg)) for _ in range(args.rounds)]
+                try:
+                    rounds = [Round(bare(cfg), *harness(cfg, args.hidden_host_copy)) for _ in range(args.rounds)]
+                except TooManySamples as exc:
+                    print(f"--samples {args.samples}: {exc.need}; pass --samples {exc.fits} or fewer", file=sys.stderr)
+                    return 2
                 _report(framework, args, where, given, rounds)
     return 0
 

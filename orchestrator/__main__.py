@@ -338,7 +338,8 @@ def cmd_data_fetch(args: argparse.Namespace) -> None:
         placed = data.sample(args.name, args.dir, n_train=args.or_sample, n_test=max(1, args.or_sample // 6))
         console.print(
             f"[yellow]offline: wrote a generated {args.name} sample in the same format to {args.dir} "
-            "(throughput does not depend on the pixels; accuracy does)[/]"
+            "(its img/s may differ from real images': on CPU, uniform or zero pixels moved the MLP's img/s by "
+            "up to ~20 % in some frameworks — see the README's Honest numbers; accuracy means nothing on it)[/]"
         )
     _print_files("ok", placed, args)
 

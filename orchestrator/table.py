@@ -13,6 +13,7 @@ from typing import Optional
 import pandas as pd
 
 from orchestrator.result import TIMING_SUSPECT
+from workloads.contract import TIMING_SUSPECT_PREFIX
 from workloads.datasets.provenance import Kind
 from workloads.ops import NO_DATASET
 
@@ -244,7 +245,10 @@ def capped(rows: list[dict]) -> dict[str, str]:
 
 
 def _suspect_note(row: dict) -> str:
-    prefix = "timing-suspect: "
-    reasons = [note.removeprefix(prefix) for note in row["notes"] or [] if note.startswith(prefix)]
+    reasons = [
+        note.removeprefix(TIMING_SUSPECT_PREFIX)
+        for note in row["notes"] or []
+        if note.startswith(TIMING_SUSPECT_PREFIX)
+    ]
     where = f"{row['system']}/{row['workload']}/bs{row['batch_size']} {row['framework']} repeat {row['repeat']}"
     return f"TIMING-SUSPECT {where}: {'; '.join(reasons) or 'see the cell notes'}"

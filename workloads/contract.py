@@ -15,6 +15,8 @@ from typing import Optional
 
 RESULT_SCHEMA = "benchmatrix.result/1"
 OOM_MARKER = "BENCHMATRIX_OOM"  # printed on stdout before exiting EXIT_OOM
+# Starts each note that says why a result's own timing checks distrust its img/s; tables read them back.
+TIMING_SUSPECT_PREFIX = "timing-suspect: "
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1  # `check`: some model failed its check
@@ -24,6 +26,11 @@ EXIT_OOM = 3  # host or device memory ran out (after an OOM_MARKER line)
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 DEFAULT_WARMUP_STEPS = 10
 DEFAULT_WINDOW_STEPS = 20
+
+
+def suspect_note(reason: str) -> str:
+    """A result note saying why its timing is suspect, as tables find it (``TIMING_SUSPECT_PREFIX``)."""
+    return f"{TIMING_SUSPECT_PREFIX}{reason}"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from workloads import models
-from workloads.contract import DEFAULT_WARMUP_STEPS, DEFAULT_WINDOW_STEPS
+from workloads.contract import DEFAULT_WARMUP_STEPS, DEFAULT_WINDOW_STEPS, suspect_note
 from workloads.datasets import provenance, synthetic
 from workloads.datasets import spec as dataset_spec
 from workloads.datasets.selection import Selected, select
@@ -167,7 +167,7 @@ def run(config: RunConfig) -> Result:
             f"{config.batch_size} per replica × {config.replicas}; img/s counts all replicas' samples; "
             "inference is timed with the per-replica batch"
         )
-    notes += [f"timing-suspect: {reason}" for reason in timing.suspects]
+    notes += [suspect_note(reason) for reason in timing.suspects]
 
     validation_accuracy = None
     if data.validation is not None:
@@ -272,7 +272,8 @@ def _timing_fields(timing: Timing, window_steps: int) -> dict[str, object]:
         "timed_samples": timing.samples,
         "timed_seconds": timing.seconds,
         "epoch_seconds_measured": timing.epoch_seconds,
-        "epoch_seconds_expected": timing.expected_epoch_seconds,
+        "step_seconds_p10": timing.step_seconds_p10,
+        "step_seconds_p90": timing.step_seconds_p90,
         "suspects": list(timing.suspects),
     }
 

@@ -8,10 +8,14 @@ Warm-up is a separate, untimed phase before the first timed epoch that trains ev
 epochs will use (tf_cnn_benchmarks' warm-up batches), so no compilation lands in a window; its
 length is kept as ``warmup_seconds`` so compile cost is shown beside img/s instead of hidden in it.
 
-Two checks make every result check itself: a window whose mean step took more than
-``SUSPECT_FACTOR`` × the median (a compilation or stall after warm-up), and epochs whose measured
-time disagrees with steps × median step time by more than ``EPOCH_TOLERANCE`` (work spilling out of
-the synchronised windows, e.g. an engine that was never waited for), mark the result timing-suspect.
+Each epoch's windows follow one another from its clock's start to its end, so their sum is the epoch's
+time by construction: the windows can be trusted only as far as ``sync`` really waits, which a spy
+proves for each adapter in its image (tests/integration/test_timing_spies.py). What the clock can
+check is marked timing-suspect: a window whose mean step took more than ``SUSPECT_FACTOR`` × the median
+(a compilation or stall after warm-up). The spread of the windows' step times (10th and 90th
+percentiles) is recorded beside the median: on a shared 2-vCPU machine it is wide, which is no fault.
+(An earlier check compared the epochs with steps × median step time; since the windows add up to the
+epochs, that only measured the spread's skew and flagged honest MXNet cells on a quiet machine.)
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ from workloads.contract import DEFAULT_WINDOW_STEPS
 from workloads.replicas import is_primary
 
 SUSPECT_FACTOR = 10.0
-EPOCH_TOLERANCE = 0.15
 TIMED_REGION = (
     "training steps only: each epoch's clock starts after its shuffle and after the device is synchronised, "
     "and the clock is read once per window of steps after one synchronisation"
@@ -66,8 +69,9 @@ class Timing:
     steps: int
     windows: int
     step_seconds_median: float
+    step_seconds_p10: float
+    step_seconds_p90: float
     epoch_seconds: float
-    expected_epoch_seconds: float
     suspects: tuple[str, ...]
 
     @property
@@ -217,26 +221,21 @@ def analyse(epochs: Sequence[EpochTiming]) -> Timing:
     samples = sum(window.samples for window in windows)
     if seconds <= 0:
         raise ValueError(f"measured {seconds} s for {samples} samples: clock did not advance")
-    median = statistics.median(window.seconds / window.steps for window in windows)
-    steps = sum(window.steps for window in windows)
-    suspects = _slow_windows(epochs, median)
+    per_step = [window.seconds / window.steps for window in windows]
+    median = statistics.median(per_step)
+    p10, p90 = np.percentile(per_step, [10, 90])
     measured = sum(epoch.end - epoch.start for epoch in epochs if epoch.end is not None)
-    expected = steps * median
-    if expected > 0 and abs(measured / expected - 1) > EPOCH_TOLERANCE:
-        suspects.append(
-            f"epochs took {measured:.3f} s in all, but {steps} steps × the median step {median:.4g} s make "
-            f"{expected:.3f} s ({measured / expected - 1:+.0%}): time was spent outside steady-state steps"
-        )
     return Timing(
         img_per_s=samples / seconds,
         seconds=seconds,
         samples=samples,
-        steps=steps,
+        steps=sum(window.steps for window in windows),
         windows=len(windows),
         step_seconds_median=median,
+        step_seconds_p10=float(p10),
+        step_seconds_p90=float(p90),
         epoch_seconds=measured,
-        expected_epoch_seconds=expected,
-        suspects=tuple(suspects),
+        suspects=tuple(_slow_windows(epochs, median)),
     )
 
 

@@ -3,7 +3,8 @@
 One run: the MLP on Fashion-MNIST with `input: [device, host]` and the partial last batch kept for
 half the cells, so every framework trains from device-resident tensors and from its own host input
 path, and warms every batch shape before its clock (on a CPU both placements hold the split in host
-memory; `bench/harness.py` prints what each costs).
+memory; `bench/harness.py` prints what each costs). Clean cells on a quiet machine are not flagged
+timing-suspect: a flag that appears on clean runs teaches users to ignore it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import run_spec
+from workloads.contract import TIMING_SUSPECT_PREFIX
 
 FRAMEWORKS = {"tensorflow": "2.21.0", "pytorch": "2.13.0", "mxnet": "1.9.1", "keras-mxnet": "2.2.4.3", "jax": "0.10.2"}
 OPTIONS = "{input: [device, host], drop_remainder: [true, false]}"
@@ -59,7 +61,8 @@ def test_every_framework_trains_from_device_and_host(placement_run):
         assert result["timing"]["timed_samples"] == 2 * result["samples_per_epoch"]
         assert result["train_window"]["samples"] == 2 * result["samples_per_epoch"]
         assert row["metrics"]["warmup_seconds"] > 0
-        assert row["metrics"]["timing_suspect"] in (0.0, 1.0)
+        assert row["metrics"]["timing_suspect"] == 0.0, (framework, where, drop, result["timing"]["suspects"])
+        assert not any(note.startswith(TIMING_SUSPECT_PREFIX) for note in result["notes"]), result["notes"]
         assert row["metrics"]["train_img_per_s"] == pytest.approx(result["train_img_per_s"])
         # A cell this short may end before the 1 Hz sampler's first reading: it says so.
         said = ("monitoring summaries cover the ", "no monitoring samples: the cell ended before")

@@ -12,6 +12,7 @@ from orchestrator.errors import BenchmatrixError, UsageError
 from orchestrator.store import Metric, Store
 from orchestrator.table import speed_table
 from tests.stores import add_run, cell
+from workloads.contract import suspect_note
 
 GOLDEN = Path(__file__).parent / "golden"
 T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
@@ -108,7 +109,7 @@ def test_speed_table_without_reference_says_so(store):
 
 
 def test_speed_table_says_where_input_came_from_and_which_cells_are_timing_suspect(store):
-    suspect = "timing-suspect: epoch 1, step 101: 30 s per step, over 10× the median 0.006 s"
+    suspect = suspect_note("epoch 1, step 101: 30 s per step, over 10× the median 0.006 s")  # as run.py writes it
     store.record_cell(record("run1", "pytorch", "mlp", "ok", 1500.0, notes=["input device (option)"]))
     flagged = record("run1", "jax", "mlp", "ok", 900.0, notes=["input host (option)", suspect])
     flagged.metrics.append(Metric("timing_suspect", 1.0, "flag"))

@@ -48,8 +48,10 @@ class AsyncDevice:
 
 
 class FakeAsyncAdapter:
-    """The shape of the real adapters' loops, on the fake device: the shuffle costs host time before
-    the epoch's clock, steps never wait, the epoch's loss is read (a synchronisation) at its end."""
+    """The shape of the real adapters' loops (torchloop, gluon, the Keras resident loop), on the fake
+    device: the shuffle costs host time before the epoch's clock, steps never wait, ``stop_epoch``
+    closes the last (partial) window and stops the clock, and only then is the epoch's loss read
+    (a synchronisation that is not training)."""
 
     def __init__(self, device: AsyncDevice, samples: int, shuffle_s: float = 0.0) -> None:
         self.device, self.samples, self.shuffle_s = device, samples, shuffle_s
@@ -70,7 +72,8 @@ class FakeAsyncAdapter:
                 size = min(batch_size, self.samples - step * batch_size)
                 self.device.run_step(size)
                 recorder.step(size)
-            self.device.synchronize()  # reading the epoch's summed loss
+            recorder.stop_epoch()
+            self.device.synchronize()  # reading the epoch's summed loss, after the clock stopped
             recorder.end_epoch(0.1, 0.9)
 
 
@@ -97,16 +100,27 @@ def _run(
 
 
 def test_the_device_rate_is_recovered_and_compilation_stays_in_the_warmup() -> None:
-    timing, recorder = _run()
+    timing, recorder = _run(window_steps=30)  # 100 steps per epoch: windows of 30, 30, 30 and 10
     assert timing.img_per_s == pytest.approx(1 / 1e-4, rel=0.03)  # the device's 10,000 img/s
     assert recorder.warmup_seconds > 30.0  # the one compilation (one batch shape) is here
     assert not timing.suspects
 
 
-def test_per_step_timestamps_without_synchronisation_measure_dispatch_and_are_flagged() -> None:
+def test_each_epoch_clock_stops_after_its_last_window_has_drained() -> None:
+    timing, recorder = _run(window_steps=30)
+    device_epoch = 100 * 64 * 1e-4  # what the device needs for one epoch's 100 steps
+    assert [len(epoch.windows) for epoch in recorder.epochs] == [4, 4, 4]
+    assert recorder.epoch_seconds == pytest.approx([device_epoch] * 3, rel=0.01)  # + one dispatch per window
+    assert timing.epoch_seconds == pytest.approx(timing.seconds, rel=1e-3)  # nothing outside the windows
+
+
+def test_without_synchronisation_the_clock_measures_dispatch_and_no_clock_check_can_tell() -> None:
+    """Why every real adapter's synchronisations are counted by a spy in its image
+    (tests/integration/test_timing_spies.py): a loop whose ``sync`` does not wait reads the dispatch
+    rate, evenly, so neither self-check sees anything wrong."""
     timing, _ = _run(sync=False, window_steps=1)
     assert timing.img_per_s == pytest.approx(64 / 5e-4, rel=0.01)  # the dispatch rate, 12.8× too high
-    assert any("time was spent outside steady-state steps" in reason for reason in timing.suspects)
+    assert not timing.suspects
 
 
 def test_every_batch_shape_is_warmed_so_a_partial_batch_compiles_before_the_clock() -> None:
@@ -120,10 +134,9 @@ def test_a_compilation_after_warmup_is_flagged_not_silently_averaged() -> None:
         return [batch] * steps  # the old rule: the partial last batch is compiled inside epoch 1
 
     timing, _ = _run(samples=6400 + 32, warmup=full_batches_only)
-    assert len(timing.suspects) == 2
-    assert timing.suspects[0].startswith("epoch 1, step 101: 30 s per step, over 10× the median")
-    assert "a compilation or stall after warm-up" in timing.suspects[0]
-    assert "time was spent outside steady-state steps" in timing.suspects[1]
+    (reason,) = timing.suspects
+    assert reason.startswith("epoch 1, step 101: 30 s per step, over 10× the median")
+    assert "a compilation or stall after warm-up" in reason
 
 
 def test_shuffle_time_never_enters_the_clock() -> None:
@@ -159,12 +172,17 @@ def test_windows_close_every_k_steps_and_at_epoch_ends() -> None:
     assert recorder.epoch_seconds == [3.5]
 
 
-def test_epoch_self_check_compares_epochs_with_steps_times_median() -> None:
-    steady = EpochTiming(start=0.0, windows=[Window(10, 320, 1.0)] * 4, end=4.0)
-    assert analyse([steady]).suspects == ()
-    spilled = EpochTiming(start=0.0, windows=[Window(10, 320, 1.0)] * 4, end=5.0)  # 1 s outside the windows
-    (reason,) = analyse([spilled]).suspects
-    assert reason.startswith("epochs took 5.000 s in all, but 40 steps × the median step 0.1 s make 4.000 s (+25%)")
+def test_a_wide_but_honest_spread_of_window_times_is_recorded_not_flagged() -> None:
+    # The MXNet MLP on a shared 2-vCPU machine: windows of 1.1–3.8 ms a step, in clusters (measured
+    # there, each window closed by a waitall after which a second one returned within 74 µs). Here
+    # 40 windows at 1 ms and 54 at 2.2 ms: the old epochs-vs-steps×median check said "−23 %: suspect".
+    per_step = [1.0e-3] * 40 + [2.2e-3] * 54
+    epoch = EpochTiming(start=0.0, windows=[Window(20, 640, 20 * t) for t in per_step], end=20 * sum(per_step))
+    timing = analyse([epoch])
+    assert timing.suspects == ()
+    assert timing.step_seconds_median == pytest.approx(2.2e-3)
+    assert (timing.step_seconds_p10, timing.step_seconds_p90) == pytest.approx((1.0e-3, 2.2e-3))
+    assert timing.epoch_seconds == pytest.approx(timing.seconds)  # the windows add up to the epoch
 
 
 def test_analyse_counts_samples_over_window_seconds() -> None:

@@ -44,6 +44,16 @@ def to_float(samples: np.ndarray) -> np.ndarray:
     return samples.astype(np.float32, copy=False)
 
 
+class TooManySamples(UsageError):
+    """The training split would not fit the in-memory cap; ``fits`` is the most samples that do."""
+
+    def __init__(self, dataset: str, samples: int, shape: tuple[int, ...], sample_bytes: int) -> None:
+        self.fits = TRAIN_BYTES // sample_bytes
+        gib = samples * sample_bytes / 2**30
+        self.need = f"dataset {dataset}: {samples} training samples of {shape} need {gib:.1f} GiB in memory"
+        super().__init__(f"{self.need}; set max_samples to at most {self.fits}")
+
+
 def select(
     name: str,
     data_dir: Optional[os.PathLike[str] | str],
@@ -67,11 +77,7 @@ def select(
     first, _ = parts.train.take(train_indices[:1])
     sample_bytes = first[0].size * 4
     if len(train_indices) * sample_bytes > TRAIN_BYTES:
-        fits = TRAIN_BYTES // sample_bytes
-        raise UsageError(
-            f"dataset {name}: {len(train_indices)} training samples of {first.shape[1:]} need "
-            f"{len(train_indices) * sample_bytes / 2**30:.1f} GiB in memory; set max_samples to at most {fits}"
-        )
+        raise TooManySamples(name, len(train_indices), first.shape[1:], sample_bytes)
     x_train, y_train = parts.train.take(train_indices)
     notes = list(parts.notes)
     available = total - held_out

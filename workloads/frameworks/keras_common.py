@@ -1,14 +1,24 @@
 """Keras code shared by the tensorflow, jax and keras-mxnet adapters.
 
-All three train the same functional model with ``model.fit``, as a Keras user would; only
-the Keras module, its data layout and its compile options differ. The Keras API
-differences that matter are 2.2.4's: ``Adam(lr=...)``, no mixed precision, NumPy-only ``fit``.
+All three build and compile the same functional model; only the Keras module, its data layout and
+its compile options differ. The Keras API differences that matter are 2.2.4's: ``Adam(lr=...)``, no
+mixed precision, NumPy-only ``fit``.
 
-Timing: each epoch of ``fit`` is one window. The callback has no per-batch hook, so Keras 3 keeps its
-asynchronous dispatch (a batch hook makes it turn every step's logs into floats, a synchronisation
-per step); ``fit`` itself materialises the epoch's logs before ``on_epoch_end``, which ends the window.
-Warm-up is one untimed ``fit`` over the warm-up steps' samples (every batch shape), whose compiled
-train function the timed ``fit`` reuses.
+Two ways to train, chosen by ``input``:
+
+- ``device`` on Keras 3 (one replica): a **resident loop**. The split is a backend tensor on the
+  device, permuted there before each epoch's clock; every step is Keras's own ``train_step``,
+  compiled by the backend (``jax.jit`` with its explicit state on JAX, ``tf.function`` on
+  TensorFlow; a ``CompiledStep``), over a slice of that tensor taken on the device, so no batch
+  passes through host memory. ``model.fit`` would not do that: its array data adapter converts the
+  tensors to NumPy and copies each batch back inside the timed epoch. Windows of K steps end with a
+  real synchronisation (``CompiledStep.wait``), like PyTorch's, so the self-check sees inside an epoch.
+- ``host``, keras-mxnet (2.2.4 takes NumPy only) and several replicas (Keras's distribution owns the
+  batch's placement): ``model.fit``, as a Keras user calls it, each epoch one window. The callback
+  has no per-batch hook, so Keras 3 keeps its asynchronous dispatch (a batch hook makes it turn every
+  step's logs into floats, a synchronisation per step); ``fit`` materialises the epoch's logs before
+  ``on_epoch_end``, which ends the window. Warm-up is one untimed ``fit`` over the warm-up steps'
+  samples (every batch shape), whose compiled train function the timed ``fit`` reuses.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ import contextlib
 import random
 from collections.abc import Callable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 import numpy as np
 
@@ -39,6 +49,39 @@ def version_tuple(version: str) -> tuple[int, ...]:
             break
         parts.append(int(digits))
     return tuple(parts)
+
+
+class CompiledStep(Protocol):
+    """Keras 3's own ``train_step`` as its backend compiles it, called by the resident loop."""
+
+    def start(self, x: Any, y: Any) -> None:
+        """An epoch (or the warm-up) begins: optimizer and metric variables built on first use (``x``,
+        ``y``: one batch), metrics reset, the model's state taken for the steps."""
+
+    def __call__(self, xs: Any, ys: Any, start: int, stop: int) -> None:
+        """Dispatch one training step on samples ``start:stop`` of ``xs``, ``ys`` (tensors on the device),
+        sliced there; do not wait for it."""
+
+    def wait(self) -> None:
+        """Block until every dispatched step has finished."""
+
+    def finish(self) -> tuple[float, float]:
+        """Give the steps' state back to the model; return the epoch's loss and accuracy (Keras's
+        running means, as ``fit`` reports them)."""
+
+
+def logged_figures(logs: dict[str, Any]) -> tuple[float, float]:
+    """Loss and accuracy from Keras's logs (``acc`` in Keras 2.2.4)."""
+    return float(logs.get("loss", float("nan"))), float(logs.get("accuracy", logs.get("acc", float("nan"))))
+
+
+def build_training_state(model: Any, x: Any, y: Any) -> None:
+    """Create the optimizer's and the compiled metrics' variables, as ``fit`` does before its first
+    step, without training: a compiled step cannot create variables."""
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.compute_metrics(x, y, model(x, training=False), sample_weight=None)
+    model.reset_metrics()
 
 
 class KerasAdapter:
@@ -72,6 +115,8 @@ class KerasAdapter:
         self.input = "host"
         self.x: Any = None
         self.y: Any = None
+        # The resident loop's compiled step (Keras 3 backends with one replica set it; None: fit).
+        self.step: Optional[CompiledStep] = None
         # Data parallelism: the scope models are built in (a tf.distribute strategy's) and what
         # turns the built model into its replicated form (keras-mxnet's multi_gpu_model).
         self.scope: Callable[[], Any] = contextlib.nullcontext
@@ -100,7 +145,12 @@ class KerasAdapter:
                 metrics=["accuracy"],
                 **self.compile_kwargs,
             )
+        self.step = self.compiled_step()
         return sum(self._size(weight) for weight in self.model.trainable_weights)
+
+    def compiled_step(self) -> Optional[CompiledStep]:
+        """The backend's compiled train step for the resident loop; None trains with ``fit``."""
+        return None
 
     def _size(self, weight: Any) -> int:
         if self.legacy:
@@ -132,13 +182,28 @@ class KerasAdapter:
         else:
             ops = self.keras.ops
             self.x, self.y = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
-            self.notes.append(
-                "input device: the training split is a backend tensor on the device, permuted there per epoch "
-                "(keras.ops.take) before its clock; fit gets the permuted tensors, shuffle off"
-            )
+            if self.step is None:
+                self.notes.append(
+                    "input device: the training split is a backend tensor on the device, permuted there per epoch "
+                    "(keras.ops.take) before its clock; fit gets the permuted tensors, shuffle off, and its "
+                    "data adapter copies them through host memory inside the timed epoch"
+                )
+            else:
+                self.notes.append(
+                    "input device: the training split is a backend tensor on the device, permuted there per epoch "
+                    "(keras.ops.take) before its clock; each batch is a slice of it taken on the device and fed "
+                    "to Keras's own compiled train_step (no fit, no host copy)"
+                )
+
+    @property
+    def resident(self) -> bool:
+        """Whether training is the resident loop (else ``fit``)."""
+        return self.step is not None and self.input == "device"
 
     def synchronize(self) -> None:
-        """Nothing to wait for: fit materialises its logs at each epoch's end."""
+        """The resident loop waits for its dispatched steps; fit materialises its logs at each epoch's end."""
+        if self.resident:
+            self.step.wait()  # type: ignore[union-attr]
 
     def _taken(self, indices: np.ndarray) -> tuple[Any, Any]:
         """The split's samples in ``indices`` order, gathered where the split lives, finished."""
@@ -151,11 +216,31 @@ class KerasAdapter:
         return xs, ys
 
     def warm_up(self, batch_sizes: list[int]) -> None:
+        if self.resident:
+            self._warm_up_resident(batch_sizes)
+            return
         xs, ys = self._taken(np.concatenate(warmup_indices(batch_sizes, len(self.y))))
         # batch_sizes is full batches then at most one smaller: fit cuts exactly those steps.
         self.model.fit(xs, ys, batch_size=batch_sizes[0], epochs=1, shuffle=False, verbose=0)
 
+    def _warm_up_resident(self, batch_sizes: list[int]) -> None:
+        """The warm-up steps on consecutive slices of the split itself (a tensor of the epochs' shape, so
+        JAX compiles the very function the epochs call), from its start again where a batch would not fit."""
+        step: CompiledStep = self.step  # type: ignore[assignment]
+        xs, ys = self.x, self.y
+        step.start(xs[:1], ys[:1])
+        start = 0
+        for size in batch_sizes:
+            start = 0 if start + size > len(self.y) else start
+            step(xs, ys, start, start + size)
+            start += size
+        step.wait()
+        step.finish()
+
     def fit(self, batch_size: int, epochs: int, recorder: Recorder) -> None:
+        if self.resident:
+            self._fit_resident(batch_size, epochs, recorder)
+            return
         samples = len(self.y)
         callback = _timing_callback(self.keras, recorder, samples, batch_size)
         if self.input == "host":
@@ -166,6 +251,23 @@ class KerasAdapter:
         for _ in range(epochs):
             xs, ys = self._taken(self.rng.permutation(samples))
             self.model.fit(xs, ys, batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[callback])
+
+    def _fit_resident(self, batch_size: int, epochs: int, recorder: Recorder) -> None:
+        """The PyTorch loop's shape: permute on the device, start the clock, dispatch the compiled step
+        on consecutive device slices (the recorder synchronises at window ends), stop the clock, then
+        read the epoch's loss and accuracy."""
+        step: CompiledStep = self.step  # type: ignore[assignment]
+        samples = len(self.y)
+        for _ in range(epochs):
+            xs, ys = self._taken(self.rng.permutation(samples))
+            step.start(xs[:1], ys[:1])
+            recorder.start_epoch()
+            for start in range(0, samples, batch_size):
+                stop = min(start + batch_size, samples)
+                step(xs, ys, start, stop)
+                recorder.step(stop - start)
+            recorder.stop_epoch()
+            recorder.end_epoch(*step.finish())
 
     def predict_batch(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.predict_on_batch(x))
@@ -186,8 +288,6 @@ def _timing_callback(keras: ModuleType, recorder: Recorder, samples: int, batch_
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             recorder.record_window(steps_per_epoch(samples, batch_size), samples)
-            logs = logs or {}
-            accuracy = logs.get("accuracy", logs.get("acc", float("nan")))
-            recorder.end_epoch(float(logs.get("loss", float("nan"))), float(accuracy))
+            recorder.end_epoch(*logged_figures(logs or {}))
 
     return TimingCallback()

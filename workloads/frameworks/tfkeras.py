@@ -1,5 +1,9 @@
 """TensorFlow through ``tf.keras``: Keras 3 on TF 2.16+, Keras 2 on TF 2.15.
 
+With ``input=device`` and one replica on Keras 3, each step is Keras's own ``model.train_step`` under
+``tf.function`` (``jit_compile`` as compiled; eager with ``run_eagerly``) on a slice of the resident
+split; ``input=host``, several replicas and Keras 2 train with ``model.fit``.
+
 Replicas are ``tf.distribute.MirroredStrategy`` over the first N GPUs, or over N logical CPU
 devices carved out of the host CPU when there is no GPU. ``gpu_memory`` is seed 000's memory
 policy: TensorFlow's default maps nearly all of each GPU's memory up front; ``growth`` allocates
@@ -14,7 +18,13 @@ from typing import Any, Optional
 
 from workloads.errors import UsageError
 from workloads.frameworks import OptionValue
-from workloads.frameworks.keras_common import KerasAdapter
+from workloads.frameworks.keras_common import (
+    CompiledStep,
+    KerasAdapter,
+    build_training_state,
+    logged_figures,
+    version_tuple,
+)
 
 
 def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str, replicas: int = 1) -> KerasAdapter:
@@ -39,6 +49,7 @@ def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str
         compile_kwargs={"jit_compile": bool(options["jit_compile"]), "run_eagerly": run_eagerly},
     )
     adapter.tf = tf
+    adapter.replicas = replicas
     adapter.versions = {"tensorflow": tf.__version__, "keras": keras_version}
     adapter.device = "gpu" if gpus else "cpu"
     if gpus:
@@ -59,7 +70,7 @@ def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str
     adapter.notes.append(
         "run_eagerly: every step runs op by op (no tf.function)"
         if run_eagerly
-        else "model.fit runs a tf.function graph; jit_compile=false means no XLA, not eager mode"
+        else "the train step is a tf.function graph; jit_compile=false means no XLA, not eager mode"
     )
     return adapter
 
@@ -103,9 +114,44 @@ def _replica_devices(tf: Any, gpus: list, replicas: int) -> list[str]:
     return [f"/cpu:{index}" for index in range(replicas)]
 
 
+class TensorFlowStep:
+    """``model.train_step(batch)`` — the step ``fit`` wraps — as a ``tf.function`` with the model's
+    ``jit_compile`` (as is when it runs eagerly). TensorFlow keeps the state in its variables; a window
+    ends by reading the last step's logs (``numpy()``), computed after its optimizer update."""
+
+    def __init__(self, model: Any, tf: Any) -> None:
+        self.model = model
+        eager = model.run_eagerly
+        self.train = model.train_step if eager else tf.function(model.train_step, jit_compile=model.jit_compile)
+        self.logs: dict[str, Any] = {}
+
+    def start(self, x: Any, y: Any) -> None:
+        build_training_state(self.model, x, y)
+        self.model.reset_metrics()
+
+    def __call__(self, xs: Any, ys: Any, start: int, stop: int) -> None:
+        self.logs = self.train((xs[start:stop], ys[start:stop]))
+
+    def wait(self) -> None:
+        for value in self.logs.values():
+            value.numpy()
+
+    def finish(self) -> tuple[float, float]:
+        return logged_figures(self.logs)
+
+
 class _TensorFlowAdapter(KerasAdapter):
     tf: Any = None
     first_device_predict: Any = None  # a tf.function of the model's call, when replicated
+    replicas = 1
+
+    def compiled_step(self) -> Optional[CompiledStep]:
+        """Keras 2 (TF 2.15) and several replicas (MirroredStrategy places each batch) train with fit."""
+        return TensorFlowStep(self.model, self.tf) if self.replicas == 1 and not self.legacy_keras2 else None
+
+    @property
+    def legacy_keras2(self) -> bool:
+        return version_tuple(self.versions.get("keras", "3")) < (3,)
 
     def predict_batch(self, x: Any) -> Any:
         if self.first_device_predict is None:
