@@ -37,6 +37,7 @@ from orchestrator.engine import (
 from orchestrator.monitor import CONTAINER_SERIES, GPU_SERIES, CellMonitor
 from orchestrator.plan import Cell
 from orchestrator.result import train_window
+from orchestrator.scheduler import parse_cpuset
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent.parent / "workloads"
 # After losing the engine, how long the next cell waits for it to answer again (a restart).
@@ -101,7 +102,8 @@ class LocalBackend:
                 container.start()
                 self._running.add(container)
             try:
-                with CellMonitor(container.container, devices, self.sample_hz, cell_dir) as monitor:
+                cpus = parse_cpuset(task.placement.cpuset) if task.placement.cpuset else ()
+                with CellMonitor(container.container, devices, self.sample_hz, cell_dir, cpus=cpus) as monitor:
                     ended = container.wait(task.timeout_s)
             finally:
                 with self._lock:
