@@ -224,7 +224,7 @@ def gpu_metrics(found: Sequence[GpuInterference]) -> list[Metric]:
         return []
     metrics = [
         Metric("gpu_other_processes_max", float(max(len(g.others) for g in found)), "count"),
-        Metric("gpu_other_mem_mb_max", max((max(g.others.values(), default=0.0) for g in found)), "MB"),
+        Metric("gpu_other_mem_mb_max", max(max(g.others.values(), default=0.0) for g in found), "MB"),
         Metric("gpu_throttled_pct", 100.0 * max(g.throttled_share for g in found), "%"),
     ]
     clocks = [g.clock_share for g in found if g.clock_share is not None]

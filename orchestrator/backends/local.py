@@ -149,7 +149,7 @@ def cell_container_spec(task: CellTask, data_dir: Path) -> ContainerSpec:
         image=task.image_id,
         command=workload_command(task.cell),
         mounts=[
-            Mount(data_dir, CONTAINER_DATA),
+            *dataset_mounts(task.cell, data_dir),
             Mount(WORKLOADS_DIR, f"{CONTAINER_CODE}/workloads"),
             Mount(task.cell_dir, CONTAINER_RESULTS, read_only=False),
             *(Mount(source, target) for source, target in plugin_mounts(task.cell)),
@@ -160,6 +160,14 @@ def cell_container_spec(task: CellTask, data_dir: Path) -> ContainerSpec:
         memory=task.cell.memory,
         device_requests=[device_request(devices)] if devices else [],
     )
+
+
+def dataset_mounts(cell: Cell, data_dir: Path) -> list[Mount]:
+    """The cell's own dataset folder, at /data/<dataset>, read-only; mounted by its resolved path, so a
+    dataset folder that is a link (data/imagenet -> a shared disk) brings what it points to. None
+    where the folder does not exist (generated data): the engine would create it as root."""
+    folder = data_dir / cell.dataset
+    return [Mount(folder, f"{CONTAINER_DATA}/{cell.dataset}")] if folder.is_dir() else []
 
 
 def _cell_label(cell: Cell) -> str:
