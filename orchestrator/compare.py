@@ -22,13 +22,14 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Literal, Optional
 
 from sqlalchemy import select
 
 from orchestrator.errors import UsageError
+from orchestrator.interference import DISTURBED
 from orchestrator.stats import (
     BlockedFit,
     Summary,
@@ -326,7 +327,7 @@ def compare(
     matched = [key for key in base_groups if key in cand_groups]
     pairs = sorted(
         (
-            judge(
+            judge_undisturbed(
                 _pair_label(base_groups[key][0][0], cand_groups[key][0][0]),
                 base_groups[key][0],
                 cand_groups[key][0],
@@ -381,6 +382,22 @@ def side(rows: list[dict], metric: str) -> Side:
         tuple(values),
         tuple(accuracies),
     )
+
+
+def judge_undisturbed(label: str, baseline_rows: list[dict], candidate_rows: list[dict], settings: Settings) -> Pair:
+    """`judge` without the disturbed repeats (other work on the cell's CPUs or GPUs, issue 17): the
+    verdict leaves them out and its notes name them."""
+    left_out = {row["id"]: row for row in [*baseline_rows, *candidate_rows] if row["metrics"].get(DISTURBED)}
+    pair = judge(
+        label,
+        [row for row in baseline_rows if row["id"] not in left_out],
+        [row for row in candidate_rows if row["id"] not in left_out],
+        settings,
+    )
+    if not left_out:
+        return pair
+    named = ", ".join(f"{_label(row)} repeat {row['repeat']} of run {row['run_id']}" for row in left_out.values())
+    return replace(pair, notes=(f"left out, disturbed: {named}", *pair.notes))
 
 
 def judge(label: str, baseline_rows: list[dict], candidate_rows: list[dict], settings: Settings) -> Pair:
