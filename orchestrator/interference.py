@@ -120,9 +120,7 @@ class CpuInterference:
 
 def _spanning(samples: Sequence[CpuSample], start: float, end: float) -> list[CpuSample]:
     """The samples in [start, end] plus the last one before and the first one after, where there are."""
-    usable = sorted(
-        (s for s in samples if s.cpu_s is not None and s.host_busy_s is not None), key=lambda s: s.unix_s
-    )
+    usable = sorted((s for s in samples if s.cpu_s is not None and s.host_busy_s is not None), key=lambda s: s.unix_s)
     before = [s for s in usable if s.unix_s < start][-1:]
     after = [s for s in usable if s.unix_s > end][:1]
     return before + [s for s in usable if start <= s.unix_s <= end] + after
