@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--cpus-per-cell", type=int, default=DEFAULT_CPUS_PER_CELL, help="CPU cells' cpuset size with --pack"
     )
-    run.add_argument("--sample-hz", type=float, default=1.0, help="monitoring samples per second (default 1)")
+    run.add_argument("--sample-hz", type=float, default=1.0, help="monitoring samples per second (default 1; 0: none)")
     run.add_argument(
         "--strict-environment",
         action="store_true",

@@ -92,8 +92,8 @@ def prepare(request: RunRequest) -> Prepared:
     """Everything that can be checked without an engine, checked before anything starts."""
     if request.timeout_s is not None and request.timeout_s <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {request.timeout_s:g}")
-    if request.sample_hz <= 0 or request.sample_hz > 100:
-        raise UsageError(f"--sample-hz must be in (0, 100], got {request.sample_hz:g}")
+    if request.sample_hz < 0 or request.sample_hz > 100:
+        raise UsageError(f"--sample-hz must be in [0, 100] (0: no monitoring), got {request.sample_hz:g}")
     spec = load_spec(request.spec_path)
     catalog = load_catalog()
     cells = plan(spec, request.spec_path, catalog, request.filters, request.repeats)

@@ -40,6 +40,7 @@ from orchestrator.result import train_window
 from orchestrator.scheduler import parse_cpuset
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent.parent / "workloads"
+MONITORING_OFF = "monitoring off (--sample-hz 0): no monitoring figures, no interference check"
 # After losing the engine, how long the next cell waits for it to answer again (a restart).
 ENGINE_WAIT_S = 120
 
@@ -101,15 +102,17 @@ class LocalBackend:
                     return CellRun(exit_code=None, timed_out=False, oom_killed=False, logs="", interrupted=True)
                 container.start()
                 self._running.add(container)
+            cpus = parse_cpuset(task.placement.cpuset) if task.placement.cpuset else ()
+            monitor = CellMonitor(container.container, devices, self.sample_hz, cell_dir, cpus=cpus)
             try:
-                cpus = parse_cpuset(task.placement.cpuset) if task.placement.cpuset else ()
-                with CellMonitor(container.container, devices, self.sample_hz, cell_dir, cpus=cpus) as monitor:
+                with monitor if self.sample_hz else contextlib.nullcontext():
                     ended = container.wait(task.timeout_s)
             finally:
                 with self._lock:
                     self._running.discard(container)
         (cell_dir / LOG_FILE).write_text(ended.logs)
-        metrics = monitor.metrics(train_window(cell_dir / RESULT_FILE))
+        metrics = monitor.metrics(train_window(cell_dir / RESULT_FILE)) if self.sample_hz else []
+        monitor.notes += [] if self.sample_hz else [MONITORING_OFF]
         return CellRun(
             exit_code=ended.exit_code,
             timed_out=ended.timed_out,
