@@ -175,11 +175,8 @@ class GpuInterference:
     reasons: tuple[str, ...]  # the slowdowns seen
     clock_share: Optional[float]  # mean SM clock ÷ its maximum
 
-    @property
-    def disturbed(self) -> bool:
-        return bool(self.others) or self.throttled_share >= DISTURBING_THROTTLE_SHARE
-
     def reasons_text(self) -> list[str]:
+        """Why this GPU disturbed the cell: other processes on it, slowdowns in enough of its samples."""
         found = []
         if self.others:
             listed = ", ".join(f"pid {pid}, {mb / GIB_MB:.1f} GiB" for pid, mb in sorted(self.others.items()))
