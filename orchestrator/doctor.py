@@ -132,20 +132,18 @@ def cpu_environment_checks(settings: CpuSettings, busy: Busy) -> list[Check]:
             "cpupower frequency-set -g performance (root)",
         )
     )
-    turbo = Check(
+    turbo = _switch(
         "turbo boost",
-        settings.turbo is not True,
-        {None: "not exposed: nothing to set here", False: "off: the clock stays put"}.get(
-            settings.turbo, "on: the clock follows temperature and how many cores are busy, so runs differ"
-        ),
+        settings.turbo,
+        "off: the clock stays put",
+        "the clock follows temperature and how many cores are busy, so runs differ",
         "echo 1 > /sys/devices/system/cpu/intel_pstate/no_turbo (or 0 > .../cpufreq/boost), as root",
     )
-    smt = Check(
+    smt = _switch(
         "smt",
-        settings.smt is not True,
-        {None: "not exposed", False: "off: each CPU is a core"}.get(
-            settings.smt, "on: two CPUs of a cell may be hyperthreads of one core, sharing its units"
-        ),
+        settings.smt,
+        "off: each CPU is a core",
+        "two CPUs of a cell may be hyperthreads of one core, sharing its units",
         "echo off > /sys/devices/system/cpu/smt/control (root), or give cells one CPU per core (spec cpuset)",
     )
     cpus = Check("cpus", True, f"{settings.cpus} CPUs for cells (each gets them all, or --cpus-per-cell with --pack)")
@@ -166,6 +164,12 @@ def cpu_environment_checks(settings: CpuSettings, busy: Busy) -> list[Check]:
         "free memory (stop what uses it) before measuring",
     )
     return [governor, turbo, smt, cpus, other, memory]
+
+
+def _switch(name: str, on: Optional[bool], off: str, on_means: str, fix: str) -> Check:
+    """A CPU feature that moves the numbers when on; one the kernel does not expose is nothing to fix."""
+    detail = {None: "not exposed: nothing to set here", False: off}.get(on, f"on: {on_means}")
+    return Check(name, on is not True, detail, fix)
 
 
 def gpu_environment_checks(module: Any = pynvml) -> list[Check]:
