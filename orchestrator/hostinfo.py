@@ -150,10 +150,12 @@ class Busy:
 
     cpus: float
     top: tuple[tuple[int, str, float], ...]  # (pid, command, CPUs), busiest first
+    passing: float = 0.0  # CPUs of processes that started or ended within the interval (a test suite's CLI calls)
 
     def text(self) -> str:
-        shown = ", ".join(f"pid {pid} {name} {cpus:.1f}" for pid, name, cpus in self.top) or "no single process"
-        return f"{self.cpus:.1f} CPUs of other work over {BUSY_INTERVAL_S:g} s ({shown})"
+        shown = [f"pid {pid} {name} {cpus:.1f}" for pid, name, cpus in self.top]
+        shown += [f"{self.passing:.1f} by processes that came and went"] if self.passing >= MIN_SHOWN_CPUS else []
+        return f"{self.cpus:.1f} CPUs of other work over {BUSY_INTERVAL_S:g} s ({', '.join(shown) or 'no process'})"
 
 
 BUSY_INTERVAL_S = 1.0
@@ -189,7 +191,9 @@ def busy_between(
     top = sorted(
         ((pid, name, cpus) for pid, (name, cpus) in used.items() if cpus >= MIN_SHOWN_CPUS), key=lambda p: -p[2]
     )
-    return Busy(max((host_after - host_before) / seconds - own, 0.0), tuple(top[:TOP_PROCESSES]))
+    other = max((host_after - host_before) / seconds - own, 0.0)
+    lasting = sum(cpus for _, cpus in used.values())
+    return Busy(other, tuple(top[:TOP_PROCESSES]), max(other - lasting, 0.0))
 
 
 def host_busy(seconds: float = BUSY_INTERVAL_S) -> Busy:

@@ -69,6 +69,10 @@ def test_busy_leaves_this_process_out_and_names_the_busiest():
     busy = busy_between(500.0, 501.6, before, after, 1.0, own_pid=99)
     assert busy.cpus == pytest.approx(1.1)  # 1.6 busy on the host, 0.5 of it this process
     assert busy.top == ((7, "python3", pytest.approx(1.0)),)  # dockerd's 0.02 is noise
+    short_lived = busy_between(500.0, 502.0, before, after, 1.0, own_pid=99)  # 0.48 more by a process now gone
+    assert short_lived.text() == (
+        "1.5 CPUs of other work over 1 s (pid 7 python3 1.0, 0.5 by processes that came and went)"
+    )
 
 
 class EnvironmentNvml(FakeNvml):
