@@ -31,8 +31,8 @@ PROC_LOADAVG = Path("/proc/loadavg")
 # Busy = everything but idle and iowait; guest time is already inside user and nice.
 BUSY_COLUMNS = (0, 1, 2, 5, 6, 7)
 # Other work on the cell's CPUs, in CPUs, over a sampling interval that disturbs a cell. Calibrated on
-# the 2-core development host (README, "Interference"): quiet cells read at most 0.13 (the sampler,
-# dockerd answering its stats calls, the orchestrator), one spinning process beside a cell 0.8–1.0.
+# the 2-core development host (README, "Interference"): quiet cells read 0.03–0.07 at peak (the
+# sampler, dockerd answering its stats calls, the orchestrator), cells beside a spinning process 1.0–1.5.
 DISTURBING_OTHER_CPUS = 0.4
 # Share of a cell's GPU samples with a slowdown throttle reason that flags it.
 DISTURBING_THROTTLE_SHARE = 0.1
