@@ -104,11 +104,11 @@ class Nvml:
         nvml = self.nvml
         handle = nvml.nvmlDeviceGetHandleByIndex(device)
         energy_mj = self._energy(handle)
-        others = {
-            process.pid: (process.usedGpuMemory or 0) / MB
-            for process in nvml.nvmlDeviceGetComputeRunningProcesses(handle)
-            if not own(process.pid)
-        }
+        try:
+            processes = nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+        except pynvml.NVMLError:  # an old driver: no process list, the other readings still count
+            processes = []
+        others = {process.pid: (process.usedGpuMemory or 0) / MB for process in processes if not own(process.pid)}
         if device not in self._max_clock:
             self._max_clock[device] = self._optional(nvml.nvmlDeviceGetMaxClockInfo, handle, nvml.NVML_CLOCK_SM)
         return GpuSample(
