@@ -103,16 +103,20 @@ class LocalBackend:
                 container.start()
                 self._running.add(container)
             cpus = parse_cpuset(task.placement.cpuset) if task.placement.cpuset else ()
-            monitor = CellMonitor(container.container, devices, self.sample_hz, cell_dir, cpus=cpus)
+            monitor = (
+                CellMonitor(container.container, devices, self.sample_hz, cell_dir, cpus=cpus)
+                if self.sample_hz
+                else None
+            )
             try:
-                with monitor if self.sample_hz else contextlib.nullcontext():
+                with monitor or contextlib.nullcontext():
                     ended = container.wait(task.timeout_s)
             finally:
                 with self._lock:
                     self._running.discard(container)
         (cell_dir / LOG_FILE).write_text(ended.logs)
-        metrics = monitor.metrics(train_window(cell_dir / RESULT_FILE)) if self.sample_hz else []
-        monitor.notes += [] if self.sample_hz else [MONITORING_OFF]
+        metrics = monitor.metrics(train_window(cell_dir / RESULT_FILE)) if monitor else []
+        monitored = monitor.notes if monitor else [MONITORING_OFF]
         return CellRun(
             exit_code=ended.exit_code,
             timed_out=ended.timed_out,
@@ -121,7 +125,7 @@ class LocalBackend:
             interrupted=self._cancelled and ended.exit_code != 0,
             metrics=tuple(metrics),
             # The backend says who killed a cell: here the cell's own timeout, under Slurm its time limit.
-            notes=(*monitor.notes, *((f"killed after {task.timeout_s:g} s",) if ended.timed_out else ())),
+            notes=(*monitored, *((f"killed after {task.timeout_s:g} s",) if ended.timed_out else ())),
         )
 
     def _wait_for_engine(self) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.backends.local import MONITORING_OFF
 from orchestrator.errors import ExitCode
 from orchestrator.interference import DISTURBED
 from orchestrator.store import Store
@@ -82,3 +83,12 @@ def test_a_cpu_burner_beside_a_cell_flags_it_disturbed(built_images, sample_data
     reason = next(note for note in row["notes"] if note.startswith("disturbed: the cell got "))
     assert " CPUs of other work on its CPUs on average over " in reason
     assert "DISTURBED cpu/cnn/bs32 pytorch repeat 0: the cell got" in done.stdout  # the table's footnote
+
+
+def test_sampling_off_runs_the_cell_without_monitoring_figures(built_images, sample_data, tmp_path, cli):
+    done, store = run_one(cli, tmp_path, sample_data, "--sample-hz", "0")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = Store(str(store))
+    row = results.cell_rows(results.resolve_run("last"))[0]
+    assert MONITORING_OFF in row["notes"]
+    assert not any(name.startswith(("cpu_other", "container_", DISTURBED)) for name in row["metrics"])
