@@ -30,6 +30,9 @@ PROC_LOADAVG = Path("/proc/loadavg")
 # /proc/stat's per-CPU columns: user nice system idle iowait irq softirq steal guest guest_nice.
 # Busy = everything but idle and iowait; guest time is already inside user and nice.
 BUSY_COLUMNS = (0, 1, 2, 5, 6, 7)
+# Steal: time the hypervisor ran something else (another VM) while this VM's CPU wanted to run. It is
+# other work too, but no process of this host shows it, so the notes name it apart.
+STEAL_COLUMNS = (7,)
 # Other work on the cell's CPUs, in CPUs, over a sampling interval that disturbs a cell. Calibrated on
 # the 2-core development host (README, "Interference"): quiet cells read 0.03–0.07 at peak (the
 # sampler, dockerd answering its stats calls, the orchestrator), cells beside a spinning process 1.0–1.5.
@@ -54,6 +57,7 @@ class CpuSample(Protocol):
     unix_s: float
     cpu_s: Optional[float]
     host_busy_s: Optional[float]
+    host_steal_s: Optional[float]
     load1: Optional[float]
 
 
@@ -66,8 +70,11 @@ class GpuReading(Protocol):
     other_pids: str
 
 
-def busy_seconds(cpus: Sequence[int] = (), text: Optional[str] = None) -> float:
-    """CPU seconds the given CPUs (all, when none given) have been busy since boot, from `/proc/stat`."""
+def busy_seconds(
+    cpus: Sequence[int] = (), text: Optional[str] = None, columns: tuple[int, ...] = BUSY_COLUMNS
+) -> float:
+    """CPU seconds the given CPUs (all, when none given) have been busy (or, with STEAL_COLUMNS, stolen)
+    since boot, from `/proc/stat`."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for line in (text if text is not None else PROC_STAT.read_text()).splitlines():
@@ -76,7 +83,7 @@ def busy_seconds(cpus: Sequence[int] = (), text: Optional[str] = None) -> float:
             continue
         if cpus and int(name[3:]) not in cpus:
             continue
-        total += sum(int(values[index]) for index in BUSY_COLUMNS if index < len(values))
+        total += sum(int(values[index]) for index in columns if index < len(values))
     return total / tick
 
 
@@ -96,6 +103,7 @@ class CpuInterference:
     other_mean: float  # CPUs of other work on its CPUs, on average
     other_peak: float  # ... in the busiest sampling interval
     load1_max: Optional[float]
+    steal_mean: float = 0.0  # of `other_mean`, CPUs the hypervisor gave to other VMs
 
     @property
     def disturbed(self) -> bool:
@@ -104,7 +112,8 @@ class CpuInterference:
     def reason(self) -> str:
         return (
             f"the cell got {self.cell_cpus:.1f} of {self.allowed} CPUs; {self.other_mean:.1f} CPUs of other work on "
-            f"its CPUs on average over {self.span_s:.1f} s around the {self.window_s:.1f} s timed window, "
+            f"its CPUs{f' ({self.steal_mean:.1f} of it stolen by the hypervisor)' if self.steal_mean >= 0.05 else ''}"
+            f" on average over {self.span_s:.1f} s around the {self.window_s:.1f} s timed window, "
             f"{self.other_peak:.1f} at peak"
         )
 
@@ -114,6 +123,7 @@ class CpuInterference:
             Metric("cpu_other_cpus_max", self.other_peak, "CPUs"),
             Metric("cell_cpus_mean", self.cell_cpus, "CPUs"),
             Metric("cell_cpus_allowed", float(self.allowed), "CPUs"),
+            Metric("cpu_steal_cpus_mean", self.steal_mean, "CPUs"),
         ]
         return found + ([Metric("host_load1_max", self.load1_max, "1")] if self.load1_max is not None else [])
 
@@ -139,6 +149,8 @@ def cpu_interference(
     other = np.clip(host - cell, 0.0, None)
     weights = np.diff(times)
     loads = [s.load1 for s in used if s.load1 is not None]
+    steals = [s.host_steal_s for s in used]
+    steal = (steals[-1] - steals[0]) / (times[-1] - times[0]) if None not in steals else 0.0  # type: ignore[operator]
     found = CpuInterference(
         span_s=float(times[-1] - times[0]),
         window_s=end - start,
@@ -147,6 +159,7 @@ def cpu_interference(
         other_mean=float(np.average(other, weights=weights)),
         other_peak=float(other.max()),
         load1_max=max(loads) if loads else None,
+        steal_mean=float(steal),
     )
     covered = "" if used[0].unix_s <= start and used[-1].unix_s >= end else " (the samples do not reach both edges)"
     return found, f"CPU interference over {found.span_s:.1f} s of samples around the timed window{covered}"

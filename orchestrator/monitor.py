@@ -34,7 +34,14 @@ import pynvml
 import requests.exceptions
 
 from orchestrator import interference
-from orchestrator.interference import busy_seconds, cpu_interference, format_pids, gpu_interference, load1
+from orchestrator.interference import (
+    STEAL_COLUMNS,
+    busy_seconds,
+    cpu_interference,
+    format_pids,
+    gpu_interference,
+    load1,
+)
 from orchestrator.store import Metric
 from orchestrator.summary import summarize_series
 
@@ -70,6 +77,7 @@ class ContainerSample:
     cpu_s: Optional[float] = None  # the container's CPU time so far (its cgroup's, from the engine)
     host_busy_s: Optional[float] = None  # busy time of the cell's CPUs so far (/proc/stat), same tick
     load1: Optional[float] = None
+    host_steal_s: Optional[float] = None  # of it, time stolen by the hypervisor
 
 
 @dataclass(frozen=True)
@@ -345,6 +353,7 @@ class CellMonitor:
         except (docker.errors.APIError, requests.exceptions.RequestException):
             return previous_cpu  # not started yet, or gone: nothing to read this tick
         host_busy_s = busy_seconds(self.cpus)  # right after the engine read the cgroup: the same moment
+        host_steal_s = busy_seconds(self.cpus, columns=STEAL_COLUMNS)
         memory = memory_used_mb(stats.get("memory_stats") or {})
         if memory is None:
             return previous_cpu  # the container has exited: the engine reports empty stats
@@ -352,7 +361,7 @@ class CellMonitor:
         cpu_pct = cpu_percent(cpu, previous_cpu) if previous_cpu else None
         used_ns = (cpu.get("cpu_usage") or {}).get("total_usage")
         cpu_s = used_ns / 1e9 if used_ns is not None else None
-        self.stats.append(ContainerSample(t_s, cpu_pct, memory, unix_s, cpu_s, host_busy_s, load1()))
+        self.stats.append(ContainerSample(t_s, cpu_pct, memory, unix_s, cpu_s, host_busy_s, load1(), host_steal_s))
         return cpu
 
     def _own(self, pid: int) -> bool:

@@ -44,16 +44,18 @@ def test_busy_time_counts_user_system_irq_softirq_on_the_cells_cpus_only():
     assert busy_seconds((1, 2), text) == pytest.approx(47.0 + 2 * softirq, abs=2 / TICK)
 
 
-def samples(times, cell_cpus, other_cpus, loads=None):
+def samples(times, cell_cpus, other_cpus, loads=None, steal_cpus=0.0):
     """Cumulative cell CPU time and host busy time of its CPUs, per tick: the cell used `cell_cpus[i]`
     and other work `other_cpus[i]` CPUs over the interval ending at tick i."""
-    found, cell, host = [], 0.0, 0.0
+    found, cell, host, steal = [], 0.0, 0.0, 0.0
     for i, t in enumerate(times):
         if i:
             dt = t - times[i - 1]
             cell += cell_cpus[i] * dt
             host += (cell_cpus[i] + other_cpus[i]) * dt
-        found.append(ContainerSample(t - times[0], None, 500.0, t, cell, host, (loads or [1.0] * len(times))[i]))
+            steal += steal_cpus * dt  # part of the other work: the hypervisor's
+        load = (loads or [1.0] * len(times))[i]
+        found.append(ContainerSample(t - times[0], None, 500.0, t, cell, host, load, steal))
     return found
 
 
@@ -84,7 +86,15 @@ def test_a_burner_beside_the_cell_disturbs_it_and_the_reason_says_how_much():
     ]
     assert {m.name for m in found.metrics()} == {
         "cpu_other_cpus_mean", "cpu_other_cpus_max", "cell_cpus_mean", "cell_cpus_allowed", "host_load1_max",
+        "cpu_steal_cpus_mean",
     }  # fmt: skip
+
+
+def test_time_stolen_by_the_hypervisor_is_named_apart():
+    times = [1000.0 + t for t in range(8)]
+    found, _ = cpu_interference(samples(times, [1.4] * 8, [0.6] * 8, steal_cpus=0.4), 1001.0, 1006.5, allowed=2)
+    assert found.disturbed and found.steal_mean == pytest.approx(0.4)
+    assert "0.6 CPUs of other work on its CPUs (0.4 of it stolen by the hypervisor) on average" in found.reason()
 
 
 def test_one_disturbed_interval_is_enough_and_the_threshold_sits_between_quiet_and_burner():
