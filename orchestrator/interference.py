@@ -34,7 +34,7 @@ BUSY_COLUMNS = (0, 1, 2, 5, 6, 7)
 # other work too, but no process of this host shows it, so the notes name it apart.
 STEAL_COLUMNS = (7,)
 # Other work on the cell's CPUs, in CPUs, over a sampling interval that disturbs a cell. Calibrated on
-# the 2-core development host (README, "Interference"): quiet cells read 0.03–0.07 at peak (the
+# the 2-core development host (README, "Interference"): quiet cells read 0.02–0.11 at peak (the
 # sampler, dockerd answering its stats calls, the orchestrator), cells beside a spinning process 1.0–1.5.
 DISTURBING_OTHER_CPUS = 0.4
 # Share of a cell's GPU samples with a slowdown throttle reason that flags it.
