@@ -126,7 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--cpus-per-cell", type=int, default=DEFAULT_CPUS_PER_CELL, help="CPU cells' cpuset size with --pack"
     )
-    run.add_argument("--sample-hz", type=float, default=1.0, help="monitoring samples per second (default 1)")
+    run.add_argument("--sample-hz", type=float, default=1.0, help="monitoring samples per second (default 1; 0: none)")
+    run.add_argument(
+        "--strict-environment",
+        action="store_true",
+        help="refuse to start (exit 9) when other work busies the host's CPUs or GPUs, instead of warning",
+    )
     add_build_options(run)
     slurm_cli.add_run_options(run)
     run.set_defaults(handler=cmd_run)
@@ -278,6 +283,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         sample_hz=args.sample_hz,
         backend=args.backend,
         slurm=slurm_cli.options_from(args),
+        strict_environment=args.strict_environment,
     )
     summary = run_matrix(request, console)
     store = Store(args.store)

@@ -26,7 +26,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, IntEnum
 from typing import Any, Literal, Optional
 
@@ -35,6 +35,7 @@ from numpy.typing import ArrayLike
 from sqlalchemy import select
 
 from orchestrator.errors import UsageError
+from orchestrator.interference import DISTURBED
 from orchestrator.stats import (
     Shift,
     Summary,
@@ -380,7 +381,7 @@ def compare(
     levels = settings.levels(len(shared), sum(_tests(base_groups[key][0], cand_groups[key][0]) for key in matched))
     pairs = sorted(
         (
-            judge(
+            judge_undisturbed(
                 _pair_label(base_groups[key][0][0], cand_groups[key][0][0]),
                 base_groups[key][0],
                 cand_groups[key][0],
@@ -449,6 +450,29 @@ def side(rows: list[dict], metric: str) -> Side:
         tuple(values),
         tuple(accuracies),
     )
+
+
+def judge_undisturbed(
+    label: str,
+    baseline_rows: list[dict],
+    candidate_rows: list[dict],
+    settings: Settings,
+    levels: Optional[Levels] = None,
+) -> Pair:
+    """`judge` without the disturbed repeats (other work on the cell's CPUs or GPUs, issue 17): the
+    verdict leaves them out and its notes name them."""
+    left_out = {row["id"]: row for row in [*baseline_rows, *candidate_rows] if row["metrics"].get(DISTURBED)}
+    pair = judge(
+        label,
+        [row for row in baseline_rows if row["id"] not in left_out],
+        [row for row in candidate_rows if row["id"] not in left_out],
+        settings,
+        levels,
+    )
+    if not left_out:
+        return pair
+    named = ", ".join(f"{_label(row)} repeat {row['repeat']} of run {row['run_id']}" for row in left_out.values())
+    return replace(pair, notes=(f"left out, disturbed: {named}", *pair.notes))
 
 
 def judge(
@@ -549,11 +573,9 @@ def _invalid_notes(baseline_rows: list[dict], candidate_rows: list[dict], metric
 
 
 def in_both_orders(paired: list[Round]) -> bool:
-    """Rounds (0, 1), (2, 3), … each hold one of each order, as `regress` runs them: their means
-    cancel an additive order effect exactly."""
-    return len(paired) >= 2 and all(
-        paired[i].candidate_second != paired[i + 1].candidate_second for i in range(0, len(paired) - 1, 2)
-    )
+    """At least one round of each order side by side, as `regress` runs them (A B, B A, …): the
+    means of such pairs cancel an additive order effect exactly."""
+    return bool(opposite_order_pairs(paired))
 
 
 def speed_evidence(
@@ -567,20 +589,36 @@ def speed_evidence(
     return _unpaired_evidence(baseline_rows, candidate_rows, len(paired), settings, levels)
 
 
+def opposite_order_pairs(paired: list[Round]) -> list[int]:
+    """Indices of the rounds laid out so that (0, 1), (2, 3), … each hold one round of each order. A
+    round missing from the alternation (a failed or disturbed cell left it out) leaves its neighbour
+    unpaired, instead of pairing two rounds of one order, whose mean would keep the order effect."""
+    laid: list[int] = []
+    index = 0
+    while index + 1 < len(paired):
+        if paired[index].candidate_second != paired[index + 1].candidate_second:
+            laid += [index, index + 1]
+            index += 2
+        else:
+            index += 1
+    return laid
+
+
 def _paired_evidence(paired: list[Round], settings: Settings, levels: Levels) -> Evidence:
-    slower = np.array([r.slower for r in paired])
-    second = np.array([r.candidate_second for r in paired])
+    laid = opposite_order_pairs(paired)
+    slower = np.array([paired[i].slower for i in laid])
+    second = np.array([paired[i].candidate_second for i in laid])
     means, flagged = pair_means(slower, second)
     _, z = round_z(slower, second)
     kept = means[~np.isnan(means)]
     notes = [
-        f"round {index + 1} ({'A B' if second[index] else 'B A'}, run {paired[index].run_id}) is an outlier: "
-        f"the candidate {math.expm1(slower[index]):+.1%} slower there, {z[index]:+.0f} robust SDs from its order's "
-        "median (a stall?); left out, the other round of its pair stands in, order-corrected"
+        f"round {laid[index] + 1} ({'A B' if second[index] else 'B A'}, run {paired[laid[index]].run_id}) is an "
+        f"outlier: the candidate {math.expm1(slower[index]):+.1%} slower there, {z[index]:+.0f} robust SDs from its "
+        "order's median (a stall?); left out, the other round of its pair stands in, order-corrected"
         for index in np.flatnonzero(flagged)
     ]
-    unpaired = len(paired) % 2
-    said = f"{len(paired)} rounds ({_plural(len(kept), 'pair')}" + (", the last unpaired)" if unpaired else ")")
+    unpaired = len(paired) - len(laid)
+    said = f"{len(paired)} rounds ({_plural(len(kept), 'pair')}" + (f", {unpaired} unpaired)" if unpaired else ")")
     reachable = smallest_signed_rank_p(len(kept))
     least = 2 * (math.ceil(math.log2(1 / levels.regression)) + len(paired) // 2 - len(kept))
     reach = _reach_note(said, reachable, levels, f"at least {least} rounds") if reachable > levels.regression else None

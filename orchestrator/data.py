@@ -139,12 +139,32 @@ def require(name: str, directory: Path) -> None:
             f"Run `python -m orchestrator data fetch {name} --dir {directory}` (internet) or "
             f"`python -m orchestrator data sample {name} --dir {directory}` (a small valid sample)."
         )
+    leaving = links_leaving(directory)
+    if leaving:
+        raise UsageError(
+            f"dataset {name}: {', '.join(f'{link} -> {target}' for link, target in leaving)} "
+            f"point(s) outside {directory.resolve()}, and a cell sees only that folder (mounted read-only): "
+            f"copy the files in, or pass --data-dir a folder that holds them"
+        )
     unreadable = _unreadable_by_others([directory.parent, directory] + [directory / f for f in info(name).files])
     if unreadable:
         raise UsageError(
             f"dataset {name}: the cell's user (uid 1000) cannot read {', '.join(str(p) for p in unreadable)}; "
             f"make them world-readable: chmod -R o+rX {directory.parent}"
         )
+
+
+def links_leaving(directory: Path) -> list[tuple[Path, Path]]:
+    """Symbolic links under a dataset's folder whose targets lie outside it: they dangle in a cell,
+    which mounts only the folder (the folder itself may be a link: its target is what is mounted)."""
+    root = directory.resolve()
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        for entry in [*subfolders, *files]:
+            path = Path(folder) / entry
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                found.append((path, path.resolve()))
+    return sorted(found)
 
 
 def _unreadable_by_others(paths: list[Path]) -> list[Path]:

@@ -2,7 +2,11 @@
 
 Each check says what it found and, when that is a problem, the fix. A problem blocks a run only
 where the run needs the thing: no NVIDIA runtime or no GPU blocks `gpu` systems, not `cpu` ones.
-The command exits 1 when anything blocks the asked-for system (default: cpu).
+The command exits 6 when anything blocks the asked-for system (default: cpu).
+
+The measurement checks (governor, turbo, SMT, CPUs, other work, memory; on GPU systems persistence
+mode, clocks, ECC, MIG and other processes per GPU) say what each means for the numbers and how
+to fix it; they warn, never block: a run is still possible, its numbers less steady or disturbed.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any, Optional
 
 import docker
 import docker.errors
+import pynvml
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import update
@@ -24,12 +29,16 @@ from orchestrator import hostinfo
 from orchestrator.catalog import Catalog, load_catalog
 from orchestrator.engine import START_HINT, connect, find_orphans
 from orchestrator.errors import BenchmatrixError, DoctorFailed
+from orchestrator.hostinfo import Busy, CpuSettings
 from orchestrator.images import image_state
-from orchestrator.monitor import open_nvml
+from orchestrator.interference import DISTURBING_OTHER_CPUS, load1
+from orchestrator.monitor import MB, open_nvml
 from orchestrator.spec import DEFAULT_SPEC, load_spec, require_system
 from orchestrator.store import DEFAULT_STORE, Store, meta
 
 GIB = 1024**3
+# Below this share of its memory available, a host pages out and cells compete for the page cache.
+MIN_AVAILABLE_MEMORY_SHARE = 0.25
 MIN_FREE_IMAGES_GIB = 10  # one framework image with its build layers takes 2–5 GiB
 MIN_FREE_RESULTS_GIB = 1
 TOOLKIT_HINT = (
@@ -103,6 +112,142 @@ def run_checks(kind: str, store: str, results_dir: Path) -> list[Check]:
             )
         )
     checks.append(_store_check(store))
+    checks += cpu_environment_checks(hostinfo.cpu_settings(), hostinfo.host_busy())
+    if gpu:
+        checks += gpu_environment_checks()
+    return checks
+
+
+def cpu_environment_checks(settings: CpuSettings, busy: Busy) -> list[Check]:
+    """What makes CPU timings drift or disturbed, with the fix; warnings only."""
+    performance = settings.governors == ("performance",)
+    governor = (
+        Check("cpu governor", True, "not exposed (a VM or a fixed clock): nothing to set here")
+        if not settings.governors
+        else Check(
+            "cpu governor",
+            performance,
+            f"{', '.join(settings.governors)}"
+            + ("" if performance else ": the clock ramps up with load, so a cell's first seconds run slower"),
+            "cpupower frequency-set -g performance (root)",
+        )
+    )
+    turbo = _switch(
+        "turbo boost",
+        settings.turbo,
+        "off: the clock stays put",
+        "the clock follows temperature and how many cores are busy, so runs differ",
+        "echo 1 > /sys/devices/system/cpu/intel_pstate/no_turbo (or 0 > .../cpufreq/boost), as root",
+    )
+    smt = _switch(
+        "smt",
+        settings.smt,
+        "off: each CPU is a core",
+        "two CPUs of a cell may be hyperthreads of one core, sharing its units",
+        "echo off > /sys/devices/system/cpu/smt/control (root), or give cells one CPU per core (spec cpuset)",
+    )
+    cpus = Check("cpus", True, f"{settings.cpus} CPUs for cells (each gets them all, or --cpus-per-cell with --pack)")
+    quiet = busy.cpus < DISTURBING_OTHER_CPUS
+    other = Check(
+        "other work",
+        quiet,
+        f"{busy.text()}; load {load1():.2f}"
+        + ("" if quiet else ": cells on these CPUs share them, and their numbers are flagged disturbed"),
+        "wait for that work to end, or stop it, before measuring",
+    )
+    available = settings.memory_available_bytes / max(settings.memory_total_bytes, 1)
+    memory = Check(
+        "memory",
+        available >= MIN_AVAILABLE_MEMORY_SHARE,
+        f"{settings.memory_available_bytes / GIB:.1f} of {settings.memory_total_bytes / GIB:.1f} GiB available"
+        + ("" if available >= MIN_AVAILABLE_MEMORY_SHARE else ": cells compete for memory and the page cache"),
+        "free memory (stop what uses it) before measuring",
+    )
+    return [governor, turbo, smt, cpus, other, memory]
+
+
+def _switch(name: str, on: Optional[bool], off: str, on_means: str, fix: str) -> Check:
+    """A CPU feature that moves the numbers when on; one the kernel does not expose is nothing to fix."""
+    detail = {None: "not exposed: nothing to set here", False: off}.get(on, f"on: {on_means}")
+    return Check(name, on is not True, detail, fix)
+
+
+def gpu_environment_checks(module: Any = pynvml) -> list[Check]:
+    """Per GPU: persistence mode, clocks, ECC, MIG and other processes (NVML); nothing without NVML."""
+    nvml, _ = open_nvml(module)
+    if nvml is None:
+        return []
+    checks = []
+    try:
+        for index in nvml.device_ids():
+            handle = module.nvmlDeviceGetHandleByIndex(index)
+            checks += _gpu_checks(module, index, handle)
+    finally:
+        nvml.close()
+    return checks
+
+
+def _nvml(call: Any, *arguments: Any) -> Any:
+    """An NVML reading, or None where this GPU does not support it."""
+    try:
+        return call(*arguments)
+    except pynvml.NVMLError:
+        return None
+
+
+def _gpu_checks(nv: Any, index: int, handle: Any) -> list[Check]:
+    name = f"gpu {index} "
+    persistent = _nvml(nv.nvmlDeviceGetPersistenceMode, handle) == nv.NVML_FEATURE_ENABLED
+    checks = [
+        Check(
+            name + "persistence",
+            persistent,
+            "on" if persistent else "off: the driver re-initialises the GPU for each cell, clocks start from idle",
+            "nvidia-smi -pm 1 (root)",
+        )
+    ]
+    applied = _nvml(nv.nvmlDeviceGetApplicationsClock, handle, nv.NVML_CLOCK_SM)
+    default = _nvml(nv.nvmlDeviceGetDefaultApplicationsClock, handle, nv.NVML_CLOCK_SM)
+    maximum = _nvml(nv.nvmlDeviceGetMaxClockInfo, handle, nv.NVML_CLOCK_SM)
+    locked = applied is not None and default is not None and applied != default
+    checks.append(
+        Check(
+            name + "clocks",
+            locked,
+            f"application SM clock {applied} MHz (default {default}, max {maximum})"
+            + ("" if locked else ": not locked, boost follows temperature and power, so cells and runs differ"),
+            "nvidia-smi --lock-gpu-clocks=<base>,<base> (root) for steadier numbers",
+        )
+    )
+    ecc = _nvml(nv.nvmlDeviceGetEccMode, handle)
+    if ecc is not None:
+        current, pending = ecc
+        detail = "on (a few % of memory bandwidth; compare runs with the same setting)" if current else "off"
+        changing = current != pending
+        checks.append(
+            Check(name + "ecc", not changing, detail + (": changes at the next reboot" if changing else ""), "reboot")
+        )
+    mig = _nvml(nv.nvmlDeviceGetMigMode, handle)
+    if mig is not None:
+        on = mig[0] == nv.NVML_DEVICE_MIG_ENABLE
+        checks.append(
+            Check(
+                name + "mig",
+                not on,
+                "on: cells get a slice of the GPU, and their figures are the slice's" if on else "off",
+                "nvidia-smi -i <gpu> -mig 0 (root, GPU idle)",
+            )
+        )
+    processes = _nvml(nv.nvmlDeviceGetComputeRunningProcesses, handle) or []
+    listed = ", ".join(f"pid {p.pid} {(p.usedGpuMemory or 0) / MB / 1024:.1f} GiB" for p in processes)
+    checks.append(
+        Check(
+            name + "processes",
+            not processes,
+            f"other processes use it: {listed}; cells on it share it (flagged disturbed)" if processes else "none",
+            "wait for them to end, or give the system other device_ids",
+        )
+    )
     return checks
 
 

@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     DOCTOR_FAILED = 6
     ENGINE_LOST = 7
     FAILED = 8
+    HOST_BUSY = 9
     INTERNAL = 70  # an uncaught exception: a bug in benchmatrix (BSD sysexits' EX_SOFTWARE)
     INTERRUPTED = 130
 
@@ -87,6 +88,12 @@ class EngineLostTwice(BenchmatrixError):
     """The backend lost contact again while retrying a cell: the run stops, resumable."""
 
     exit_code = ExitCode.ENGINE_LOST
+
+
+class HostBusy(BenchmatrixError):
+    """`run --strict-environment`: other work on the host's CPUs or GPUs would disturb the cells; nothing started."""
+
+    exit_code = ExitCode.HOST_BUSY
 
 
 class Interrupted(BenchmatrixError):

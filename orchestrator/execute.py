@@ -22,6 +22,7 @@ from rich.progress import Progress
 
 from orchestrator.backends import LOG_FILE, RESULT_FILE, Backend, BackendLost, CellRun, CellTask
 from orchestrator.errors import BenchmatrixError, EngineLostTwice
+from orchestrator.interference import DISTURBED
 from orchestrator.interrupts import InterruptGuard
 from orchestrator.plan import Cell
 from orchestrator.result import ResultError, classify, load_result, metrics_from, signal_note
@@ -155,7 +156,12 @@ class Execution:
             self.statuses[record.status] += 1
         colour = "green" if record.status == "ok" else "red"
         speed = next((m.value for m in record.metrics if m.name == "train_img_per_s"), None)
-        self.console.print(f"[{colour}]{record.status:>11}[/] {label}" + (f"  {speed:,.0f} img/s" if speed else ""))
+        disturbed = any(m.name == DISTURBED and m.value for m in record.metrics)
+        self.console.print(
+            f"[{colour}]{record.status:>11}[/] {label}"
+            + (f"  {speed:,.0f} img/s" if speed else "")
+            + ("  [yellow]disturbed[/] (see its notes)" if disturbed else "")
+        )
 
     def _cancel(self, why: str) -> None:
         if self._cancelled:

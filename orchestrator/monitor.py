@@ -10,14 +10,19 @@ comes from the difference of NVML's energy counter (Volta and newer), and only w
 none from sampled power (which NVML averages over about a second): a metric note says which.
 NVML's utilisation is the share of time a kernel was running, not how busy the SMs were. Without
 NVML (no NVIDIA driver) the GPU part is skipped with a one-line note; monitoring never fails a cell.
+Each tick also reads the busy time of the cell's CPUs and the load from /proc, and per GPU the other
+processes on it, its throttle reasons and maximum SM clock: `orchestrator.interference` turns them
+into the cell's interference figures and its `disturbed` flag. A cell with a training window but no
+sample inside it gets no summary, and its notes say so (never the container's whole life instead).
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +33,15 @@ import numpy as np
 import pynvml
 import requests.exceptions
 
+from orchestrator import interference
+from orchestrator.interference import (
+    STEAL_COLUMNS,
+    busy_seconds,
+    cpu_interference,
+    format_pids,
+    gpu_interference,
+    load1,
+)
 from orchestrator.store import Metric
 from orchestrator.summary import summarize_series
 
@@ -49,6 +63,9 @@ class GpuSample:
     temp_c: float
     unix_s: float = 0.0
     energy_mj: Optional[float] = None  # NVML's total-energy counter; None where the GPU has none
+    sm_clock_max_mhz: Optional[float] = None
+    throttle_reasons: int = 0  # NVML's clock throttle reasons, a bit mask
+    other_pids: str = ""  # compute processes on the GPU other than the cell's: 'pid:MB pid:MB'
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,10 @@ class ContainerSample:
     cpu_pct: Optional[float]  # None for the first sample: CPU % needs two readings
     mem_used_mb: float
     unix_s: float = 0.0
+    cpu_s: Optional[float] = None  # the container's CPU time so far (its cgroup's, from the engine)
+    host_busy_s: Optional[float] = None  # busy time of the cell's CPUs so far (/proc/stat), same tick
+    load1: Optional[float] = None
+    host_steal_s: Optional[float] = None  # of it, time stolen by the hypervisor
 
 
 @dataclass(frozen=True)
@@ -81,14 +102,23 @@ class Nvml:
     def __init__(self, module: ModuleType | Any = pynvml) -> None:
         self.nvml = module
         self.nvml.nvmlInit()
+        self._max_clock: dict[int, Optional[float]] = {}
 
     def device_ids(self) -> tuple[int, ...]:
         return tuple(range(self.nvml.nvmlDeviceGetCount()))
 
-    def read(self, device: int, t_s: float, unix_s: float) -> GpuSample:
+    def read(self, device: int, t_s: float, unix_s: float, own: Callable[[int], bool] = lambda pid: False) -> GpuSample:
+        """One device's reading; `own` tells the cell's processes from others on the device."""
         nvml = self.nvml
         handle = nvml.nvmlDeviceGetHandleByIndex(device)
         energy_mj = self._energy(handle)
+        try:
+            processes = nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+        except pynvml.NVMLError:  # an old driver: no process list, the other readings still count
+            processes = []
+        others = {process.pid: (process.usedGpuMemory or 0) / MB for process in processes if not own(process.pid)}
+        if device not in self._max_clock:
+            self._max_clock[device] = self._optional(nvml.nvmlDeviceGetMaxClockInfo, handle, nvml.NVML_CLOCK_SM)
         return GpuSample(
             t_s=t_s,
             device=device,
@@ -99,12 +129,20 @@ class Nvml:
             temp_c=float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
             unix_s=unix_s,
             energy_mj=energy_mj,
+            sm_clock_max_mhz=self._max_clock[device],
+            throttle_reasons=int(self._optional(nvml.nvmlDeviceGetCurrentClocksThrottleReasons, handle) or 0),
+            other_pids=format_pids(others),
         )
 
     def _energy(self, handle: Any) -> Optional[float]:
+        return self._optional(self.nvml.nvmlDeviceGetTotalEnergyConsumption, handle)  # none before Volta
+
+    @staticmethod
+    def _optional(call: Callable[..., Any], *arguments: Any) -> Optional[float]:
+        """A reading some GPUs do not support: None there."""
         try:
-            return float(self.nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
-        except pynvml.NVMLError:  # not supported before Volta
+            return float(call(*arguments))
+        except pynvml.NVMLError:
             return None
 
     def close(self) -> None:
@@ -204,15 +242,20 @@ def energy_joules(samples: Sequence[GpuSample], window: TrainWindow) -> tuple[Op
 def window_metrics(
     gpu: Sequence[GpuSample], stats: Sequence[ContainerSample], window: Optional[TrainWindow]
 ) -> tuple[list[Metric], list[str]]:
-    """Summaries over the training window (the whole series when there is none), energy, and notes."""
+    """Summaries over the training window (the whole series only when there is no window), and notes
+    saying what they cover; a kind of series without a sample in the window gets no summary."""
     notes = []
     if not gpu and not stats:
         notes.append("no monitoring samples: the cell ended before the sampler's first reading")
-    elif window is None or not within([*gpu, *stats], window):
+    elif window is None:
         notes.append("monitoring summaries cover the container's whole life (no training window to align)")
     else:
-        gpu, stats = within(gpu, window) or gpu, within(stats, window) or stats
-        notes.append(f"monitoring summaries cover the {window.seconds:.1f} s timed training window")
+        for name, series in (("GPU", gpu), ("container", stats)):
+            if series and not within(series, window):
+                notes.append(f"no {name} sample in the {window.seconds:.1f} s timed training window: no {name} summary")
+        gpu, stats = within(gpu, window), within(stats, window)
+        if gpu or stats:
+            notes.append(f"monitoring summaries cover the {window.seconds:.1f} s timed training window")
     metrics = series_metrics("gpu", gpu, ["util_pct", "mem_used_mb", "power_w", "sm_clock_mhz", "temp_c"])
     metrics += series_metrics("container", stats, ["cpu_pct", "mem_used_mb"])
     return metrics, notes
@@ -228,9 +271,11 @@ class CellMonitor:
         hz: float,
         out_dir: Path,
         nvml_module: ModuleType | Any = pynvml,
+        cpus: tuple[int, ...] = (),
     ) -> None:
         self.container = container
         self.device_ids = device_ids
+        self.cpus = cpus  # the cell's cpuset; () = every CPU of the host
         self.period = 1.0 / hz
         self.out_dir = out_dir
         self.nvml_module = nvml_module
@@ -258,7 +303,8 @@ class CellMonitor:
         self._write(CONTAINER_SERIES, ContainerSample, self.stats)
 
     def metrics(self, window: Optional[TrainWindow] = None) -> list[Metric]:
-        """Summaries over the training window, and for GPU cells its energy; notes say what they cover."""
+        """Summaries over the training window, for GPU cells its energy, and the interference beside
+        the cell with its `disturbed` verdict; notes say what they cover."""
         metrics, notes = window_metrics(self.gpu, self.stats, window)
         if window is not None and self.gpu:
             joules, how = energy_joules(self.gpu, window)
@@ -266,8 +312,19 @@ class CellMonitor:
             if joules is not None and joules > 0:
                 per_joule = window.samples / joules
                 metrics += [Metric("energy_j", joules, "J"), Metric("train_img_per_joule", per_joule, "img/J")]
+        if window is not None:
+            found, said = self._interference(window)
+            metrics, notes = metrics + found, notes + said
         self.notes += notes
         return metrics
+
+    def _interference(self, window: TrainWindow) -> tuple[list[Metric], list[str]]:
+        allowed = len(self.cpus) or os.cpu_count() or 1
+        cpu, how = cpu_interference(self.stats, window.start_unix, window.end_unix, allowed)
+        gpus = gpu_interference(within(self.gpu, window))
+        found = (cpu.metrics() if cpu else []) + interference.gpu_metrics(gpus)
+        flag, reasons = interference.verdict(cpu, gpus)
+        return found + flag, [how, *reasons]
 
     def _sample(self) -> None:
         start = time.monotonic()
@@ -284,7 +341,7 @@ class CellMonitor:
     def _read_gpus(self, t_s: float, unix_s: float) -> None:
         assert self._nvml is not None
         try:
-            self.gpu += [self._nvml.read(device, t_s, unix_s) for device in self.device_ids]
+            self.gpu += [self._nvml.read(device, t_s, unix_s, self._own) for device in self.device_ids]
         except pynvml.NVMLError as exc:
             self.notes.append(f"NVML read failed at {t_s:.0f} s ({exc}); GPU sampling stopped")
             self._nvml.close()
@@ -295,13 +352,24 @@ class CellMonitor:
             stats = self.container.stats(stream=False, one_shot=True)
         except (docker.errors.APIError, requests.exceptions.RequestException):
             return previous_cpu  # not started yet, or gone: nothing to read this tick
+        host_busy_s = busy_seconds(self.cpus)  # right after the engine read the cgroup: the same moment
+        host_steal_s = busy_seconds(self.cpus, columns=STEAL_COLUMNS)
         memory = memory_used_mb(stats.get("memory_stats") or {})
         if memory is None:
             return previous_cpu  # the container has exited: the engine reports empty stats
         cpu = stats.get("cpu_stats") or {}
         cpu_pct = cpu_percent(cpu, previous_cpu) if previous_cpu else None
-        self.stats.append(ContainerSample(t_s, cpu_pct, memory, unix_s))
+        used_ns = (cpu.get("cpu_usage") or {}).get("total_usage")
+        cpu_s = used_ns / 1e9 if used_ns is not None else None
+        self.stats.append(ContainerSample(t_s, cpu_pct, memory, unix_s, cpu_s, host_busy_s, load1(), host_steal_s))
         return cpu
+
+    def _own(self, pid: int) -> bool:
+        """Whether a host pid belongs to the cell: its cgroup path names the container."""
+        try:
+            return self.container.id in Path(f"/proc/{pid}/cgroup").read_text()
+        except OSError:
+            return False  # gone already, or in a pid namespace this host cannot see into: counted as other
 
     def _write(self, name: str, kind: type, samples: Sequence[Any]) -> None:
         if not samples:

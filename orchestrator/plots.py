@@ -27,7 +27,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 ERROR_BARS = (
     "error bars span the lowest to the highest ok repeat (none with n < 2); bars and points are medians "
-    "over n ok repeats"
+    "over n ok repeats; crimson-hatched bars include disturbed or timing-suspect repeats (the notes name them)"
 )
 MEANINGLESS = "accuracy meaningless: generated data"
 RATIO = "bars: median img/s ÷ the reference's (as in the table); error bars: lowest to highest ratio of paired repeats"
@@ -162,9 +162,20 @@ def _bars(
             capsize=4,
             ecolor="black",
         )
+        marked = [(x, row) for x, _, row in measured if row.get("flagged", 0)]
+        if marked:  # repeats whose number is doubtful (disturbed, timing-suspect) are inside these medians
+            ax.bar(
+                [x for x, _ in marked],
+                [row["median"] for _, row in marked],
+                color="none",
+                edgecolor="crimson",
+                hatch="xx",
+                linewidth=1.5,
+            )
     if annotate:
         for x, _, row in measured:
             text = f"{fmt(row['median'])}\nn={row['n']:.0f}"
+            text += f"\n{row['flagged']:.0f} flagged" if row.get("flagged", 0) else ""
             text += f"\n+ {row['status_text']}" if row["status_text"] else ""
             ax.text(x, row["high"], text, ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)

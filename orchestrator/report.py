@@ -22,6 +22,7 @@ from orchestrator import plots
 from orchestrator.stats import summarize
 from orchestrator.store import Store
 from orchestrator.table import (
+    FLAGS,
     SPEED,
     STATUS_TEXT,
     WARMUP,
@@ -94,7 +95,7 @@ def cell_frame(rows: list[dict]) -> pd.DataFrame:
 def summaries(cells: pd.DataFrame, metric: str, keys: list[str] = GROUP) -> pd.DataFrame:
     """Per group: the metric's median and spread over ok repeats, how many were ok, and the status
     text ('Out of Memory', ...) of a group with none."""
-    columns = [*keys, "n", "repeats", "median", "q1", "q3", "low", "high", "cv", "status_text"]
+    columns = [*keys, "n", "repeats", "median", "q1", "q3", "low", "high", "cv", "status_text", "flagged"]
     if cells.empty:
         return pd.DataFrame(columns=columns)
     if metric not in cells:  # e.g. a run whose cells all failed: their statuses still show
@@ -112,8 +113,15 @@ def summaries(cells: pd.DataFrame, metric: str, keys: list[str] = GROUP) -> pd.D
             else {"n": 0, **dict.fromkeys(("median", "q1", "q3", "low", "high", "cv"))}
         )
         text = " / ".join(STATUS_TEXT.get(s, s) for s in statuses)
-        records.append({**dict(zip(keys, key)), **spread, "repeats": len(group), "status_text": text})
+        record = {**dict(zip(keys, key)), **spread, "repeats": len(group), "status_text": text}
+        records.append({**record, "flagged": flagged_repeats(ok)})
     return pd.DataFrame.from_records(records, columns=columns)
+
+
+def flagged_repeats(ok: pd.DataFrame) -> int:
+    """Ok repeats whose number is doubtful: disturbed, or timing-suspect (`table.FLAGS`)."""
+    metrics = [flag.metric for flag in FLAGS if flag.metric in ok]
+    return int((ok[metrics].fillna(0) > 0).any(axis=1).sum()) if metrics else 0
 
 
 def repeats_table(

@@ -30,9 +30,10 @@ from orchestrator.backends.slurm import ClusterAllocator, SlurmBackend, SlurmOpt
 from orchestrator.catalog import Catalog, ImageSpec, load_catalog
 from orchestrator.cuda import unsupported_gpus
 from orchestrator.engine import connect, owner_alive, owner_id
-from orchestrator.errors import BenchmatrixError, Interrupted, UsageError
+from orchestrator.errors import BenchmatrixError, HostBusy, Interrupted, UsageError
 from orchestrator.execute import Execution
 from orchestrator.images import BuildOptions, ensure_image
+from orchestrator.interference import DISTURBING_OTHER_CPUS
 from orchestrator.interrupts import InterruptGuard, interrupt_guard
 from orchestrator.monitor import host_gpu_ids
 from orchestrator.plan import Cell, Filters, plan
@@ -62,6 +63,7 @@ class RunRequest:
     sample_hz: float = 1.0
     backend: str = "local"  # "slurm": each cell an sbatch job (orchestrator/backends/slurm.py)
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
+    strict_environment: bool = False  # a busy host refuses the run instead of a warning
 
 
 @dataclass
@@ -90,8 +92,8 @@ def prepare(request: RunRequest) -> Prepared:
     """Everything that can be checked without an engine, checked before anything starts."""
     if request.timeout_s is not None and request.timeout_s <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {request.timeout_s:g}")
-    if request.sample_hz <= 0 or request.sample_hz > 100:
-        raise UsageError(f"--sample-hz must be in (0, 100], got {request.sample_hz:g}")
+    if request.sample_hz < 0 or request.sample_hz > 100:
+        raise UsageError(f"--sample-hz must be in [0, 100] (0: no monitoring), got {request.sample_hz:g}")
     spec = load_spec(request.spec_path)
     catalog = load_catalog()
     cells = plan(spec, request.spec_path, catalog, request.filters, request.repeats)
@@ -119,6 +121,30 @@ def prepare(request: RunRequest) -> Prepared:
     return Prepared(spec, catalog, cells, allocator)
 
 
+def busy_host(cells: list[Cell]) -> Optional[str]:
+    """What else runs on this host that would disturb the cells (CPU work, processes on its GPUs), or None."""
+    busy = hostinfo.host_busy()
+    found = [busy.text()] if busy.cpus >= DISTURBING_OTHER_CPUS else []
+    if any(cell.gpus for cell in cells):
+        found += [f"GPU {index}: {', '.join(users)}" for index, users in hostinfo.gpu_processes().items() if users]
+    return "; ".join(found) or None
+
+
+def _check_environment(cells: list[Cell], strict: bool, console: Console) -> None:
+    """One line before the first cell when the host is busy; with --strict-environment, no run at all."""
+    busy = busy_host(cells)
+    if busy is None:
+        return
+    if strict:
+        raise HostBusy(f"the host is busy: {busy}; nothing started (run without --strict-environment to go on)")
+    console.print(
+        f"[yellow]warning: the host is busy[/] — {escape(busy)}; cells it overlaps are flagged disturbed "
+        "(`doctor` says more)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def unsupported_images(entries: Iterable[ImageSpec], gpus: list[dict]) -> list[str]:
     """Each catalog entry whose CUDA build cannot run on one of the host's GPUs, with why."""
     return [f"{entry.tag}: {', '.join(found)}" for entry in entries if (found := unsupported_gpus(entry.cuda, gpus))]
@@ -140,6 +166,8 @@ def run_matrix(request: RunRequest, console: Console) -> RunSummary:
     system = request.filters.system or (resumed["system"] if resumed else "cpu")
     request = replace(request, filters=replace(request.filters, system=system))
     prepared = prepare(request)
+    if request.backend == "local":
+        _check_environment(prepared.cells, request.strict_environment, console)
     client = connect()
     store = Store(request.store)
     if request.backend == "slurm":

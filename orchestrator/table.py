@@ -12,6 +12,7 @@ from typing import Optional
 
 import pandas as pd
 
+from orchestrator.interference import DISTURBED, DISTURBED_PREFIX
 from orchestrator.result import TIMING_SUSPECT
 from workloads.contract import TIMING_SUSPECT_PREFIX
 from workloads.datasets.provenance import Kind
@@ -226,7 +227,7 @@ def _footnotes(
         said = [f"{where} ({', '.join(sorted(names))})" for where, names in sorted(placements.items())]
         notes.append("input: " + "; ".join(said))
     notes += [f"{workload}: {cap}" for workload, cap in capped(rows).items()]
-    notes += [_suspect_note(row) for row in rows if row["status"] == "ok" and row["metrics"].get(TIMING_SUSPECT)]
+    notes += [flag_note(row, flag) for flag in FLAGS for row in rows if flagged(row, flag)]
     return notes
 
 
@@ -244,11 +245,28 @@ def capped(rows: list[dict]) -> dict[str, str]:
     return {workload: f"capped at {cap}" for workload, cap in found}
 
 
-def _suspect_note(row: dict) -> str:
-    reasons = [
-        note.removeprefix(TIMING_SUSPECT_PREFIX)
-        for note in row["notes"] or []
-        if note.startswith(TIMING_SUSPECT_PREFIX)
-    ]
+@dataclass(frozen=True)
+class Flag:
+    """A stored 0/1 metric that makes an ok cell's number doubtful, and the prefix of its notes' reasons."""
+
+    metric: str
+    prefix: str
+    title: str
+
+
+# The workload's self-check distrusts its clock; the host saw other work (or a throttled GPU) beside it.
+FLAGS = (Flag(TIMING_SUSPECT, TIMING_SUSPECT_PREFIX, "TIMING-SUSPECT"), Flag(DISTURBED, DISTURBED_PREFIX, "DISTURBED"))
+
+
+def flagged(row: dict, flag: Flag) -> bool:
+    return row["status"] == "ok" and bool(row["metrics"].get(flag.metric))
+
+
+def flag_reasons(row: dict, flag: Flag) -> str:
+    """The flag's reasons from the cell's notes, '; '-joined ('' where none)."""
+    return "; ".join(note.removeprefix(flag.prefix) for note in row["notes"] or [] if note.startswith(flag.prefix))
+
+
+def flag_note(row: dict, flag: Flag) -> str:
     where = f"{row['system']}/{row['workload']}/bs{row['batch_size']} {row['framework']} repeat {row['repeat']}"
-    return f"TIMING-SUSPECT {where}: {'; '.join(reasons) or 'see the cell notes'}"
+    return f"{flag.title} {where}: {flag_reasons(row, flag) or 'see the cell notes'}"

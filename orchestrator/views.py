@@ -17,7 +17,7 @@ from orchestrator.errors import UsageError
 from orchestrator.plan import Cell
 from orchestrator.store import Store
 from orchestrator.summary import repeat_groups
-from orchestrator.table import SPEED, SpeedEntry, accuracy_meaningless, speed_entries, speed_table
+from orchestrator.table import FLAGS, SPEED, SpeedEntry, accuracy_meaningless, flag_reasons, speed_entries, speed_table
 
 UNBOUNDED = 100_000  # a width no table reaches: to measure one uncut
 # For a narrow console: no outer edge, one column of space between columns.
@@ -213,6 +213,7 @@ def flat_rows(store: Store, run_id: str) -> list[dict]:
         }
         record.update({f"versions.{package}": version for package, version in sorted((row["versions"] or {}).items())})
         record.update(row["metrics"])
+        record.update({f"{flag.metric}_reason": flag_reasons(row, flag) or None for flag in FLAGS})
         flat.append(record)
     return flat
 

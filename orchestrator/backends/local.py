@@ -37,8 +37,10 @@ from orchestrator.engine import (
 from orchestrator.monitor import CONTAINER_SERIES, GPU_SERIES, CellMonitor
 from orchestrator.plan import Cell
 from orchestrator.result import train_window
+from orchestrator.scheduler import parse_cpuset
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent.parent / "workloads"
+MONITORING_OFF = "monitoring off (--sample-hz 0): no monitoring figures, no interference check"
 # After losing the engine, how long the next cell waits for it to answer again (a restart).
 ENGINE_WAIT_S = 120
 
@@ -100,14 +102,21 @@ class LocalBackend:
                     return CellRun(exit_code=None, timed_out=False, oom_killed=False, logs="", interrupted=True)
                 container.start()
                 self._running.add(container)
+            cpus = parse_cpuset(task.placement.cpuset) if task.placement.cpuset else ()
+            monitor = (
+                CellMonitor(container.container, devices, self.sample_hz, cell_dir, cpus=cpus)
+                if self.sample_hz
+                else None
+            )
             try:
-                with CellMonitor(container.container, devices, self.sample_hz, cell_dir) as monitor:
+                with monitor or contextlib.nullcontext():
                     ended = container.wait(task.timeout_s)
             finally:
                 with self._lock:
                     self._running.discard(container)
         (cell_dir / LOG_FILE).write_text(ended.logs)
-        metrics = monitor.metrics(train_window(cell_dir / RESULT_FILE))
+        metrics = monitor.metrics(train_window(cell_dir / RESULT_FILE)) if monitor else []
+        monitored = monitor.notes if monitor else [MONITORING_OFF]
         return CellRun(
             exit_code=ended.exit_code,
             timed_out=ended.timed_out,
@@ -116,7 +125,7 @@ class LocalBackend:
             interrupted=self._cancelled and ended.exit_code != 0,
             metrics=tuple(metrics),
             # The backend says who killed a cell: here the cell's own timeout, under Slurm its time limit.
-            notes=(*monitor.notes, *((f"killed after {task.timeout_s:g} s",) if ended.timed_out else ())),
+            notes=(*monitored, *((f"killed after {task.timeout_s:g} s",) if ended.timed_out else ())),
         )
 
     def _wait_for_engine(self) -> None:
@@ -147,7 +156,7 @@ def cell_container_spec(task: CellTask, data_dir: Path) -> ContainerSpec:
         image=task.image_id,
         command=workload_command(task.cell),
         mounts=[
-            Mount(data_dir, CONTAINER_DATA),
+            *dataset_mounts(task.cell, data_dir),
             Mount(WORKLOADS_DIR, f"{CONTAINER_CODE}/workloads"),
             Mount(task.cell_dir, CONTAINER_RESULTS, read_only=False),
             *(Mount(source, target) for source, target in plugin_mounts(task.cell)),
@@ -158,6 +167,14 @@ def cell_container_spec(task: CellTask, data_dir: Path) -> ContainerSpec:
         memory=task.cell.memory,
         device_requests=[device_request(devices)] if devices else [],
     )
+
+
+def dataset_mounts(cell: Cell, data_dir: Path) -> list[Mount]:
+    """The cell's own dataset folder, at /data/<dataset>, read-only; mounted by its resolved path, so a
+    dataset folder that is a link (data/imagenet -> a shared disk) brings what it points to. None
+    where the folder does not exist (generated data): the engine would create it as root."""
+    folder = data_dir / cell.dataset
+    return [Mount(folder, f"{CONTAINER_DATA}/{cell.dataset}")] if folder.is_dir() else []
 
 
 def _cell_label(cell: Cell) -> str:

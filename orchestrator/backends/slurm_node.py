@@ -50,7 +50,7 @@ class JobFile(BaseModel):
     cell_dir: str
     data_dir: str
     timeout_s: float = Field(gt=0)
-    sample_hz: float = Field(gt=0, le=100)
+    sample_hz: float = Field(ge=0, le=100)
 
 
 def write_job_file(task: CellTask, data_dir: Path, sample_hz: float) -> Path:

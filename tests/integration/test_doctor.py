@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -15,6 +16,8 @@ def test_doctor_passes_for_cpu_and_says_whether_a_gpu_runtime_is_present(engine,
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Docker" in done.stdout and "ready for cpu runs" in done.stdout
     assert "cell init" in done.stdout and "store" in done.stdout and "GiB free" in done.stdout
+    for check in ("cpu governor", "turbo boost", "smt", "cpus", "other work", "memory"):  # warnings, never blocks
+        assert re.search(rf"^(ok  |warn) {check} ", done.stdout, flags=re.MULTILINE), done.stdout
     if not shutil.which("nvidia-container-runtime-hook") and "nvidia" not in engine.info().get("Runtimes", {}):
         assert "no NVIDIA GPU runtime" in done.stdout and "CPU systems are unaffected" in done.stdout
     assert not (tmp_path / "r.db").exists()  # the check does not create the store

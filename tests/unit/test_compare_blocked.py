@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import wilcoxon
 
-from orchestrator.compare import Pair, Settings, Verdict, judge, rounds
+from orchestrator.compare import Pair, Settings, Verdict, judge, opposite_order_pairs, rounds
 from orchestrator.stats import paired_shift, pairs_needed, walsh_averages
 from tests.unit.test_compare import cell
 
@@ -144,7 +144,7 @@ def test_zero_img_per_s_is_a_named_failure_not_a_crash():
     assert "candidate run r11 repeat 0: train_img_per_s = 0.0 is no measurement" in pair.notes[1]
     base, cand = rounds_of([1000.0] * 11 + [float("nan")], [1000.0] * 11 + [-1.0], alternating(12))
     both = judge("x", base, cand, Settings())
-    assert both.verdict is Verdict.NOT_SLOWER and both.rounds == "11 rounds (5 pairs, the last unpaired)"
+    assert both.verdict is Verdict.NOT_SLOWER and both.rounds == "11 rounds (5 pairs, 1 unpaired)"
 
 
 def test_rounds_all_in_one_order_fall_back_to_the_rank_sum_test_and_say_so():
@@ -162,3 +162,17 @@ def test_several_repeats_of_a_side_in_a_round_enter_as_their_log_mean():
     assert [(r.slower, r.candidate_second) for r in rounds(base, cand, "train_img_per_s")] == [
         (pytest.approx(0), False)
     ]
+
+
+def test_a_round_missing_from_the_alternation_pairs_no_two_rounds_of_one_order():
+    """A disturbed (or failed) cell leaves its round out: the rounds after it must still be paired
+    A B with B A, or a pair's mean keeps the whole order effect."""
+    base, cand = gate_rounds(16, order_effect=1.5)
+    base_rows, cand_rows = rounds_of(base, cand, alternating(16))
+    cand_rows = [row for row in cand_rows if row["run_id"] != "r1"]  # round 2 (B A) left out
+    paired = rounds(base_rows, cand_rows, "train_img_per_s")
+    laid = opposite_order_pairs(paired)
+    assert [paired[i].run_id for i in laid[:4]] == ["r2", "r3", "r4", "r5"]
+    assert all(paired[a].candidate_second != paired[b].candidate_second for a, b in zip(laid[::2], laid[1::2]))
+    pair = judge("x", base_rows, cand_rows, Settings())
+    assert pair.verdict is Verdict.NOT_SLOWER and pair.rounds == "15 rounds (7 pairs, 1 unpaired)"

@@ -77,7 +77,22 @@ class FakeNvml:
 
     def nvmlDeviceGetTemperature(self, handle, sensor):
         assert sensor == pynvml.NVML_TEMPERATURE_GPU
-        value = self._now(handle)["temp"]
+        return self._now(handle)["temp"]
+
+    def nvmlDeviceGetMaxClockInfo(self, handle, clock):
+        assert clock == pynvml.NVML_CLOCK_SM
+        return 1980
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle):
+        """pynvml's c_nvmlProcessInfo_t fields; usedGpuMemory in bytes (None where NVML cannot tell)."""
+        return [
+            SimpleNamespace(pid=pid, usedGpuMemory=None if mb is None else int(mb * MB), gpuInstanceId=0xFFFFFFFF,
+                            computeInstanceId=0xFFFFFFFF)
+            for pid, mb in self._now(handle).get("processes", [])
+        ]  # fmt: skip
+
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle):
+        value = self._now(handle).get("throttle", pynvml.nvmlClocksThrottleReasonNone)
         self.reads[handle] += 1  # the last call of a read: move on to the next sample
         return value
 

@@ -63,7 +63,7 @@ def refused(tmp_path: Path, spec: Path, system: Optional[str] = None, **options)
     ("options", "message"),
     [
         ({"timeout_s": 0}, "--timeout must be a positive number of seconds, got 0"),
-        ({"sample_hz": 0}, "--sample-hz must be in (0, 100], got 0"),
+        ({"sample_hz": -1}, "--sample-hz must be in [0, 100] (0: no monitoring), got -1"),
         ({"pack": True, "cpus_per_cell": 0}, "--cpus-per-cell must be at least 1, got 0"),
     ],
 )
