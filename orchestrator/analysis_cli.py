@@ -48,8 +48,9 @@ def register(commands: argparse._SubParsersAction, console: Console) -> None:
     regress_cmd = commands.add_parser(
         "regress", help="build both images, run the same cells in rounds (A B, B A, …), compare, fail on regression"
     )
-    regress_cmd.add_argument("--baseline", required=True, metavar="FRAMEWORK@VERSION[-VARIANT]")
-    regress_cmd.add_argument("--candidate", required=True, metavar="FRAMEWORK@VERSION[-VARIANT]")
+    # Required unless --bisect (bisect_cli.register adds it and checks).
+    regress_cmd.add_argument("--baseline", metavar="FRAMEWORK@VERSION[-VARIANT]")
+    regress_cmd.add_argument("--candidate", metavar="FRAMEWORK@VERSION[-VARIANT]")
     regress_cmd.add_argument("--spec", type=Path, default=regress.DEFAULT_SPEC, help="workloads (default %(default)s)")
     regress_cmd.add_argument("--system", default="cpu")
     regress_cmd.add_argument("--repeats", type=int, default=5, help="rounds, order alternating (default %(default)s)")
