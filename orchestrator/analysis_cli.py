@@ -48,7 +48,7 @@ def register(commands: argparse._SubParsersAction, console: Console) -> None:
     regress_cmd = commands.add_parser(
         "regress", help="build both images, run the same cells in rounds (A B, B A, …), compare, fail on regression"
     )
-    # Required unless --bisect (bisect_cli.register adds it and checks).
+    # Required unless --bisect (upgrade_cli.register adds it and checks).
     regress_cmd.add_argument("--baseline", metavar="FRAMEWORK@VERSION[-VARIANT]")
     regress_cmd.add_argument("--candidate", metavar="FRAMEWORK@VERSION[-VARIANT]")
     regress_cmd.add_argument("--spec", type=Path, default=regress.DEFAULT_SPEC, help="workloads (default %(default)s)")

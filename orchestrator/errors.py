@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     DOCTOR_FAILED = 6
     ENGINE_LOST = 7
     FAILED = 8
+    NOT_REPRODUCIBLE = 9
     INTERNAL = 70  # an uncaught exception: a bug in benchmatrix (BSD sysexits' EX_SOFTWARE)
     INTERRUPTED = 130
 
@@ -87,6 +88,13 @@ class EngineLostTwice(BenchmatrixError):
     """The backend lost contact again while retrying a cell: the run stops, resumable."""
 
     exit_code = ExitCode.ENGINE_LOST
+
+
+class NotReproducible(BenchmatrixError):
+    """`reproduce`: the stored cell cannot be run as it was (its image is gone or its tag names another
+    image, its data changed, its stored configuration no longer rebuilds it); nothing was run."""
+
+    exit_code = ExitCode.NOT_REPRODUCIBLE
 
 
 class Interrupted(BenchmatrixError):

@@ -1,9 +1,12 @@
-"""`regress --bisect FW@GOOD FW@BAD`: the option on `regress`, the real bench behind the search
-(`regress`'s images and rounds), and the evidence table. The search itself is `bisect.py`."""
+"""Upgrade decisions beyond a yes/no, on the command line: `regress --bisect FW@GOOD FW@BAD` (the real
+bench behind `bisect.py`'s search: `regress`'s images and rounds), `report --history FW[@LOW..HIGH]`
+(`history.py`) and `reproduce CELL` (`reproduce.py`). Parsing and printing only."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
@@ -12,18 +15,37 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator import bisect, compare, regress
+from orchestrator import reproduce as again
 from orchestrator.analysis_cli import OUTCOME_ERRORS, settings_of
 from orchestrator.catalog import load_catalog
 from orchestrator.compare import BrokenSide
 from orchestrator.engine import connect
-from orchestrator.errors import UsageError
+from orchestrator.errors import CellsFailed, UsageError
 from orchestrator.images import image_state
 from orchestrator.spec import spec_hash
-from orchestrator.store import Store
+from orchestrator.store import DEFAULT_STORE, Store
 
 
 def register(commands: argparse._SubParsersAction, console: Console) -> None:
-    """Add `--bisect` to the `regress` command that `analysis_cli` registered."""
+    """Add `--bisect` to `regress` and `--history` to `report` (both registered by `analysis_cli`), and
+    the `reproduce` command."""
+    report = commands.choices["report"]
+    report.add_argument(
+        "--history",
+        metavar="FW[@LOW..HIGH]",
+        help="every stored measurement of a framework across its versions (instead of one run)",
+    )
+    one_run = report.get_default("handler")
+    report.set_defaults(handler=lambda args: cmd_history(args, console) if args.history else one_run(args))
+
+    again = commands.add_parser("reproduce", help="run one stored cell again, exactly, beside its stored figure")
+    again.add_argument("cell", metavar="CELL", help="cell id (the cell_id column of `results`)")
+    again.add_argument("--repeats", type=int, default=1, help="times to run it (default %(default)s)")
+    again.add_argument("--data-dir", type=Path, default=Path("data"))
+    again.add_argument("--results-dir", type=Path, default=Path("results"))
+    again.add_argument("--store", default=os.environ.get("BENCHMATRIX_STORE", DEFAULT_STORE), help="path or URL")
+    again.set_defaults(handler=lambda args: cmd_reproduce(args, console))
+
     parser = commands.choices["regress"]
     parser.add_argument(
         "--bisect",
@@ -147,3 +169,67 @@ def _write_markdown(path: Optional[Path], text: str) -> None:
         path.write_text(text)
     except OSError as exc:
         raise UsageError(f"--markdown {path}: cannot write there ({exc.strerror})") from exc
+
+
+def cmd_history(args: argparse.Namespace, console: Console) -> None:
+    if args.run or args.last:
+        raise UsageError("--history reads every run in the store: leave out --run / --last")
+    from orchestrator import history, report  # matplotlib: loaded only by the commands that draw
+
+    started = time.perf_counter()
+    found = history.build(Store(args.store), history.parse_range(args.history))
+    table = found.display()
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        paths = [args.out / "history.md"]
+        paths[0].write_text(f"# history of {found.wanted.text}\n\n{report.markdown_table(table)}\n")
+        for figure in found.figures:
+            paths.append(args.out / f"{figure.name}.png")
+            paths[-1].write_bytes(figure.png)
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: cannot write the history there ({exc.strerror})") from exc
+    shown = Table(title=f"history of {found.wanted.text}: median training img/s per version", title_justify="left")
+    for column in table.columns:
+        shown.add_column(column, overflow="fold")
+    for record in table.itertuples(index=False):
+        shown.add_row(*map(str, record))
+    console.print(shown)
+    console.print(f"history of {found.wanted.text} in {time.perf_counter() - started:.1f} s:", highlight=False)
+    for path in paths:
+        console.print(f"  {path}", highlight=False)
+
+
+def cmd_reproduce(args: argparse.Namespace, console: Console) -> None:
+    if not 1 <= args.repeats <= regress.MAX_ROUNDS:
+        raise UsageError(f"--repeats {args.repeats}: expected 1 to {regress.MAX_ROUNDS}")
+    store = Store(args.store)
+    stored = again.load(store, args.cell)
+    client = connect()
+    image_id = again.check_image(client, stored.row)
+    again.check_data(stored, args.data_dir)
+    console.print(
+        f"reproducing cell {args.cell} ({stored.cell.label} of run {stored.row['run_id']}) in image {image_id}",
+        highlight=False,
+    )
+    done = again.run(store, stored, image_id, client, args.data_dir, args.results_dir, args.repeats, console)
+    figures = Table(title=f"cell {args.cell}: {done.verdict}", title_justify="left")
+    for column in ("", "runs", "median img/s", "lowest–highest", "CV", "ok repeats"):
+        figures.add_column(column)
+    for name, run_id, summary in (("stored", stored.row["run_id"], done.stored), ("now", done.run_id, done.new)):
+        figures.add_row(name, run_id, *_summary_cells(summary))
+    console.print(figures)
+    hosts = Table(title="hosts: stored run vs now", title_justify="left")
+    for column in ("field", "stored", "now", ""):
+        hosts.add_column(column, overflow="fold")
+    for key, before, now, same in done.hosts:
+        hosts.add_row(key, before, now, "same" if same else "DIFFERS", style=None if same else "yellow")
+    console.print(hosts)
+    if set(done.statuses) != {"ok"}:
+        raise CellsFailed(f"reproduce {args.cell}: the new run {done.run_id} ended {', '.join(done.statuses)}")
+
+
+def _summary_cells(summary: Optional[again.Summary]) -> tuple[str, str, str, str]:
+    if summary is None:
+        return ("--", "--", "--", "0")
+    cv = f"{summary.cv:.1%}" if summary.cv is not None else "--"
+    return (f"{summary.median:,.1f}", f"{summary.low:,.1f}–{summary.high:,.1f}", cv, str(summary.n))
