@@ -244,3 +244,19 @@ def test_regress_without_sides_or_bisect_exits_2(capsys):
     assert main(["regress"]) == ExitCode.USAGE
     assert "regress needs --baseline and --candidate, or --bisect" in capsys.readouterr().err
     assert main(["regress", "--bisect", "mxnet@1.6.0", "mxnet@1.9.1", "--baseline", "mxnet@1.6.0"]) == ExitCode.USAGE
+
+
+def test_the_injected_step_delay_needs_the_explicit_test_flag(monkeypatch):
+    from workloads import timing
+
+    monkeypatch.setenv(timing.TEST_STEP_DELAY, "0.5")
+    monkeypatch.delenv(timing.TEST_HOOKS, raising=False)
+    assert timing.injected_step_delay() == 0.0  # a stray variable never slows a real run
+    monkeypatch.setenv(timing.TEST_HOOKS, "1")
+    assert timing.injected_step_delay() == 0.5
+    slept = []
+    monkeypatch.setattr(timing.time, "sleep", slept.append)
+    recorder = timing.Recorder(1, window_steps=100, log=lambda line: None)
+    recorder.start_epoch()
+    recorder.step(32)
+    assert slept == [0.5]
