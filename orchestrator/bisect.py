@@ -37,6 +37,7 @@ from typing import Optional, Protocol
 from orchestrator.catalog import Catalog, Family
 from orchestrator.compare import (
     BrokenSide,
+    Comparison,
     Outcome,
     Selection,
     Settings,
@@ -61,12 +62,20 @@ class Judgement:
 
 
 def gate(store: Store, baseline: Selection, candidate: Selection, runs: list[str], settings: Settings) -> Judgement:
-    """The one place the search asks the gate: the same verdict `compare` and `regress` give."""
+    """The one place the search asks the gate: the same comparison `compare` and `regress` make."""
     base_rows, _ = select_cells(store, baseline, runs)
     cand_rows, _ = select_cells(store, candidate, runs)
-    result = compare(base_rows, cand_rows, "build", settings, baseline.text, candidate.text)
+    return verdict(compare(base_rows, cand_rows, "build", settings, baseline.text, candidate.text))
+
+
+def verdict(result: Comparison) -> Judgement:
+    """The gate's outcome as the search reads it: a "no regression" that is not settled (a pair
+    underpowered: it could not have seen the threshold) is no evidence that the version is good."""
     changes = {pair.label: pair.change for pair in result.pairs if pair.change is not None}
-    return Judgement(result.outcome, headline(result), changes)
+    outcome = result.outcome
+    if outcome is Outcome.NO_REGRESSION and not result.settled:
+        outcome = Outcome.INCONCLUSIVE
+    return Judgement(outcome, headline(result), changes)
 
 
 @dataclass(frozen=True)

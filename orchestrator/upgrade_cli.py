@@ -103,6 +103,10 @@ class RegressBench:
 def cmd_bisect(args: argparse.Namespace, console: Console) -> None:
     if args.baseline or args.candidate:
         raise UsageError("--bisect GOOD BAD names both ends itself: leave out --baseline and --candidate")
+    if args.allow_inconclusive:
+        raise UsageError(
+            "--allow-inconclusive: a search cannot pass a step it could not settle (it would guess a side)"
+        )
     if args.junit:
         raise UsageError("--junit: a bisect writes no JUnit file (its steps are not pairs); use --markdown")
     search = bisect.search_range(load_catalog(), *args.bisect)

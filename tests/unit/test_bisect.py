@@ -4,6 +4,7 @@ steps, the sequential stopping rule, resume after an interrupt; the family in th
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -13,8 +14,9 @@ import pytest
 from orchestrator import bisect
 from orchestrator.__main__ import main
 from orchestrator.catalog import load_catalog
-from orchestrator.compare import BrokenSide, Outcome
+from orchestrator.compare import BrokenSide, Comparison, Outcome, Pair, Settings, Side, Verdict
 from orchestrator.errors import ExitCode, SpecError, UsageError
+from orchestrator.stats import summarize
 
 VERSIONS = tuple(f"1.{i}.0" for i in range(9))
 
@@ -260,3 +262,22 @@ def test_the_injected_step_delay_needs_the_explicit_test_flag(monkeypatch):
     recorder.start_epoch()
     recorder.step(32)
     assert slept == [0.5]
+
+
+def comparison(verdict: Verdict, underpowered: bool = False) -> Comparison:
+    side = Side(Counter(ok=3), summarize([1.0, 1.1, 1.2]), None)
+    pair = Pair("cpu/mxnet/mlp/bs32/e1", side, side, verdict, -0.01, 0.4, underpowered=underpowered)
+    return Comparison("mxnet@1.6.0", "mxnet@1.7.0", Settings(), [pair], [], [])
+
+
+def test_an_underpowered_no_change_is_no_evidence_that_a_version_is_good():
+    assert bisect.verdict(comparison(Verdict.NO_CHANGE)).outcome is Outcome.NO_REGRESSION
+    assert bisect.verdict(comparison(Verdict.NO_CHANGE, underpowered=True)).outcome is Outcome.INCONCLUSIVE
+    assert bisect.verdict(comparison(Verdict.REGRESSION)).outcome is Outcome.REGRESSION
+    assert bisect.verdict(comparison(Verdict.INCONCLUSIVE)).outcome is Outcome.INCONCLUSIVE
+
+
+def test_allow_inconclusive_and_junit_are_refused_with_bisect(capsys):
+    for extra in (["--allow-inconclusive"], ["--junit", "j.xml"]):
+        assert main(["regress", "--bisect", "mxnet@1.6.0", "mxnet@1.9.1", *extra]) == ExitCode.USAGE
+    assert "--junit: a bisect writes no JUnit file" in capsys.readouterr().err

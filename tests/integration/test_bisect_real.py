@@ -1,0 +1,106 @@
+"""`regress --bisect` on the real engine over five real MXNet releases (1.6.0 … 1.9.1), with a slowdown
+injected from 1.8.0.post0 on through the workloads' test-only step delay (set in those images' env):
+the search finds it building at most ⌈log2 5⌉ + 1 = 4 images, a second call re-measures nothing, the
+history chart shows the step, and a stored cell is reproduced in its image (and refused once that
+image's tag names another image, and once the image is gone)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import time
+from pathlib import Path
+
+import docker.errors
+import pytest
+
+from orchestrator.errors import ExitCode
+from orchestrator.store import Store
+from tests.integration.test_matrix import write_spec
+
+VERSIONS = ["1.6.0", "1.7.0.post2", "1.8.0.post0", "1.9.0", "1.9.1"]
+SLOW = {"BENCHMATRIX_TEST_HOOKS": "1", "BENCHMATRIX_TEST_STEP_DELAY_S": "0.004"}
+FAMILY = f"""
+  - framework: mxnet
+    variant: slowtest
+    base: bullseye
+    versions: {VERSIONS}
+    pip: ["mxnet=={{version}}", "numpy<1.24", "pillow==11.3.0"]
+    apt: [libgomp1, libquadmath0, libgfortran5]
+    pins: {{{", ".join(f'"{v}": {{env: {SLOW}}}' for v in VERSIONS[2:])}}}
+    description: MXNet {{version}} for the bisect test; from 1.8.0.post0 on each step sleeps 4 ms (test hook).
+"""
+WORKLOAD = "  - {name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 640, warmup_steps: 5}"
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("catalog") / "catalog.yaml"
+    real = (Path(__file__).resolve().parents[2] / "images" / "catalog.yaml").read_text()
+    head, tail = real.split("\nfamilies:\n", 1)
+    path.write_text(f"{head}\nfamilies:\n{FAMILY.lstrip(chr(10))}{tail}")
+    return path
+
+
+def remove_test_images(engine) -> None:
+    """This test's own tags only: each run starts from no slowtest image, so its builds can be counted."""
+    for version in VERSIONS:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            engine.images.remove(f"benchmatrix/mxnet:{version}-slowtest", force=True)
+
+
+def test_bisect_finds_the_injected_slowdown_in_few_builds_and_resumes(engine, sample_data, tmp_path, cli, catalog):
+    remove_test_images(engine)
+    spec = write_spec(
+        tmp_path / "bisect.yaml", '  - {name: mxnet, version: "1.9.1", options: {hybridize: true}}', WORKLOAD
+    )
+    store = tmp_path / "results.db"
+    args = (
+        *("regress", "--bisect", "mxnet@1.6.0-slowtest", "mxnet@1.9.1-slowtest", "--spec", str(spec)),
+        *("--repeats", "4", "--max-repeats", "8", "--threshold", "0.3"),
+        *("--store", str(store), "--data-dir", str(sample_data), "--results-dir", str(tmp_path / "r")),
+        *("--markdown", str(tmp_path / "bisect.md")),
+    )
+    env = {"BENCHMATRIX_CATALOG": str(catalog)}
+    started = time.perf_counter()
+    done = cli(*args, env=env, timeout=2400)
+    took = time.perf_counter() - started
+    print(done.stdout, f"\nbisect took {took:.0f} s")
+    assert done.returncode == ExitCode.REGRESSION, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "first bad version: 1.8.0.post0; last good version: 1.7.0.post2" in done.stdout
+    built = re.search(r"images built by this call: (.*?); state", done.stdout.replace("\n", " ")).group(1).split(", ")
+    assert len(built) <= math.ceil(math.log2(len(VERSIONS))) + 1, built
+    markdown = (tmp_path / "bisect.md").read_text()
+    assert "| 1.8.0.post0 | REGRESSION |" in markdown and "| 1.7.0.post2 | no regression |" in markdown
+    assert "| 1.9.1 | not measured |" in markdown
+    runs = Store(str(store)).run_ids()
+
+    again = cli(*args, env=env, timeout=600)  # a finished search: nothing built, nothing run
+    assert again.returncode == ExitCode.REGRESSION and "images built by this call: none" in again.stdout
+    assert Store(str(store)).run_ids() == runs
+
+    history = cli("report", "--history", "mxnet", "--out", str(tmp_path / "h"), "--store", str(store))
+    assert history.returncode == 0, history.stderr
+    assert (tmp_path / "h" / "history_mxnet_cpu_mlp.png").is_file()
+    Path("/tmp/wt20-history-real.png").write_bytes((tmp_path / "h" / "history_mxnet_cpu_mlp.png").read_bytes())
+
+    opened = Store(str(store))
+    slow = next(
+        r for run in runs for r in opened.cell_rows(run) if r["version"] == "1.8.0.post0" and r["status"] == "ok"
+    )
+    common = ("--store", str(store), "--data-dir", str(sample_data), "--results-dir", str(tmp_path / "r"))
+    same = cli("reproduce", str(slow["id"]), *common, env=env, timeout=600)
+    assert same.returncode == 0, same.stdout[-3000:] + same.stderr[-3000:]
+    print(same.stdout)
+    assert "against the stored median" in same.stdout and "kernel" in same.stdout and "docker_version" in same.stdout
+
+    good = engine.images.get("benchmatrix/mxnet:1.6.0-slowtest")
+    good.tag("benchmatrix/mxnet", "1.8.0.post0-slowtest")  # the tag now names another image
+    moved = cli("reproduce", str(slow["id"]), *common, env=env)
+    assert moved.returncode == ExitCode.NOT_REPRODUCIBLE, moved.stderr
+    assert f"now names {good.id}, not the stored image {slow['image_id']}" in moved.stderr
+    engine.images.remove(slow["image_id"], force=True)
+    gone = cli("reproduce", str(slow["id"]), *common, env=env)
+    assert gone.returncode == ExitCode.NOT_REPRODUCIBLE and f"its image {slow['image_id']} is gone" in gone.stderr
+    remove_test_images(engine)
