@@ -30,7 +30,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Protocol
 
@@ -122,6 +122,11 @@ def steps_planned(versions: int) -> int:
     """The most steps a search over `versions` (GOOD … BAD) takes: the bisection of the versions
     after GOOD, plus BAD's own check when every version before it was good."""
     return math.ceil(math.log2(versions - 1)) + 1
+
+
+def step_settings(base: Settings, versions: int, looks: int) -> Settings:
+    """Each step's gate: alpha split over the search's steps, and within a step over its looks."""
+    return replace(base, alpha=base.alpha / steps_planned(versions), looks=looks)
 
 
 def bracket(versions: tuple[str, ...], verdicts: dict[str, Outcome]) -> tuple[int, int]:

@@ -113,7 +113,7 @@ def cmd_bisect(args: argparse.Namespace, console: Console) -> None:
     planned = regress.looks(args.repeats, args.max_repeats)
     steps = bisect.steps_planned(len(search.versions))
     base = settings_of(args)
-    settings = replace(base, alpha=base.alpha / steps, looks=len(planned))
+    settings = bisect.step_settings(base, len(search.versions), len(planned))
     good = search.selection(search.versions[0])
     request = regress.RegressRequest(
         baseline=good,

@@ -281,3 +281,9 @@ def test_allow_inconclusive_and_junit_are_refused_with_bisect(capsys):
     for extra in (["--allow-inconclusive"], ["--junit", "j.xml"]):
         assert main(["regress", "--bisect", "mxnet@1.6.0", "mxnet@1.9.1", *extra]) == ExitCode.USAGE
     assert "--junit: a bisect writes no JUnit file" in capsys.readouterr().err
+
+
+def test_each_look_of_each_step_gets_its_share_of_alpha():
+    settings = bisect.step_settings(Settings(alpha=0.05), versions=9, looks=4)
+    assert settings.test_alpha == pytest.approx(0.05 / 4 / 4)  # 4 steps × 4 looks: Bonferroni
+    assert bisect.step_settings(Settings(alpha=0.05), versions=2, looks=1).test_alpha == pytest.approx(0.05)
