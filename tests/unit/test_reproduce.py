@@ -3,7 +3,7 @@ not rebuild its hash), the image checks (gone, tag moved), the data check, the h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import docker.errors
 import pytest
@@ -12,30 +12,11 @@ from orchestrator import data
 from orchestrator import reproduce as again
 from orchestrator.__main__ import main
 from orchestrator.errors import ExitCode, NotReproducible, UsageError
-from orchestrator.plan import Cell
 from orchestrator.store import Store
 from tests.stores import add_run, cell
+from tests.unit.test_scheduler import BASE
 
-CELL = Cell(
-    system="cpu",
-    system_kind="cpu",
-    framework="mxnet",
-    version="1.9.1",
-    variant="cpu",
-    image="benchmatrix/mxnet:1.9.1-cpu",
-    workload="mlp",
-    model="mlp",
-    dataset="fashion_mnist",
-    batch_size=32,
-    epochs=1,
-    optimizer="sgd",
-    lr=0.01,
-    max_samples=640,
-    warmup_steps=5,
-    timeout_s=600,
-    memory="4g",
-    options=(("hybridize", True),),
-)
+CELL = replace(BASE, max_samples=640, warmup_steps=5, timeout_s=600, memory="4g", options=(("hybridize", True),))
 
 
 def stored_row(**config) -> dict:
