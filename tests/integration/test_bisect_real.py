@@ -83,7 +83,6 @@ def test_bisect_finds_the_injected_slowdown_in_few_builds_and_resumes(engine, sa
     history = cli("report", "--history", "mxnet", "--out", str(tmp_path / "h"), "--store", str(store))
     assert history.returncode == 0, history.stderr
     assert (tmp_path / "h" / "history_mxnet_cpu_mlp.png").is_file()
-    Path("/tmp/wt20-history-real.png").write_bytes((tmp_path / "h" / "history_mxnet_cpu_mlp.png").read_bytes())
 
     opened = Store(str(store))
     slow = next(

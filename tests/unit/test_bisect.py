@@ -136,9 +136,7 @@ def test_interrupted_search_resumes_without_rebuilding_or_remeasuring(tmp_path):
     # 1.6 had 4 of its 6 rounds: it runs the other 2, the look after 3 rounds is not taken again.
     assert second.rounds == [VERSIONS[6]] * 2 + [VERSIONS[5]] * 3
     assert [look for look in second.looks if look[0] == VERSIONS[6]] == [(VERSIONS[6], 6)]
-    assert state.steps[VERSIONS[6]].runs[:4] == [
-        f"run-{VERSIONS[6]}-{i}" for i in range(4)
-    ]
+    assert state.steps[VERSIONS[6]].runs[:4] == [f"run-{VERSIONS[6]}-{i}" for i in range(4)]
 
 
 def test_a_finished_search_reruns_nothing(tmp_path):
