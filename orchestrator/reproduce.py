@@ -163,12 +163,10 @@ class Reproduction:
         if self.stored is None or self.new is None:
             return "no figure to compare (a side has no ok repeat)"
         change = self.new.median / self.stored.median - 1
-        inside = self.stored.low <= self.new.median <= self.stored.high
-        noise = (
-            f"stored CV {self.stored.cv:.1%}" if self.stored.cv is not None else "one stored repeat: no noise figure"
-        )
-        where = "inside" if inside else "outside"
-        return f"{change:+.1%} against the stored median, {where} the stored repeats' range ({noise})"
+        if self.stored.n < 2:
+            return f"{change:+.1%} against the one stored repeat (no stored noise to place it in)"
+        where = "inside" if self.stored.low <= self.new.median <= self.stored.high else "outside"
+        return f"{change:+.1%} against the stored median, {where} the stored repeats' range (stored CV {self.stored.cv:.1%})"
 
 
 def values(rows: list[dict], metric: str = SPEED) -> list[float]:

@@ -108,6 +108,8 @@ def test_the_verdict_places_the_new_figure_in_the_stored_noise():
     text = again.Reproduction("r", stored, new, ["ok"], []).verdict
     assert text.startswith("+4.0% against the stored median, inside the stored repeats' range (stored CV 10.0%)")
     assert "outside" in again.Reproduction("r", stored, again.summarize([150.0]), ["ok"], []).verdict
+    one = again.Reproduction("r", again.summarize([100.0]), new, ["ok"], []).verdict
+    assert one == "+4.0% against the one stored repeat (no stored noise to place it in)"
 
 
 def test_unknown_cells_are_bad_input(tmp_path, capsys):
