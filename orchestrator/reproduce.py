@@ -166,7 +166,8 @@ class Reproduction:
         if self.stored.n < 2:
             return f"{change:+.1%} against the one stored repeat (no stored noise to place it in)"
         where = "inside" if self.stored.low <= self.new.median <= self.stored.high else "outside"
-        return f"{change:+.1%} against the stored median, {where} the stored repeats' range (stored CV {self.stored.cv:.1%})"
+        noise = f"stored CV {self.stored.cv:.1%}"
+        return f"{change:+.1%} against the stored median, {where} the stored repeats' range ({noise})"
 
 
 def values(rows: list[dict], metric: str = SPEED) -> list[float]:
