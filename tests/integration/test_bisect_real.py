@@ -7,8 +7,13 @@ image's tag names another image, and once the image is gone)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +22,7 @@ import pytest
 
 from orchestrator.errors import ExitCode
 from orchestrator.store import Store
+from tests.conftest import REPO
 from tests.integration.test_matrix import write_spec
 
 VERSIONS = ["1.6.0", "1.7.0.post2", "1.8.0.post0", "1.9.0", "1.9.1"]
@@ -50,6 +56,33 @@ def remove_test_images(engine) -> None:
             engine.images.remove(f"benchmatrix/mxnet:{version}-slowtest", force=True)
 
 
+def built_by(stdout: str) -> list[str]:
+    found = re.search(r"images built by this call: (.*?); state", stdout.replace("\n", " ")).group(1)
+    return [] if found == "none" else found.split(", ")
+
+
+def interrupt_after_two_rounds(args: tuple[str, ...], env: dict, state_dir: Path) -> list[str]:
+    """Start the search, Ctrl-C it once its first step has two rounds saved; the runs it saved."""
+    search = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", *args],
+        env={**os.environ, **env},
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 600
+    runs: list[str] = []
+    while len(runs) < 2 and time.monotonic() < deadline and search.poll() is None:
+        time.sleep(0.2)
+        for path in state_dir.glob("*.json"):
+            runs = json.loads(path.read_text())["steps"].get("1.8.0.post0", {}).get("runs", [])
+    search.send_signal(signal.SIGINT)
+    output, _ = search.communicate(timeout=120)
+    assert search.returncode == ExitCode.INTERRUPTED, output[-3000:]
+    return runs[:2]
+
+
 def test_bisect_finds_the_injected_slowdown_in_few_builds_and_resumes(engine, sample_data, tmp_path, cli, catalog):
     remove_test_images(engine)
     spec = write_spec(
@@ -64,20 +97,25 @@ def test_bisect_finds_the_injected_slowdown_in_few_builds_and_resumes(engine, sa
     )
     env = {"BENCHMATRIX_CATALOG": str(catalog)}
     started = time.perf_counter()
+    first_rounds = interrupt_after_two_rounds(args, env, tmp_path / "r" / "bisect")
     done = cli(*args, env=env, timeout=2400)
     took = time.perf_counter() - started
-    print(done.stdout, f"\nbisect took {took:.0f} s")
+    print(done.stdout, f"\nbisect took {took:.0f} s, interrupted once")
     assert done.returncode == ExitCode.REGRESSION, done.stdout[-4000:] + done.stderr[-4000:]
     assert "first bad version: 1.8.0.post0; last good version: 1.7.0.post2" in done.stdout
-    built = re.search(r"images built by this call: (.*?); state", done.stdout.replace("\n", " ")).group(1).split(", ")
-    assert len(built) <= math.ceil(math.log2(len(VERSIONS))) + 1, built
+    assert "resuming from" in done.stdout
+    state = json.loads(next((tmp_path / "r" / "bisect").glob("*.json")).read_text())
+    assert state["steps"]["1.8.0.post0"]["runs"][:2] == first_rounds  # kept, not measured again
+    built = built_by(done.stdout)
+    assert "benchmatrix/mxnet:1.8.0.post0-slowtest" not in built  # built before the interrupt
+    assert len(built) + 2 <= math.ceil(math.log2(len(VERSIONS))) + 1, built  # + GOOD and 1.8 of the first call
     markdown = (tmp_path / "bisect.md").read_text()
     assert "| 1.8.0.post0 | REGRESSION |" in markdown and "| 1.7.0.post2 | no regression |" in markdown
     assert "| 1.9.1 | not measured |" in markdown
     runs = Store(str(store)).run_ids()
 
     again = cli(*args, env=env, timeout=600)  # a finished search: nothing built, nothing run
-    assert again.returncode == ExitCode.REGRESSION and "images built by this call: none" in again.stdout
+    assert again.returncode == ExitCode.REGRESSION and built_by(again.stdout) == []
     assert Store(str(store)).run_ids() == runs
 
     history = cli("report", "--history", "mxnet", "--out", str(tmp_path / "h"), "--store", str(store))
