@@ -50,9 +50,11 @@ class StoredCell:
 
 
 def load(store: Store, text: str) -> StoredCell:
-    """The stored cell `text` (its id, as `results` lists it); an unknown id is bad input."""
+    """The stored cell `text` (its id, as `results --format csv` lists it); an unknown id is bad input."""
     if not text.isdigit():
-        raise UsageError(f"reproduce {text}: expected a cell id (a number, the `cell_id` column of `results`)")
+        raise UsageError(
+            f"reproduce {text}: expected a cell id (a number, the `cell_id` column of `results --format csv`)"
+        )
     with store.engine.connect() as conn:
         run_id = conn.execute(select(cells.c.run_id).where(cells.c.id == int(text))).scalar()
         newest = conn.execute(select(func.max(cells.c.id))).scalar()

@@ -39,7 +39,7 @@ def register(commands: argparse._SubParsersAction, console: Console) -> None:
     report.set_defaults(handler=lambda args: cmd_history(args, console) if args.history else one_run(args))
 
     again = commands.add_parser("reproduce", help="run one stored cell again, exactly, beside its stored figure")
-    again.add_argument("cell", metavar="CELL", help="cell id (the cell_id column of `results`)")
+    again.add_argument("cell", metavar="CELL", help="cell id (the cell_id column of `results --format csv`)")
     again.add_argument("--repeats", type=int, default=1, help="times to run it (default %(default)s)")
     again.add_argument("--data-dir", type=Path, default=Path("data"))
     again.add_argument("--results-dir", type=Path, default=Path("results"))
