@@ -38,13 +38,17 @@ def register(commands: argparse._SubParsersAction, console: Console) -> None:
     one_run = report.get_default("handler")
     report.set_defaults(handler=lambda args: cmd_history(args, console) if args.history else one_run(args))
 
-    again = commands.add_parser("reproduce", help="run one stored cell again, exactly, beside its stored figure")
-    again.add_argument("cell", metavar="CELL", help="cell id (the cell_id column of `results --format csv`)")
-    again.add_argument("--repeats", type=int, default=1, help="times to run it (default %(default)s)")
-    again.add_argument("--data-dir", type=Path, default=Path("data"))
-    again.add_argument("--results-dir", type=Path, default=Path("results"))
-    again.add_argument("--store", default=os.environ.get("BENCHMATRIX_STORE", DEFAULT_STORE), help="path or URL")
-    again.set_defaults(handler=lambda args: cmd_reproduce(args, console))
+    reproduce_cmd = commands.add_parser(
+        "reproduce", help="run one stored cell again, exactly, beside its stored figure"
+    )
+    reproduce_cmd.add_argument("cell", metavar="CELL", help="cell id (the cell_id column of `results --format csv`)")
+    reproduce_cmd.add_argument("--repeats", type=int, default=1, help="times to run it (default %(default)s)")
+    reproduce_cmd.add_argument("--data-dir", type=Path, default=Path("data"))
+    reproduce_cmd.add_argument("--results-dir", type=Path, default=Path("results"))
+    reproduce_cmd.add_argument(
+        "--store", default=os.environ.get("BENCHMATRIX_STORE", DEFAULT_STORE), help="path or URL"
+    )
+    reproduce_cmd.set_defaults(handler=lambda args: cmd_reproduce(args, console))
 
     parser = commands.choices["regress"]
     parser.add_argument(
