@@ -37,11 +37,13 @@ data: install
 matrix: install engine bases data
 	$(PY) -m orchestrator run --system $(SYSTEM) --spec $(SPEC) --data-dir $(DATA)
 
-# make regress BASE=mxnet@1.9.1 CAND=mxnet@1.6.0 [REPEATS=5]: build both, run rounds A B, B A, …, fail on a regression.
-REPEATS ?= 5
+# make regress BASE=mxnet@1.9.1 CAND=mxnet@1.6.0 [REPEATS=14 MAX_REPEATS=20]: build both, run rounds A B, B A, …,
+# look after REPEATS rounds and, while a pair is inconclusive, up to MAX_REPEATS; fail on a regression.
+REPEATS ?= 14
+MAX_REPEATS ?= 20
 regress: install engine bases data
 	@test -n "$(BASE)" -a -n "$(CAND)" || { echo "usage: make regress BASE=framework@version CAND=framework@version" >&2; exit 2; }
-	$(PY) -m orchestrator regress --baseline $(BASE) --candidate $(CAND) --system $(SYSTEM) --repeats $(REPEATS) \
+	$(PY) -m orchestrator regress --baseline $(BASE) --candidate $(CAND) --system $(SYSTEM) --repeats $(REPEATS) --max-repeats $(MAX_REPEATS) \
 		--data-dir $(DATA) --junit results/regress.junit.xml --markdown results/regress.md
 
 # make bisect GOOD=mxnet@1.6.0 BAD=mxnet@1.9.1 [REPEATS=5 MAX_REPEATS=12]: the first version of the catalog

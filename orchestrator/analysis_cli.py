@@ -53,12 +53,15 @@ def register(commands: argparse._SubParsersAction, console: Console) -> None:
     regress_cmd.add_argument("--candidate", metavar="FRAMEWORK@VERSION[-VARIANT]")
     regress_cmd.add_argument("--spec", type=Path, default=regress.DEFAULT_SPEC, help="workloads (default %(default)s)")
     regress_cmd.add_argument("--system", default="cpu")
-    regress_cmd.add_argument("--repeats", type=int, default=5, help="rounds, order alternating (default %(default)s)")
+    regress_cmd.add_argument(
+        "--repeats", type=int, default=14, help="rounds before the first look, order alternating (default %(default)s)"
+    )
     regress_cmd.add_argument(
         "--max-repeats",
         type=int,
+        default=20,
         metavar="N",
-        help="while a pair is inconclusive or underpowered, double the rounds up to N (alpha split over the looks)",
+        help="while a pair is inconclusive, double the rounds up to N (alpha spent over the looks; default 20)",
     )
     regress_cmd.add_argument("--data-dir", type=Path, default=Path("data"))
     regress_cmd.add_argument("--results-dir", type=Path, default=Path("results"))
@@ -93,6 +96,7 @@ def _compare_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--junit", type=Path, help="write JUnit XML here (one testcase per cell)")
     parser.add_argument("--markdown", type=Path, help="write a Markdown summary here")
+    parser.add_argument("--html", type=Path, help="write the table as an HTML page here")
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> None:
@@ -139,7 +143,12 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> None:
         raise UsageError("--run narrows framework or image selections; with run ids it has nothing to do")
     base_rows, base_runs = compare.select_cells(store, baseline, args.run)
     cand_rows, cand_runs = compare.select_cells(store, candidate, args.run)
+    design = compare.stored_design(store, sorted(set(base_runs) | set(cand_runs)))
+    if design:
+        settings = replace(settings, looks=design.looks)
     result = compare.compare(base_rows, cand_rows, baseline.kind, settings, args.baseline, args.candidate)
+    if design:
+        result = replace(result, design=str(design))
     report_comparison(result, args, console, sources=(base_runs, cand_runs))
 
 
@@ -166,7 +175,7 @@ def report_comparison(
         console.print(f"[bold red]{compare.headline(result)}[/]", highlight=False)
     else:
         print_table(result, console)
-    console.print(f"  · {compare.method_note(result.settings)}", highlight=False)
+    console.print(f"  · {compare.method_note(result)}", highlight=False)
     if result.design:
         console.print(f"  · {result.design}", highlight=False)
     console.print(f"  · baseline from run(s) {', '.join(sources[0])}; candidate from {', '.join(sources[1])}")
@@ -179,6 +188,7 @@ def report_comparison(
     for flag, path, render in (
         ("--junit", args.junit, compare.to_junit),
         ("--markdown", args.markdown, compare.to_markdown),
+        ("--html", args.html, compare.to_html),
     ):
         if path is None:
             continue
@@ -203,7 +213,7 @@ def print_table(result: compare.Comparison, console: Console) -> None:
 
 def cmd_regress(args: argparse.Namespace, console: Console) -> None:
     planned = regress.looks(args.repeats, args.max_repeats)
-    settings = replace(settings_of(args), looks=len(planned))
+    settings = replace(settings_of(args), looks=planned)
     request = regress.RegressRequest(
         baseline=compare.parse_selection(args.baseline),
         candidate=compare.parse_selection(args.candidate),
@@ -220,19 +230,5 @@ def cmd_regress(args: argparse.Namespace, console: Console) -> None:
     if broken:
         result = compare.Comparison(args.baseline, args.candidate, settings, [], [], [], (broken,))
         report_comparison(result, args, console, sources=([], []))
-    for total in planned:
-        regress.run_rounds(rounds, total, console)
-        result = compare_rounds(request, rounds.runs, settings)
-        if result.settled:
-            break
-        if total < planned[-1]:
-            console.print(f"not every pair is conclusive after {total} rounds: running up to {planned[-1]}")
-    result = replace(result, design=regress.design_note(rounds, planned, result.settled))
+    result = regress.gate(rounds, planned, settings, console)
     report_comparison(result, args, console, sources=(rounds.runs, rounds.runs))
-
-
-def compare_rounds(request: regress.RegressRequest, runs: list[str], settings: compare.Settings) -> compare.Comparison:
-    store = Store(request.store)
-    base_rows, _ = compare.select_cells(store, request.baseline, runs)
-    cand_rows, _ = compare.select_cells(store, request.candidate, runs)
-    return compare.compare(base_rows, cand_rows, "build", settings, request.baseline.text, request.candidate.text)

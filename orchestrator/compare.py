@@ -1,14 +1,17 @@
 """Is the candidate slower, less accurate or failing where the baseline was fine?
 
 Selections (`framework@version[-variant]`, a run id, an image id or tag) pick two sets of stored
-cells; cells are paired on everything but the selected dimension. Per pair the verdict comes from
-a one-sided test *and* a practical threshold on the change: a regression must be both
-statistically credible and large enough to matter. Where the pair ran in at least 3 rounds (runs
-holding both sides, as `regress` makes) in both orders, the test is blocked: a least-squares fit
-of the per-round log ratios on the order separates an order effect from the change, and a t-test
-judges the order-corrected change. Otherwise it is a Mann-Whitney U test over the pooled ok
-repeats and the change of medians. Accuracy: a drop beyond the tolerance that the rank test over
-the repeats' accuracies backs.
+cells; cells are paired on everything but the selected dimension. Per pair, in log space with
+"slower by tau" meaning a shift of log(1 + tau) for time and throughput alike, there are three
+answers: *not slower* when the data rule out a slowdown of the threshold or more (the upper
+confidence bound is below it), *regression* when they show a slowdown (the lower bound is above 0)
+and the estimate is at or beyond the threshold, else *inconclusive* — with the reason and the
+rounds that would settle it. Rounds of `regress` (alternating A B, B A) are judged on the means of
+consecutive rounds of opposite orders (an order effect cancels) with the Hodges-Lehmann estimate
+and the Wilcoxon signed-rank test, an outlying (stalled) round named and its pair left out; other
+selections on the pooled repeats with the Mann-Whitney U test. The pass side needs no split over
+pairs (the gate passes only when every pair does: an intersection-union test); the regression side
+is split over the gate's tests (Bonferroni), and both over the planned looks (alpha spending).
 Failed repeats never enter a median; a status the baseline never had is a regression of its own.
 A side whose image never built, or whose cells all failed, is broken: nothing is compared.
 
@@ -18,27 +21,34 @@ Everything below `select_cells` is pure (rows in, results and text out) and gold
 from __future__ import annotations
 
 import difflib
+import html
 import math
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Literal, Optional
+from enum import Enum, IntEnum
+from typing import Any, Literal, Optional
 
+import numpy as np
+from numpy.typing import ArrayLike
 from sqlalchemy import select
 
 from orchestrator.errors import UsageError
 from orchestrator.stats import (
-    BlockedFit,
+    Shift,
     Summary,
-    blocked_fit,
-    detectable_change,
-    p_lower,
-    relative_change,
-    repeats_needed,
-    smallest_p,
+    Test,
+    look_alpha,
+    p_rank_sum,
+    pair_means,
+    paired_shift,
+    pairs_needed,
+    round_z,
+    smallest_rank_sum_p,
+    smallest_signed_rank_p,
     summarize,
+    unpaired_shift,
 )
 from orchestrator.store import Store, cells
 from orchestrator.table import SPEED
@@ -56,7 +66,6 @@ HIGHER_IS_BETTER = {
 BUILD_FIELDS = ("framework", "version", "variant", "image")
 IDENTITY_FIELDS = ("system", "framework", "workload", "model", "dataset", "batch_size", "epochs", "options")
 SHOWN_CHOICES = 8  # what an unknown selection lists of the store's holdings
-MIN_ROUNDS = 3  # rounds in both orders the blocked test needs: two coefficients and one degree of freedom
 
 
 class Verdict(Enum):
@@ -65,7 +74,7 @@ class Verdict(Enum):
     ACCURACY_REGRESSION = "accuracy regression"
     INCONCLUSIVE = "inconclusive"
     IMPROVEMENT = "improvement"
-    NO_CHANGE = "no change"
+    NOT_SLOWER = "not slower"
     FIXED = "fixed"
     FAILING_IN_BOTH = "failing in both"
 
@@ -97,11 +106,11 @@ class Selection:
 @dataclass(frozen=True)
 class Settings:
     metric: str = SPEED
-    threshold: float = 0.05  # relative change of medians that matters
-    alpha: float = 0.05  # one-sided false-alarm rate of the whole gate, per pair
+    threshold: float = 0.05  # the slowdown that matters: "slower by tau" is a log shift of log(1 + tau)
+    alpha: float = 0.05  # each error rate of the whole gate, over its looks and pairs
     accuracy_tolerance: float = 0.02  # absolute drop of median accuracy that matters
     allow_inconclusive: bool = False  # an inconclusive pair passes only when the user says so
-    looks: int = 1  # planned looks of a sequential `regress`: alpha is split over them (Bonferroni)
+    looks: tuple[int, ...] = ()  # rounds after which a sequential `regress` planned to look; () one look
 
     def __post_init__(self) -> None:
         if self.metric not in HIGHER_IS_BETTER:
@@ -113,9 +122,23 @@ class Settings:
             raise UsageError(f"--accuracy-tolerance {self.accuracy_tolerance}: expected a number in [0, 1)")
 
     @property
-    def test_alpha(self) -> float:
-        """The level each look's tests use: over `looks` looks the false alarms add up to at most alpha."""
-        return self.alpha / self.looks
+    def margin(self) -> float:
+        return math.log1p(self.threshold)
+
+    def levels(self, rounds: int, tests: int) -> Levels:
+        """The levels of a look after `rounds` rounds (0: no rounds) in a gate of `tests` regression tests."""
+        spent = look_alpha(self.alpha, self.looks, rounds) if self.looks and rounds else self.alpha
+        return Levels(passing=spent, regression=spent / max(tests, 1))
+
+
+@dataclass(frozen=True)
+class Levels:
+    """One look's one-sided levels. Passing: not split over pairs — the gate passes only when every
+    pair passes, so a slower candidate gets through only if its slower pair does (intersection-union).
+    Regression: split over the gate's tests (Bonferroni), so A/A calls a regression in <= alpha of gates."""
+
+    passing: float
+    regression: float
 
 
 @dataclass(frozen=True)
@@ -139,10 +162,11 @@ class Pair:
     baseline: Side
     candidate: Side
     verdict: Verdict
-    change: Optional[float] = None
-    p_value: Optional[float] = None
+    change: Optional[float] = None  # the candidate's slowdown exp(estimate) - 1 (negative: faster)
+    p_value: Optional[float] = None  # of the verdict's own test (speed, or accuracy for an accuracy regression)
     notes: tuple[str, ...] = field(default_factory=tuple)
-    underpowered: bool = False  # "no change", but the repeats could not have seen the threshold
+    shift: Optional[Shift] = None
+    rounds: str = ""
 
     @property
     def failing(self) -> bool:
@@ -150,8 +174,8 @@ class Pair:
 
     @property
     def settled(self) -> bool:
-        """More repeats would not be expected to change the verdict's footing."""
-        return self.verdict is not Verdict.INCONCLUSIVE and not self.underpowered
+        """More rounds could change the answer only of an inconclusive pair."""
+        return self.verdict is not Verdict.INCONCLUSIVE
 
 
 @dataclass(frozen=True)
@@ -177,6 +201,7 @@ class Comparison:
     only_candidate: list[str]
     broken: tuple[BrokenSide, ...] = ()
     design: str = ""  # how the repeats came about (regress: rounds, order, looks)
+    levels: Optional[Levels] = None  # of the look the pairs were judged at
 
     @property
     def regressions(self) -> list[Pair]:
@@ -229,6 +254,10 @@ def select_cells(store: Store, selection: Selection, runs: list[str]) -> tuple[l
     chosen = (
         runs or [run_id for run_id in reversed(store.run_ids()) if _matching(store.cell_rows(run_id), selection)][:1]
     )
+    if not runs and chosen and (design := store.design(chosen[0])):  # all the rounds of that regress
+        chosen = [
+            run_id for run_id in store.run_ids() if (store.design(run_id) or {}).get("regress") == design["regress"]
+        ]
     rows = [row for run_id in chosen for row in _matching(store.cell_rows(run_id), selection)]
     if not rows:
         where = f"runs {', '.join(runs)}" if runs else "the store"
@@ -238,6 +267,29 @@ def select_cells(store: Store, selection: Selection, runs: list[str]) -> tuple[l
             f"{closest_first(selection.text, held)}"
         )
     return rows, chosen
+
+
+@dataclass(frozen=True)
+class StoredDesign:
+    """What a `regress` stored with its rounds' runs: its id and planned looks."""
+
+    name: str
+    looks: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return (
+            f"runs of regress {self.name}, judged at the levels of its design "
+            f"(looks planned after {', '.join(map(str, self.looks))} rounds, stored with the runs)"
+        )
+
+
+def stored_design(store: Store, runs: list[str]) -> Optional[StoredDesign]:
+    """The design of these runs when all are rounds of one `regress`, so that `compare` on them
+    spends alpha as `regress` did; None otherwise (one look at alpha)."""
+    designs = [store.design(run_id) for run_id in runs]
+    if not designs or None in designs or len({d["regress"] for d in designs}) != 1:
+        return None
+    return StoredDesign(designs[0]["regress"], tuple(designs[0]["looks"]))
 
 
 def require_run(store: Store, run_id: str) -> None:
@@ -324,6 +376,8 @@ def compare(
             ignored |= {"framework", "options"}
     base_groups, cand_groups = _group(baseline_rows, ignored), _group(candidate_rows, ignored)
     matched = [key for key in base_groups if key in cand_groups]
+    shared = {row["run_id"] for row in baseline_rows} & {row["run_id"] for row in candidate_rows}
+    levels = settings.levels(len(shared), sum(_tests(base_groups[key][0], cand_groups[key][0]) for key in matched))
     pairs = sorted(
         (
             judge(
@@ -331,6 +385,7 @@ def compare(
                 base_groups[key][0],
                 cand_groups[key][0],
                 settings,
+                levels,
             )
             for key in matched
         ),
@@ -343,7 +398,16 @@ def compare(
         pairs=pairs,
         only_baseline=sorted(label for key, (_, label) in base_groups.items() if key not in cand_groups),
         only_candidate=sorted(label for key, (_, label) in cand_groups.items() if key not in base_groups),
+        levels=levels,
     )
+
+
+def _tests(baseline_rows: list[dict], candidate_rows: list[dict]) -> int:
+    """The regression tests a pair adds to the gate's family: speed, and accuracy where both sides have it."""
+    has_accuracy = all(
+        any(name in row["metrics"] for row in rows for name in ACCURACY) for rows in (baseline_rows, candidate_rows)
+    )
+    return 1 + has_accuracy
 
 
 def _group(rows: list[dict], ignored: set[str]) -> dict[tuple, tuple[list[dict], str]]:
@@ -369,13 +433,17 @@ def _pair_label(base: dict, cand: dict) -> str:
     return _label({**base, "framework": f"{base['framework']}→{cand['framework']}", "options": None})
 
 
+INVALID = "no measurement"  # the status of an ok repeat whose value is 0, negative or not finite
+
+
 def side(rows: list[dict], metric: str) -> Side:
     ok = [row for row in rows if row["status"] == "ok"]
-    values = [row["metrics"][metric] for row in ok if metric in row["metrics"]]
+    values = [row["metrics"][metric] for row in ok if _measured(row, metric)]
     accuracy_name = next((name for name in ACCURACY if any(name in row["metrics"] for row in ok)), None)
     accuracies = [row["metrics"][accuracy_name] for row in ok if accuracy_name in row["metrics"]]
+    invalid = {id(row) for row in ok if metric in row["metrics"] and not _measured(row, metric)}
     return Side(
-        Counter(row["status"] for row in rows),
+        Counter(INVALID if id(row) in invalid else row["status"] for row in rows),
         summarize(values),
         summarize(accuracies),
         tuple(values),
@@ -383,136 +451,223 @@ def side(rows: list[dict], metric: str) -> Side:
     )
 
 
-def judge(label: str, baseline_rows: list[dict], candidate_rows: list[dict], settings: Settings) -> Pair:
+def judge(
+    label: str,
+    baseline_rows: list[dict],
+    candidate_rows: list[dict],
+    settings: Settings,
+    levels: Optional[Levels] = None,
+) -> Pair:
+    """One pair's verdict at this look's `levels` (default: one look, a gate of one test): a failure
+    the baseline never had, then the speed evidence (pass, regression or inconclusive), with the
+    accuracy test as one more regression."""
+    levels = levels or settings.levels(0, 1)
     base, cand = side(baseline_rows, settings.metric), side(candidate_rows, settings.metric)
+    invalid = _invalid_notes(baseline_rows, candidate_rows, settings.metric)
     new_statuses = sorted(set(cand.statuses) - set(base.statuses) - {"ok"})
     if new_statuses:
         failed = ", ".join(f"{status} in {cand.statuses[status]} of {cand.total} repeats" for status in new_statuses)
-        return Pair(
-            label, base, cand, Verdict.NEW_FAILURE, notes=(f"candidate: {failed}; the baseline never ended so",)
-        )
+        notes = (f"candidate: {failed}; the baseline never ended so", *invalid)
+        return Pair(label, base, cand, Verdict.NEW_FAILURE, notes=notes)
     if base.metric is None:
         why = "no ok baseline repeat: the baseline ran and failed, the candidate"
         if cand.metric:
-            return Pair(label, base, cand, Verdict.FIXED, notes=(f"{why} runs",))
-        return Pair(label, base, cand, Verdict.FAILING_IN_BOTH, notes=(f"{why} fails too",))
+            return Pair(label, base, cand, Verdict.FIXED, notes=(f"{why} runs", *invalid))
+        return Pair(label, base, cand, Verdict.FAILING_IN_BOTH, notes=(f"{why} fails too", *invalid))
     if cand.metric is None:
-        return Pair(label, base, cand, Verdict.FAILING_IN_BOTH, notes=("no ok candidate repeat",))
-    accuracy, accuracy_notes = _accuracy_verdict(base, cand, settings)
-    paired = rounds(baseline_rows, candidate_rows, settings.metric)
-    if blocked_applies(paired):
-        fit = blocked_fit([r.log_ratio for r in paired], [r.candidate_second for r in paired])
-        evidence = _blocked_evidence(fit, settings)
-    else:
-        evidence = _rank_evidence(base, cand, baseline_rows, candidate_rows, len(paired), settings)
-    change, notes = evidence.change, accuracy_notes + list(evidence.notes)
-    if evidence.p_worse is None or evidence.p_better is None:
-        return Pair(label, base, cand, accuracy or Verdict.INCONCLUSIVE, change, None, tuple(notes))
-    worse_change = change if HIGHER_IS_BETTER[settings.metric] else -change
-    p_worse, p_better = evidence.p_worse, evidence.p_better
-    if p_worse <= settings.test_alpha and worse_change <= -settings.threshold:
-        return Pair(label, base, cand, Verdict.REGRESSION, change, p_worse, tuple(notes))
-    if accuracy:
-        return Pair(label, base, cand, accuracy, change, p_worse, tuple(notes))
-    if p_better <= settings.test_alpha and worse_change >= settings.threshold:
-        return Pair(label, base, cand, Verdict.IMPROVEMENT, change, p_better, tuple(notes))
-    if p_worse <= settings.test_alpha and worse_change < 0:
-        notes.append(f"slower by {-worse_change:.1%}: significant, but below the {settings.threshold:.0%} threshold")
-    power = list(evidence.power)
-    return Pair(label, base, cand, Verdict.NO_CHANGE, change, p_worse, tuple(notes + power), underpowered=bool(power))
+        return Pair(label, base, cand, Verdict.FAILING_IN_BOTH, notes=("no ok candidate repeat", *invalid))
+    accuracy, accuracy_p, accuracy_notes = _accuracy_verdict(base, cand, settings, levels)
+    evidence = speed_evidence(baseline_rows, candidate_rows, settings, levels)
+    notes = [*invalid, *evidence.notes]
+    found = dict(change=evidence.change, shift=evidence.shift, rounds=evidence.rounds)
+    if evidence.verdict is Verdict.REGRESSION:
+        return Pair(label, base, cand, Verdict.REGRESSION, p_value=evidence.p_value, notes=tuple(notes), **found)
+    if accuracy is not None:
+        notes = [*accuracy_notes, *notes]
+        return Pair(label, base, cand, accuracy, p_value=accuracy_p, notes=tuple(notes), **found)
+    return Pair(
+        label, base, cand, evidence.verdict, p_value=evidence.p_value, notes=tuple(accuracy_notes + notes), **found
+    )
 
 
 @dataclass(frozen=True)
 class Round:
     """One run holding ok values of both sides of a pair (`regress` makes one per round)."""
 
-    log_ratio: float  # log(candidate / baseline), oriented: below 0 means the candidate did worse
+    slower: float  # log(candidate time / baseline time): above 0 means the candidate was slower
     candidate_second: bool
+    run_id: str
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What a speed verdict rests on; p-values None: too few repeats for any test to reach alpha."""
+    """What a speed verdict rests on: the shift with its bounds, the verdict it gives, and why."""
 
-    change: float  # relative change of the metric, candidate vs baseline
-    p_worse: Optional[float]
-    p_better: Optional[float]
+    verdict: Verdict
+    change: Optional[float]  # exp(estimate) - 1: the candidate's slowdown (negative: faster)
+    shift: Optional[Shift]
+    p_value: Optional[float]
+    rounds: str  # what the evidence is made of: "10 rounds (5 pairs)", "5 vs 5 repeats"
     notes: tuple[str, ...] = ()
-    power: tuple[str, ...] = ()  # the underpowered note, for a "no change"
 
 
 def rounds(baseline_rows: list[dict], candidate_rows: list[dict], metric: str) -> list[Round]:
     """The pair's rounds, in run order. Both sides ran in one run on one machine state, so the
     per-round ratio cancels whatever drifts between rounds; a side's several ok repeats in a run
     enter as their mean in log space. Which side ran first comes from the row ids (stored in order)."""
-    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
     found = []
     for run_id in dict.fromkeys(row["run_id"] for row in baseline_rows):
         base = [row for row in baseline_rows if row["run_id"] == run_id]
         cand = [row for row in candidate_rows if row["run_id"] == run_id]
-        base_logs, cand_logs = _log_values(base, metric), _log_values(cand, metric)
+        base_logs, cand_logs = slower_logs(base, metric), slower_logs(cand, metric)
         if base_logs and cand_logs:
-            ratio = sign * (sum(cand_logs) / len(cand_logs) - sum(base_logs) / len(base_logs))
-            found.append(Round(ratio, min(row["id"] for row in cand) > min(row["id"] for row in base)))
+            ratio = sum(cand_logs) / len(cand_logs) - sum(base_logs) / len(base_logs)
+            found.append(Round(ratio, min(row["id"] for row in cand) > min(row["id"] for row in base), run_id))
     return found
 
 
-def _log_values(rows: list[dict], metric: str) -> list[float]:
-    return [math.log(row["metrics"][metric]) for row in rows if row["status"] == "ok" and metric in row["metrics"]]
+def slower_logs(rows: list[dict], metric: str) -> list[float]:
+    """The valid values of `metric` in log space, oriented so that higher is slower (log time, or
+    minus log throughput): "slower by tau" is the same shift log(1 + tau) for every metric."""
+    sign = -1.0 if HIGHER_IS_BETTER[metric] else 1.0
+    return [sign * math.log(row["metrics"][metric]) for row in rows if _measured(row, metric)]
 
 
-def blocked_applies(paired: list[Round]) -> bool:
-    """The blocked fit needs both orders (else order and change are confounded) and a degree of freedom."""
-    return len(paired) >= MIN_ROUNDS and len({r.candidate_second for r in paired}) == 2
+def _measured(row: dict, metric: str) -> bool:
+    value = row["metrics"].get(metric) if row["status"] == "ok" else None
+    return value is not None and math.isfinite(value) and value > 0
 
 
-def _blocked_evidence(fit: BlockedFit, settings: Settings) -> Evidence:
-    """The order-corrected change exp(delta) - 1 and its one-sided t-tests (df = rounds - 2)."""
-    sign = 1.0 if HIGHER_IS_BETTER[settings.metric] else -1.0
-    notes = [f"order-corrected change over {fit.n} rounds in both orders (blocked t-test, df={fit.df})"]
-    if fit.p_order() <= settings.test_alpha:
-        second = math.expm1(2 * fit.omega)
-        notes.append(
-            f"order effect: the candidate fared {abs(second):.1%} {'worse' if second < 0 else 'better'} running "
-            f"second than first (p={fit.p_order():.4f}), taken out of the change"
-        )
-    return Evidence(
-        change=math.expm1(sign * fit.delta),
-        p_worse=fit.p_delta_below_zero(),
-        p_better=fit.p_delta_above_zero(),
-        notes=tuple(notes),
-        power=tuple(_blocked_power_note(fit, settings)),
+def _invalid_notes(baseline_rows: list[dict], candidate_rows: list[dict], metric: str) -> list[str]:
+    """Name every ok repeat whose value is no measurement (0, negative, not finite): it is a failure."""
+    return [
+        f"{name} run {row['run_id']} repeat {row['repeat']}: {metric} = {row['metrics'][metric]} is no measurement"
+        for name, rows in (("baseline", baseline_rows), ("candidate", candidate_rows))
+        for row in rows
+        if row["status"] == "ok" and metric in row["metrics"] and not _measured(row, metric)
+    ]
+
+
+def in_both_orders(paired: list[Round]) -> bool:
+    """Rounds (0, 1), (2, 3), … each hold one of each order, as `regress` runs them: their means
+    cancel an additive order effect exactly."""
+    return len(paired) >= 2 and all(
+        paired[i].candidate_second != paired[i + 1].candidate_second for i in range(0, len(paired) - 1, 2)
     )
 
 
-def _rank_evidence(
-    base: Side, cand: Side, baseline_rows: list[dict], candidate_rows: list[dict], paired: int, settings: Settings
+def speed_evidence(
+    baseline_rows: list[dict], candidate_rows: list[dict], settings: Settings, levels: Levels
 ) -> Evidence:
-    """The unpaired rank test on pooled repeats and the change of medians: for sides without rounds
-    in both orders (two arbitrary runs, or rounds all in one order, which `_order_note` flags)."""
-    change = relative_change(base.metric.median, cand.metric.median)
+    """Paired rounds in both orders get the signed-rank test on pair-means; anything else (two
+    arbitrary runs, rounds all in one order) the rank-sum test on the pooled repeats."""
+    paired = rounds(baseline_rows, candidate_rows, settings.metric)
+    if in_both_orders(paired):
+        return _paired_evidence(paired, settings, levels)
+    return _unpaired_evidence(baseline_rows, candidate_rows, len(paired), settings, levels)
+
+
+def _paired_evidence(paired: list[Round], settings: Settings, levels: Levels) -> Evidence:
+    slower = np.array([r.slower for r in paired])
+    second = np.array([r.candidate_second for r in paired])
+    means, flagged = pair_means(slower, second)
+    _, z = round_z(slower, second)
+    kept = means[~np.isnan(means)]
+    notes = [
+        f"round {index + 1} ({'A B' if second[index] else 'B A'}, run {paired[index].run_id}) is an outlier: "
+        f"the candidate {math.expm1(slower[index]):+.1%} slower there, {z[index]:+.0f} robust SDs from its order's "
+        "median (a stall?); left out, the other round of its pair stands in, order-corrected"
+        for index in np.flatnonzero(flagged)
+    ]
+    unpaired = len(paired) % 2
+    said = f"{len(paired)} rounds ({_plural(len(kept), 'pair')}" + (", the last unpaired)" if unpaired else ")")
+    reachable = smallest_signed_rank_p(len(kept))
+    least = 2 * (math.ceil(math.log2(1 / levels.regression)) + len(paired) // 2 - len(kept))
+    reach = _reach_note(said, reachable, levels, f"at least {least} rounds") if reachable > levels.regression else None
+    if not kept.size:
+        return Evidence(Verdict.INCONCLUSIVE, None, None, None, said, (*notes, str(reach)))
+    shift = paired_shift(list(kept), settings.margin, levels.passing, levels.regression)
+    return _decide(shift, said, notes, settings, levels, reach)
+
+
+def _unpaired_evidence(
+    baseline_rows: list[dict], candidate_rows: list[dict], paired: int, settings: Settings, levels: Levels
+) -> Evidence:
+    base, cand = slower_logs(baseline_rows, settings.metric), slower_logs(candidate_rows, settings.metric)
     notes = _order_note(baseline_rows, candidate_rows)
-    reachable = smallest_p(base.metric.n, cand.metric.n)
-    if reachable > settings.test_alpha:
-        rounds_said = (
-            f", {paired} round{'s' if paired != 1 else ''}: a blocked test needs {MIN_ROUNDS} in both orders"
-            if paired
-            else ""
-        )
-        notes.append(
-            f"too few repeats for a verdict ({base.metric.n} vs {cand.metric.n} ok{rounds_said}): the rank test "
-            f"cannot go below p={reachable:.3f} > alpha={settings.test_alpha:.4g}; run at least "
-            f"{_enough_repeats(settings.test_alpha)} repeats per side"
-        )
-        return Evidence(change, None, None, tuple(notes))
-    base_values, cand_values = _oriented(base.values, cand.values, settings.metric)
-    return Evidence(
-        change=change,
-        p_worse=p_lower(base_values, cand_values),
-        p_better=p_lower(cand_values, base_values),
-        notes=tuple(notes),
-        power=tuple(_power_note(base.metric, cand.metric, settings)),
+    said = f"{len(base)} vs {len(cand)} repeats" + (f" ({_plural(paired, 'round')} in one order)" if paired > 1 else "")
+    reachable = smallest_rank_sum_p(len(base), len(cand))
+    enough = f"at least {_enough_repeats(levels.regression)} a side"
+    reach = _reach_note(said, reachable, levels, enough) if reachable > levels.regression else None
+    shift = unpaired_shift(base, cand, settings.margin, levels.passing, levels.regression)
+    return _decide(shift, said, notes, settings, levels, reach)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+class Answer(IntEnum):
+    PASS = 0
+    REGRESSION = 1
+    INCONCLUSIVE = 2
+
+
+def answers(estimate: ArrayLike, p_slower: ArrayLike, p_not_slower: ArrayLike, margin: float, levels: Levels) -> Any:
+    """The three-answer rule, elementwise (`bench/detector.py` runs it over many trials at once):
+    pass when "slower by the margin or more" is rejected at the pass level (the upper bound is
+    below the margin); regression when "not slower" is rejected at the regression level and the
+    estimate is at or beyond the margin; else inconclusive."""
+    estimate, p_slower, p_not_slower = np.asarray(estimate), np.asarray(p_slower), np.asarray(p_not_slower)
+    return np.select(
+        [p_not_slower <= levels.passing, (p_slower <= levels.regression) & (estimate >= margin)],
+        [Answer.PASS, Answer.REGRESSION],
+        Answer.INCONCLUSIVE,
     )
+
+
+def _reach_note(said: str, reachable: float, levels: Levels, enough: str) -> str:
+    """The exact rank tests have a smallest p: below it no answer can be reached, however clear the data."""
+    return (
+        f"inconclusive: {said} cannot give a p below {reachable:.3g}; a regression needs {levels.regression:.3g}, "
+        f"a pass {levels.passing:.3g}: {enough} can reach both"
+    )
+
+
+def _decide(
+    shift: Shift, said: str, notes: list[str], settings: Settings, levels: Levels, reach: Optional[str]
+) -> Evidence:
+    """Pass when the upper bound is below the threshold, regression when the lower bound is above 0
+    and the estimate at or beyond the threshold; else inconclusive, with what would settle it
+    (`reach`: the test's counts cannot reach a level at all)."""
+    change = math.expm1(shift.estimate)
+    answer = answers(shift.estimate, shift.p_slower, shift.p_not_slower, settings.margin, levels)
+    if answer == Answer.PASS:
+        faster = shift.p_faster <= levels.passing
+        return Evidence(
+            Verdict.IMPROVEMENT if faster else Verdict.NOT_SLOWER, change, shift, shift.p_not_slower, said, tuple(notes)
+        )
+    if answer == Answer.REGRESSION:
+        return Evidence(Verdict.REGRESSION, change, shift, shift.p_slower, said, tuple(notes))
+    notes.append(reach or _settle_note(shift, settings, levels))
+    return Evidence(Verdict.INCONCLUSIVE, change, shift, min(shift.p_slower, shift.p_not_slower), said, tuple(notes))
+
+
+def _settle_note(shift: Shift, settings: Settings, levels: Levels) -> str:
+    """Why the pair is inconclusive, and how many rounds (repeats) would settle it if the change
+    and the noise stayed as measured."""
+    if shift.estimate < settings.margin:
+        why = f"upper bound {_percent(shift.high)}: a slowdown of {settings.threshold:.0%} is not ruled out"
+        gap, level = settings.margin - shift.estimate, levels.passing
+    else:
+        why = f"lower bound {_percent(shift.low)}: no slowdown at all is not ruled out"
+        gap, level = shift.estimate, levels.regression
+    paired = shift.test is Test.SIGNED_RANK
+    needed = pairs_needed(shift.spread * (1.0 if paired else math.sqrt(2)), gap, level)
+    per, unit = (2, "rounds") if paired else (1, "repeats a side")
+    if needed is None:
+        return f"inconclusive: {why}; the change sits at the threshold: no practical number of {unit} settles it"
+    return f"inconclusive: {why}; ~{per * needed} {unit} would settle it at this noise (alpha {level:.3g})"
 
 
 def _order_note(baseline_rows: list[dict], candidate_rows: list[dict]) -> list[str]:
@@ -527,63 +682,33 @@ def _order_note(baseline_rows: list[dict], candidate_rows: list[dict]) -> list[s
     return []
 
 
-def _accuracy_verdict(base: Side, cand: Side, settings: Settings) -> tuple[Optional[Verdict], list[str]]:
+def _accuracy_verdict(
+    base: Side, cand: Side, settings: Settings, levels: Levels
+) -> tuple[Optional[Verdict], Optional[float], list[str]]:
     """An accuracy drop beyond the tolerance counts only when the rank test over the repeats'
-    accuracies backs it (training noise, not one unlucky pair of runs); else it is inconclusive."""
+    accuracies backs it at the regression level (one test of the gate's family); its own p."""
     if base.accuracy is None or cand.accuracy is None:
-        return None, []
+        return None, None, []
     drop = base.accuracy.median - cand.accuracy.median
     if drop <= settings.accuracy_tolerance:
-        return None, []
+        return None, None, []
     said = f"median accuracy {drop * 100:.1f} points lower (tolerance {settings.accuracy_tolerance * 100:.1f})"
-    reachable = smallest_p(base.accuracy.n, cand.accuracy.n)
-    if reachable > settings.test_alpha:
-        return Verdict.INCONCLUSIVE, [
-            f"{said}, but {base.accuracy.n} vs {cand.accuracy.n} repeats cannot back it (p >= {reachable:.3f})"
-        ]
-    p = p_lower(list(base.accuracies), list(cand.accuracies))
-    if p > settings.test_alpha:
-        return None, [f"{said}, but within the repeats' spread (p={p:.3f})"]
-    return Verdict.ACCURACY_REGRESSION, [f"{said}, p={p:.4f}"]
-
-
-def _power_note(base: Summary, cand: Summary, settings: Settings) -> list[str]:
-    """Say when the repeats were too noisy for "no change" to mean the threshold was not crossed."""
-    if base.cv is None or cand.cv is None:
-        return []
-    noise = math.sqrt((base.cv**2 + cand.cv**2) / 2)
-    reach = detectable_change(noise, base.n, cand.n, settings.test_alpha)
-    if reach <= settings.threshold:
-        return []
-    needed = repeats_needed(noise, settings.threshold, settings.test_alpha)
-    return [
-        f"underpowered: at CV {noise:.1%} with {base.n} vs {cand.n} repeats only slowdowns beyond ~{reach:.0%} are "
-        f"found 95% of the time; ~{needed} repeats per side would find {settings.threshold:.0%}"
-    ]
-
-
-def _blocked_power_note(fit: BlockedFit, settings: Settings) -> list[str]:
-    """The blocked test's counterpart of `_power_note`: the slowdown its rounds could find."""
-    reach = -math.expm1(-fit.reach(settings.test_alpha))
-    if reach <= settings.threshold:
-        return []
-    needed = math.ceil(fit.n * (fit.reach(settings.test_alpha) / -math.log1p(-settings.threshold)) ** 2)
-    return [
-        f"underpowered: with {fit.n} rounds (per-round noise {fit.noise:.1%}) only slowdowns "
-        f"beyond ~{reach:.0%} are found 95% of the time; ~{needed} rounds would find {settings.threshold:.0%}"
-    ]
+    reachable = smallest_rank_sum_p(base.accuracy.n, cand.accuracy.n)
+    if reachable > levels.regression:
+        return (
+            Verdict.INCONCLUSIVE,
+            None,
+            [f"{said}, but {base.accuracy.n} vs {cand.accuracy.n} repeats cannot back it (p >= {reachable:.3f})"],
+        )
+    p = float(p_rank_sum(np.array(cand.accuracies), np.array(base.accuracies), "less"))
+    if p > levels.regression:
+        return None, None, [f"{said}, but within the repeats' spread (accuracy p={p:.3f})"]
+    return Verdict.ACCURACY_REGRESSION, p, [f"{said}, accuracy p={p:.4f} (level {levels.regression:.3g})"]
 
 
 def _enough_repeats(alpha: float) -> int:
-    """Repeats per side at which a clear separation reaches a tenth of alpha, leaving room for overlap."""
-    return next(n for n in range(2, 100) if smallest_p(n, n) <= alpha / 10)
-
-
-def _oriented(baseline: tuple[float, ...], candidate: tuple[float, ...], metric: str) -> tuple[list, list]:
-    """Oriented so that 'candidate lower' always means 'candidate worse'."""
-    if HIGHER_IS_BETTER[metric]:
-        return list(baseline), list(candidate)
-    return [-v for v in baseline], [-v for v in candidate]
+    """Repeats per side at which a clear separation reaches alpha with the exact rank-sum test."""
+    return next(n for n in range(2, 100) if smallest_rank_sum_p(n, n) <= alpha)
 
 
 def _fmt(summary: Optional[Summary]) -> str:
@@ -597,6 +722,20 @@ def _statuses(s: Side) -> str:
     return " ".join(f"{status}×{count}" for status, count in sorted(s.statuses.items()))
 
 
+def _slowdown(pair: Pair) -> str:
+    """The change with its confidence interval: "+10.2% [+4.1%, +16.0%]" (positive: slower)."""
+    if pair.change is None:
+        return "--"
+    if pair.shift is None:
+        return f"{pair.change:+.1%}"
+    return f"{pair.change:+.1%} [{_percent(pair.shift.low)}, {_percent(pair.shift.high)}]"
+
+
+def _percent(bound: float) -> str:
+    """A log-space bound as a slowdown; ±∞ where the test cannot reach its level."""
+    return f"{math.expm1(bound):+.1%}" if math.isfinite(bound) else ("+∞" if bound > 0 else "-∞")
+
+
 def rows_for_display(result: Comparison) -> list[dict[str, str]]:
     """The table every output shares: one row per pair, values as text."""
     return [
@@ -604,7 +743,8 @@ def rows_for_display(result: Comparison) -> list[dict[str, str]]:
             "cell": pair.label,
             "baseline": _fmt(pair.baseline.metric),
             "candidate": _fmt(pair.candidate.metric),
-            "change": f"{pair.change:+.1%}" if pair.change is not None else "--",
+            "slower by [CI]": _slowdown(pair),
+            "rounds": pair.rounds or "--",
             "p": f"{pair.p_value:.4f}" if pair.p_value is not None else "--",
             "verdict": pair.verdict.value,
             "statuses": f"{_statuses(pair.baseline)} → {_statuses(pair.candidate)}",
@@ -626,26 +766,38 @@ def headline(result: Comparison) -> str:
     return f"{outcome}: {result.candidate} vs {result.baseline} — {len(result.pairs)} pairs: {found}"
 
 
-def method_note(settings: Settings) -> str:
+def method_note(result: Comparison) -> str:
+    """How the verdicts were reached, with the levels this look used."""
+    settings, levels = result.settings, result.levels
     direction = "higher" if HIGHER_IS_BETTER[settings.metric] else "lower"
-    level = f"alpha={settings.alpha}"
-    if settings.looks > 1:
-        level += f" split over {settings.looks} looks ({settings.test_alpha:.4g} each, Bonferroni)"
-    return (
-        f"metric {settings.metric} ({direction} is better), medians over ok repeats ±CV; verdict: one-sided "
-        f"Mann-Whitney U (over {MIN_ROUNDS}+ rounds in both orders: a blocked t-test of the per-round log ratios "
-        f"with an order term) at {level} and a change beyond {settings.threshold:.0%}; "
-        f"accuracy: a drop beyond {settings.accuracy_tolerance * 100:.1f} points that the same test backs"
+    note = (
+        f"metric {settings.metric} ({direction} is better), medians over ok repeats ±CV; slower by: the candidate's "
+        f"slowdown (Hodges-Lehmann in log space; pairs of rounds in opposite orders: Wilcoxon signed-rank, else "
+        f"Mann-Whitney U) with its one-sided bounds [lower at the regression level, upper at the pass level]; "
+        f"not slower: upper bound below +{settings.threshold:.0%}; regression: lower bound above 0 and the estimate "
+        f"at +{settings.threshold:.0%} or more; else inconclusive; accuracy: a drop beyond "
+        f"{settings.accuracy_tolerance * 100:.1f} points that the rank test backs at the regression level"
+    )
+    if levels is None:
+        return note
+    looks = (
+        f", looks planned after {', '.join(map(str, settings.looks))} rounds (alpha spent as alpha·(n/N)^3)"
+        if settings.looks
+        else ""
+    )
+    return note + (
+        f"; alpha {settings.alpha}{looks}: pass level {levels.passing:.3g}, regression level {levels.regression:.3g} "
+        "(split over the gate's tests, Bonferroni)"
     )
 
 
 def to_markdown(result: Comparison) -> str:
-    lines = [f"## {headline(result)}", "", method_note(result.settings)]
+    lines = [f"## {headline(result)}", "", method_note(result)]
     lines += ["", result.design] if result.design else []
     if result.broken:
         return "\n".join(lines + [""] + [f"- {b}" for b in result.broken]) + "\n"
     rows = rows_for_display(result)
-    columns = ["cell", "baseline", "candidate", "change", "p", "verdict", "statuses", "notes"]
+    columns = list(rows[0]) if rows else []
     lines += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(row[c].replace("|", "\\|") for c in columns) + " |" for row in rows]
     for title, labels in (
@@ -686,8 +838,8 @@ def to_junit(result: Comparison) -> str:
     for pair, row, kind in zip(result.pairs, rows_for_display(result), kinds):
         case = ET.SubElement(suite, "testcase", classname="benchmatrix.compare", name=pair.label)
         text = (
-            f"baseline {row['baseline']}, candidate {row['candidate']}, change {row['change']}, p {row['p']}; "
-            f"{row['statuses']}; {row['notes']}"
+            f"baseline {row['baseline']}, candidate {row['candidate']}, slower by {row['slower by [CI]']}, "
+            f"{row['rounds']}, p {row['p']}; {row['statuses']}; {row['notes']}"
         )
         if kind:
             ET.SubElement(case, kind, message=pair.verdict.value).text = text
@@ -695,3 +847,25 @@ def to_junit(result: Comparison) -> str:
             ET.SubElement(case, "system-out").text = f"{pair.verdict.value}: {text}"
     ET.indent(suite)
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def to_html(result: Comparison) -> str:
+    """A standalone HTML page of the same table, headline and method (for CI artefacts)."""
+    rows = rows_for_display(result)
+    head = "".join(f"<th>{html.escape(column)}</th>" for column in (rows[0] if rows else []))
+    body = "".join(
+        f'<tr class="{html.escape(pair.verdict.name.lower())}">'
+        + "".join(f"<td>{html.escape(value)}</td>" for value in row.values())
+        + "</tr>"
+        for pair, row in zip(result.pairs, rows)
+    )
+    broken = "".join(f"<li>{html.escape(str(b))}</li>" for b in result.broken)
+    design = f"<p>{html.escape(result.design)}</p>" if result.design else ""
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(headline(result))}</title>'
+        "<style>td,th{border:1px solid #ccc;padding:2px 6px}table{border-collapse:collapse}"
+        ".regression,.new_failure,.accuracy_regression{background:#fdd}.inconclusive{background:#ffd}</style></head>"
+        f"<body><h2>{html.escape(headline(result))}</h2><p>{html.escape(method_note(result))}</p>{design}"
+        + (f"<ul>{broken}</ul>" if broken else f"<table><tr>{head}</tr>{body}</table>")
+        + "</body></html>\n"
+    )

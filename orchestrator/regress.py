@@ -7,34 +7,36 @@ they ran, so the order is recorded in each run). Both images are built (or found
 the first round: a side whose image does not build ends the gate at once, with that side named.
 
 Sequential design: with `--max-repeats`, compare looks after `--repeats` rounds and, while a pair
-is inconclusive or underpowered, again after twice as many, and so on up to the cap. Each look
-tests at alpha / (number of planned looks) — Bonferroni — so the chance that any look raises a
-false alarm on a pair stays at most alpha, however the looks fall (checked by bench/detector.py).
+is inconclusive, again after twice as many, and so on up to the cap. Each look spends a share of
+alpha (`stats.look_alpha`), so both error rates stay at most alpha however the looks fall (checked
+by bench/detector.py). The planned looks are stored with each round's run, so that `compare` on
+these runs later judges them at the same levels.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Callable, Literal, Optional
 
 import yaml
 from rich.console import Console
 
 from orchestrator.catalog import load_catalog
-from orchestrator.compare import BrokenSide, Outcome, Selection
+from orchestrator.compare import BrokenSide, Comparison, Outcome, Selection, Settings, compare, select_cells
 from orchestrator.engine import connect
 from orchestrator.errors import BuildFailed, UsageError
 from orchestrator.images import BuildOptions, ensure_image
 from orchestrator.plan import Filters, plan
-from orchestrator.runner import RunRequest, run_matrix
+from orchestrator.runner import RunRequest, RunSummary, run_matrix
 from orchestrator.spec import FrameworkSel, load_spec, require_system
-from orchestrator.store import now
+from orchestrator.store import Store, now
 
 DEFAULT_SPEC = Path("matrices/regress.yaml")
 MAX_ROUNDS = 100
 Order = Literal["AB", "BA"]
+RunOne = Callable[[RunRequest, Console], RunSummary]  # one round: `runner.run_matrix`
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Rounds:
 
     request: RegressRequest
     specs: dict[Order, Path]
+    name: str  # this regress's id (its results folder's timestamp), stored with each round's run
     runs: list[str] = field(default_factory=list)
 
 
@@ -112,8 +115,9 @@ def regress_spec(request: RegressRequest, out: Path, order: Order = "AB") -> Pat
 
 def prepare(request: RegressRequest) -> Rounds:
     """Both orders' specs, checked before anything is built or run."""
-    out = request.results_dir / "regress" / now().strftime("%Y%m%d-%H%M%S")
-    return Rounds(request, {order: regress_spec(request, out, order) for order in ("AB", "BA")})
+    name = now().strftime("%Y%m%d-%H%M%S")
+    out = request.results_dir / "regress" / name
+    return Rounds(request, {order: regress_spec(request, out, order) for order in ("AB", "BA")}, name)
 
 
 def build_images(rounds: Rounds, console: Console) -> Optional[BrokenSide]:
@@ -143,9 +147,11 @@ def build_images(rounds: Rounds, console: Console) -> Optional[BrokenSide]:
     return None
 
 
-def run_rounds(rounds: Rounds, total: int, console: Console) -> None:
-    """Run rounds until `total` are done, each a run of both builds' cells in the round's order."""
+def run_rounds(rounds: Rounds, total: int, planned: tuple[int, ...], console: Console, run_one: RunOne) -> None:
+    """Run rounds until `total` are done, each a run of both builds' cells in the round's order,
+    stored with the design (this regress, its planned looks)."""
     request = rounds.request
+    store = Store(request.store)
     while len(rounds.runs) < total:
         index = len(rounds.runs)
         order = round_order(index)
@@ -153,7 +159,7 @@ def run_rounds(rounds: Rounds, total: int, console: Console) -> None:
             (request.baseline, request.candidate) if order == "AB" else (request.candidate, request.baseline)
         )
         console.print(f"[bold]round {index + 1}/{total}[/]: {first.text} then {second.text}")
-        summary = run_matrix(
+        summary = run_one(
             RunRequest(
                 spec_path=rounds.specs[order],
                 filters=Filters(system=request.system),
@@ -165,7 +171,32 @@ def run_rounds(rounds: Rounds, total: int, console: Console) -> None:
             ),
             console,
         )
+        store.record_design(summary.run_id, {"regress": rounds.name, "looks": list(planned)})
         rounds.runs.append(summary.run_id)
+
+
+def gate(
+    rounds: Rounds, planned: tuple[int, ...], settings: Settings, console: Console, run_one: RunOne = run_matrix
+) -> Comparison:
+    """Run rounds up to each planned look and judge them all; stop at the first look where no pair
+    is inconclusive, else at the last (the cap)."""
+    settings = replace(settings, looks=planned)
+    for total in planned:
+        run_rounds(rounds, total, planned, console, run_one)
+        result = judge_rounds(rounds, settings)
+        if result.settled:
+            break
+        if total < planned[-1]:
+            console.print(f"not every pair is conclusive after {total} rounds: running up to {planned[-1]}")
+    return replace(result, design=design_note(rounds, planned, result.settled))
+
+
+def judge_rounds(rounds: Rounds, settings: Settings) -> Comparison:
+    """Both builds' cells of the rounds so far, compared as `compare` would on these runs."""
+    request, store = rounds.request, Store(rounds.request.store)
+    base_rows, _ = select_cells(store, request.baseline, rounds.runs)
+    cand_rows, _ = select_cells(store, request.candidate, rounds.runs)
+    return compare(base_rows, cand_rows, "build", settings, request.baseline.text, request.candidate.text)
 
 
 def _build_options() -> BuildOptions:
@@ -175,6 +206,9 @@ def _build_options() -> BuildOptions:
 def design_note(rounds: Rounds, planned: tuple[int, ...], settled: bool) -> str:
     """How many rounds the gate took, and why it stopped there."""
     done = len(rounds.runs)
-    why = "every pair conclusive" if settled else "the last planned look, pairs still inconclusive or underpowered"
+    why = "every pair conclusive" if settled else "the last planned look, pairs still inconclusive"
     sequential = f"; looks planned after {', '.join(map(str, planned))} rounds" if len(planned) > 1 else ""
-    return f"{done} rounds, order alternating (A B, B A, …){sequential}; stopped after {done}: {why}"
+    return (
+        f"regress {rounds.name}: {done} rounds, order alternating (A B, B A, …){sequential}; "
+        f"stopped after {done}: {why}"
+    )

@@ -53,6 +53,7 @@ Written = TypeVar("Written")
 
 metadata = MetaData()
 
+DESIGN_PREFIX = "design:"  # meta key of a run's regress design (Store.record_design)
 meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
 
 runs = Table(
@@ -303,6 +304,18 @@ class Store:
                     cells.c.repeat == record.repeat,
                 )
             ).scalar()
+
+    @_write_errors
+    def record_design(self, run_id: str, design: dict) -> None:
+        """The design a `regress` ran `run_id` under (its id and planned looks), so that `compare` on
+        its runs later judges them at the same levels. Kept in `meta` under "design:<run id>"."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(meta).values(key=f"{DESIGN_PREFIX}{run_id}", value=json.dumps(design)))
+
+    def design(self, run_id: str) -> Optional[dict]:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(meta.c.value).where(meta.c.key == f"{DESIGN_PREFIX}{run_id}")).scalar()
+        return json.loads(found) if found else None
 
     def run_ids(self) -> list[str]:
         with self.engine.connect() as conn:
