@@ -6,17 +6,21 @@ means M is bad, no regression means M is good. A binary search between the last 
 first bad version builds and measures about log2 N of the N versions; BAD itself is measured only
 when every version the search measured was good (it is then the first bad, if it is bad at all).
 
-Inconclusive: a step adds rounds (`regress.looks`: doubling up to `--max-repeats`) while the gate
+Each step is `regress`'s gate (`regress.judge_rounds` at each planned look, `Settings.levels`):
+three answers — not slower (M is good: the data rule out a slowdown of the threshold), regression
+(M is bad), inconclusive. A step adds rounds to each planned look (`regress.looks`) while the gate
 says INCONCLUSIVE. Still inconclusive at the cap, the search stops there, says between which
 versions the change lies so far, and exits 3: it does not guess a side, since a wrong guess would
 send every later step to the wrong half. A version whose image does not build, or whose cells all
 fail, stops the search the same way with the gate's code (5, 4).
 
-Error rates over the whole search: at most `steps_planned(N)` = ⌈log2(N-1)⌉ + 1 steps run, and
-each step's looks already split its alpha (Bonferroni, `regress`); the search gives each step
-alpha / steps_planned(N), so the chance that any look of any step raises a false alarm stays at
-most alpha (Bonferroni over steps × looks). A missed slowdown needs a step to end "no regression"
-although M is slower by the threshold: the gate's power note flags such steps as underpowered.
+Error rates over the whole search: at most `steps_planned(N)` = ⌈log2(N-1)⌉ + 1 steps run. Each
+step's gate gets alpha / steps_planned(N) as its alpha and spends it over its looks as `regress`
+does (power family, `stats.look_alpha`): a step calls a regression of a version that is not slower
+with chance at most alpha / steps, and passes a version slower by the threshold with chance at most
+alpha / steps. The search answers wrongly only if some step does (a false "bad" or a false "good"
+sends it to the wrong half), so by the union bound each error rate of the whole search stays at
+most alpha; inconclusive steps stop the search and are no error.
 
 The search's state (each measured version's rounds, verdict and times) is a JSON file in the
 results folder, written after every round: run again with the same arguments and it resumes
@@ -41,13 +45,10 @@ from orchestrator.compare import (
     Outcome,
     Selection,
     Settings,
-    compare,
     headline,
     parse_selection,
-    select_cells,
 )
 from orchestrator.errors import UsageError
-from orchestrator.store import Store
 
 VERDICTS = (Outcome.NO_REGRESSION, Outcome.REGRESSION)  # the two a step must end with for the search to go on
 
@@ -61,21 +62,10 @@ class Judgement:
     changes: dict[str, float] = field(default_factory=dict)
 
 
-def gate(store: Store, baseline: Selection, candidate: Selection, runs: list[str], settings: Settings) -> Judgement:
-    """The one place the search asks the gate: the same comparison `compare` and `regress` make."""
-    base_rows, _ = select_cells(store, baseline, runs)
-    cand_rows, _ = select_cells(store, candidate, runs)
-    return verdict(compare(base_rows, cand_rows, "build", settings, baseline.text, candidate.text))
-
-
 def verdict(result: Comparison) -> Judgement:
-    """The gate's outcome as the search reads it: a "no regression" that is not settled (a pair
-    underpowered: it could not have seen the threshold) is no evidence that the version is good."""
+    """The gate's outcome as the search reads it, with its headline and each pair's change."""
     changes = {pair.label: pair.change for pair in result.pairs if pair.change is not None}
-    outcome = result.outcome
-    if outcome is Outcome.NO_REGRESSION and not result.settled:
-        outcome = Outcome.INCONCLUSIVE
-    return Judgement(outcome, headline(result), changes)
+    return Judgement(result.outcome, headline(result), changes)
 
 
 @dataclass(frozen=True)
@@ -124,9 +114,9 @@ def steps_planned(versions: int) -> int:
     return math.ceil(math.log2(versions - 1)) + 1
 
 
-def step_settings(base: Settings, versions: int, looks: int) -> Settings:
-    """Each step's gate: alpha split over the search's steps, and within a step over its looks."""
-    return replace(base, alpha=base.alpha / steps_planned(versions), looks=looks)
+def step_settings(base: Settings, versions: int, planned: tuple[int, ...]) -> Settings:
+    """Each step's gate: alpha split over the search's steps; the gate spends its share over `planned` looks."""
+    return replace(base, alpha=base.alpha / steps_planned(versions), looks=planned)
 
 
 def bracket(versions: tuple[str, ...], verdicts: dict[str, Outcome]) -> tuple[int, int]:

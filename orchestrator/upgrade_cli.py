@@ -16,12 +16,13 @@ from rich.table import Table
 
 from orchestrator import bisect, compare, regress
 from orchestrator import reproduce as again
-from orchestrator.analysis_cli import OUTCOME_ERRORS, settings_of
+from orchestrator.analysis_cli import OUTCOME_ERRORS, regress_request, settings_of
 from orchestrator.catalog import load_catalog
 from orchestrator.compare import BrokenSide
 from orchestrator.engine import connect
 from orchestrator.errors import CellsFailed, UsageError
 from orchestrator.images import image_state
+from orchestrator.runner import run_matrix
 from orchestrator.spec import spec_hash
 from orchestrator.store import DEFAULT_STORE, Store
 
@@ -69,18 +70,23 @@ def _plain(args: argparse.Namespace, handler: Callable[[argparse.Namespace], Non
 
 @dataclass
 class RegressBench:
-    """The search's bench on the real engine: each step is a `regress` of GOOD against one version."""
+    """The search's bench on the real engine: each step is a `regress` of GOOD against one version,
+    named `<name>-<version>` (the same when resumed) and stored with the step's design (its looks and
+    its share of alpha), so `compare` on a step's runs gives the step's verdict."""
 
     search: bisect.SearchRange
     request: regress.RegressRequest  # baseline GOOD; the candidate is set per version
-    settings: compare.Settings
+    settings: compare.Settings  # a step's: alpha / steps, looks planned
+    name: str  # this search's id (from its state key)
     console: Console
+    run_one: regress.RunOne = run_matrix  # one round (a fake at its shape in unit tests)
     built: list[str] = field(default_factory=list)  # tags this process built (not found current)
     _rounds: dict[str, regress.Rounds] = field(default_factory=dict)
 
     def rounds(self, version: str) -> regress.Rounds:
         if version not in self._rounds:
-            self._rounds[version] = regress.prepare(replace(self.request, candidate=self.search.selection(version)))
+            prepared = regress.prepare(replace(self.request, candidate=self.search.selection(version)))
+            self._rounds[version] = replace(prepared, name=f"{self.name}-{version}", alpha=self.settings.alpha)
         return self._rounds[version]
 
     def build(self, version: str) -> Optional[BrokenSide]:
@@ -95,13 +101,13 @@ class RegressBench:
     def add_round(self, version: str, runs: list[str]) -> str:
         rounds = self.rounds(version)
         rounds.runs = list(runs)
-        regress.run_rounds(rounds, len(runs) + 1, self.console)
+        regress.run_rounds(rounds, len(runs) + 1, self.settings.looks, self.console, self.run_one)
         return rounds.runs[-1]
 
     def judge(self, version: str, runs: list[str]) -> bisect.Judgement:
-        return bisect.gate(
-            Store(self.request.store), self.request.baseline, self.search.selection(version), runs, self.settings
-        )
+        rounds = self.rounds(version)
+        rounds.runs = list(runs)
+        return bisect.verdict(regress.judge_rounds(rounds, self.settings))
 
 
 def cmd_bisect(args: argparse.Namespace, console: Console) -> None:
@@ -117,43 +123,32 @@ def cmd_bisect(args: argparse.Namespace, console: Console) -> None:
     planned = regress.looks(args.repeats, args.max_repeats)
     steps = bisect.steps_planned(len(search.versions))
     base = settings_of(args)
-    settings = bisect.step_settings(base, len(search.versions), len(planned))
+    settings = bisect.step_settings(base, len(search.versions), planned)
     good = search.selection(search.versions[0])
-    request = regress.RegressRequest(
-        baseline=good,
-        candidate=search.selection(search.versions[-1]),
-        spec_path=args.spec,
-        system=args.system,
-        repeats=args.repeats,
-        store=args.store,
-        data_dir=args.data_dir,
-        results_dir=args.results_dir,
-        max_repeats=args.max_repeats,
-    )
+    request = regress_request(args, good, search.selection(search.versions[-1]))
     regress.regress_spec(request, args.results_dir / "bisect" / "check")  # bad spec or system: exit 2 before building
-    key = bisect.state_key(
-        search, spec=spec_hash(args.spec), system=args.system, settings=settings, looks=planned, store=args.store
-    )
-    path = (
-        args.results_dir
-        / "bisect"
-        / f"{search.family.framework}-{search.versions[0]}-{search.versions[-1]}-{key[:12]}.json"
-    )
+    key = bisect.state_key(search, spec=spec_hash(args.spec), system=args.system, settings=settings, store=args.store)
+    name = f"bisect-{search.family.framework}-{search.versions[0]}-{search.versions[-1]}-{key[:12]}"
+    path = args.results_dir / "bisect" / f"{name.removeprefix('bisect-')}.json"
     state = bisect.SearchState.load(path, key, search.versions)
     method = (
         f"{len(search.versions)} versions ({', '.join(search.versions)}); at most {steps} steps, each GOOD vs one "
         f"version in rounds A B, B A, … with looks after {', '.join(map(str, planned))} rounds; "
-        f"alpha {base.alpha} split over {steps} steps × {len(planned)} looks (Bonferroni): "
-        f"{settings.test_alpha:.4g} per look"
+        f"alpha {base.alpha} split over {steps} steps: {settings.alpha:.4g} per step, spent over its looks "
+        "(each error rate of the search at most alpha)"
     )
     console.print(f"bisect {good.text} … {search.versions[-1]}: {method}", highlight=False)
     if state.steps:
         console.print(f"resuming from {path}: measured so far {', '.join(state.steps)}", highlight=False)
-    bench = RegressBench(search, request, settings, console)
+    bench = RegressBench(search, request, settings, name, console)
     conclusion = bisect.search(bench, state, planned, lambda: state.save(path))
     print_evidence(state, conclusion, console)
     console.print(f"  · {method}", highlight=False)
-    console.print(f"  · images built by this call: {', '.join(bench.built) or 'none'}; state: {path}", highlight=False)
+    console.print(
+        f"  · each step's rounds are regress {name}-<version> (`compare` on them gives the step's verdict); "
+        f"images built by this call: {', '.join(bench.built) or 'none'}; state: {path}",
+        highlight=False,
+    )
     _write_markdown(args.markdown, bisect.to_markdown(state, conclusion, method))
     if conclusion.outcome in OUTCOME_ERRORS:
         raise OUTCOME_ERRORS[conclusion.outcome](conclusion.text)

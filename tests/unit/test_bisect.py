@@ -10,13 +10,17 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from rich.console import Console
 
-from orchestrator import bisect
+from orchestrator import bisect, regress, upgrade_cli
 from orchestrator.__main__ import main
 from orchestrator.catalog import load_catalog
-from orchestrator.compare import BrokenSide, Comparison, Outcome, Pair, Settings, Side, Verdict
+from orchestrator.compare import BrokenSide, Comparison, Outcome, Pair, Settings, Side, Verdict, method_note
 from orchestrator.errors import ExitCode, SpecError, UsageError
+from orchestrator.regress import RegressRequest
 from orchestrator.stats import summarize
+from orchestrator.store import Store
+from tests.unit.test_regress import SPEC, FakeRounds, noisy
 
 VERSIONS = tuple(f"1.{i}.0" for i in range(9))
 
@@ -264,17 +268,17 @@ def test_the_injected_step_delay_needs_the_explicit_test_flag(monkeypatch):
     assert slept == [0.5]
 
 
-def comparison(verdict: Verdict, underpowered: bool = False) -> Comparison:
+def comparison(*verdicts: Verdict) -> Comparison:
     side = Side(Counter(ok=3), summarize([1.0, 1.1, 1.2]), None)
-    pair = Pair("cpu/mxnet/mlp/bs32/e1", side, side, verdict, -0.01, 0.4, underpowered=underpowered)
-    return Comparison("mxnet@1.6.0", "mxnet@1.7.0", Settings(), [pair], [], [])
+    pairs = [Pair(f"cpu/mxnet/w{i}/bs32/e1", side, side, v, -0.01, 0.4) for i, v in enumerate(verdicts)]
+    return Comparison("mxnet@1.6.0", "mxnet@1.7.0", Settings(), pairs, [], [])
 
 
-def test_an_underpowered_no_change_is_no_evidence_that_a_version_is_good():
-    assert bisect.verdict(comparison(Verdict.NO_CHANGE)).outcome is Outcome.NO_REGRESSION
-    assert bisect.verdict(comparison(Verdict.NO_CHANGE, underpowered=True)).outcome is Outcome.INCONCLUSIVE
-    assert bisect.verdict(comparison(Verdict.REGRESSION)).outcome is Outcome.REGRESSION
-    assert bisect.verdict(comparison(Verdict.INCONCLUSIVE)).outcome is Outcome.INCONCLUSIVE
+def test_a_step_reads_the_gates_three_answers():
+    """Good only when every pair is not slower (the data rule out the threshold); bad on any regression."""
+    assert bisect.verdict(comparison(Verdict.NOT_SLOWER, Verdict.NOT_SLOWER)).outcome is Outcome.NO_REGRESSION
+    assert bisect.verdict(comparison(Verdict.NOT_SLOWER, Verdict.INCONCLUSIVE)).outcome is Outcome.INCONCLUSIVE
+    assert bisect.verdict(comparison(Verdict.INCONCLUSIVE, Verdict.REGRESSION)).outcome is Outcome.REGRESSION
 
 
 def test_allow_inconclusive_and_junit_are_refused_with_bisect(capsys):
@@ -283,7 +287,53 @@ def test_allow_inconclusive_and_junit_are_refused_with_bisect(capsys):
     assert "--junit: a bisect writes no JUnit file" in capsys.readouterr().err
 
 
-def test_each_look_of_each_step_gets_its_share_of_alpha():
-    settings = bisect.step_settings(Settings(alpha=0.05), versions=9, looks=4)
-    assert settings.test_alpha == pytest.approx(0.05 / 4 / 4)  # 4 steps × 4 looks: Bonferroni
-    assert bisect.step_settings(Settings(alpha=0.05), versions=2, looks=1).test_alpha == pytest.approx(0.05)
+def test_each_step_gets_its_share_of_alpha_and_spends_it_over_its_looks():
+    planned = (14, 20)
+    settings = bisect.step_settings(Settings(alpha=0.05), versions=9, planned=planned)
+    assert settings.alpha == pytest.approx(0.05 / 4) and settings.looks == planned  # 4 steps
+    spent = [settings.levels(total, tests=2) for total in planned]
+    assert sum(level.passing for level in spent) == pytest.approx(0.05 / 4)  # the step's share over its looks
+    assert spent[0].regression == pytest.approx(spent[0].passing / 2)  # Bonferroni over the step's tests
+    assert bisect.step_settings(Settings(alpha=0.05), versions=2, planned=(20,)).alpha == pytest.approx(0.05)
+
+
+def test_compare_on_a_steps_runs_gives_the_steps_verdict_at_its_levels(tmp_path, cli):
+    """The real bench's rounds store the step's design (its looks and its share of alpha), so
+    `compare` on them (newest regress by default) judges them as the step did."""
+    search = bisect.search_range(load_catalog(), "mxnet@1.6.0", "mxnet@1.9.1")
+    planned = (10, 20)
+    settings = bisect.step_settings(Settings(), len(search.versions), planned)
+    store = str(tmp_path / "results.db")
+    request = RegressRequest(
+        search.selection("1.6.0"), search.selection("1.9.1"), SPEC, "cpu", 10, store, tmp_path, tmp_path, 20
+    )
+    slow = noisy(1.20)  # the "candidate" of test_regress's fake is 1.6.0: here the step's version
+
+    def speed(version: str, workload: str, index: int) -> float:
+        return slow("1.6.0" if version == "1.8.0.post0" else "other", workload, index)
+
+    fake = FakeRounds(store, speed)
+    bench = upgrade_cli.RegressBench(search, request, settings, "bisect-test", Console(width=200), run_one=fake)
+    step = bisect.Step("1.8.0.post0")
+    judged = bisect.measure(bench, step, planned, lambda: None)
+    assert judged.outcome is Outcome.REGRESSION and len(step.runs) == 20  # 10 rounds cannot reach alpha / 4 spent
+    assert Store(store).design(step.runs[0]) == {
+        "regress": "bisect-test-1.8.0.post0",
+        "looks": [10, 20],
+        "alpha": settings.alpha,
+    }
+    step_result = regress.judge_rounds(bench.rounds("1.8.0.post0"), settings)
+    md = tmp_path / "compare.md"
+    done = cli(
+        "compare",
+        "--store",
+        store,
+        "--baseline",
+        "mxnet@1.6.0",
+        "--candidate",
+        "mxnet@1.8.0.post0",
+        "--markdown",
+        str(md),
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert md.read_text().splitlines()[2] == method_note(step_result)  # alpha / 4 steps, not alpha
