@@ -1,14 +1,16 @@
 """Error rates of `regress --bisect` over a whole search, by simulation (no engine, seconds).
 
-Each trial runs the real search (`bisect.search`, its stopping rule and Bonferroni split) over
+Each trial runs the real search (`bisect.search`, its stopping rule, alpha / steps per step) over
 --versions versions; every step's rounds are drawn from a noise model (lognormal noise of --cv per
 cell, a machine-state factor of --drift per round that both sides of the round share) and judged by
-the real gate (`compare.compare` on rows shaped like the store's, as `bisect.gate` passes them).
+the real gate (`compare.compare` on rows shaped like the store's, as `regress.judge_rounds` passes them,
+at the step's levels: its share of alpha spent over its looks).
 
 Scenarios: "none": no version is slower (every REGRESSION is a false alarm); "k: S": versions from
 a random position k on are slower by S (found: the first bad version named exactly).
 
     .venv/bin/python scripts/bisect_sim.py [--trials 400] [--versions 9] [--cv 0.03] [--drift 0.02]
+        [--repeats 14] [--max-repeats 20]  (regress's defaults)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import math
 import random
 import sys
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -105,8 +107,8 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=9)
     parser.add_argument("--cv", type=float, default=0.03)
     parser.add_argument("--drift", type=float, default=0.02)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--max-repeats", type=int, default=12)
+    parser.add_argument("--repeats", type=int, default=14)
+    parser.add_argument("--max-repeats", type=int, default=20)
     parser.add_argument("--threshold", type=float, default=0.05)
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=1)
@@ -114,11 +116,12 @@ def main() -> None:
     versions = tuple(f"1.{i}.0" for i in range(args.versions))
     planned = regress.looks(args.repeats, args.max_repeats)
     steps = bisect.steps_planned(len(versions))
-    settings = replace(Settings(threshold=args.threshold), alpha=args.alpha / steps, looks=len(planned))
+    settings = bisect.step_settings(Settings(threshold=args.threshold, alpha=args.alpha), len(versions), planned)
     rng = random.Random(args.seed)
     print(
         f"{args.trials} searches per row over {len(versions)} versions; cell noise CV {args.cv:.0%}, round drift "
-        f"{args.drift:.0%}; looks after {planned} rounds; alpha {args.alpha} / {steps} steps / {len(planned)} looks; "
+        f"{args.drift:.0%}; looks after {planned} rounds; alpha {args.alpha} / {steps} steps, "
+        f"each step's share spent over its looks; "
         f"threshold {args.threshold:.0%}\n"
     )
     print(

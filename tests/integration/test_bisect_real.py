@@ -91,12 +91,14 @@ def test_bisect_finds_the_injected_slowdown_in_few_builds_and_resumes(engine, sa
     store = tmp_path / "results.db"
     args = (
         *("regress", "--bisect", "mxnet@1.6.0-slowtest", "mxnet@1.9.1-slowtest", "--spec", str(spec)),
-        *("--repeats", "4", "--max-repeats", "16", "--threshold", "0.5"),
+        *("--repeats", "16", "--max-repeats", "16", "--threshold", "0.5"),
         *("--store", str(store), "--data-dir", str(sample_data), "--results-dir", str(tmp_path / "r")),
         *("--markdown", str(tmp_path / "bisect.md")),
     )
     # A 4 ms sleep per step makes the MLP ~70 % slower; the 50 % threshold keeps the real differences between
-    # releases (and this shared 2-core VM's noise, per-round CV up to ~25 %) from deciding the steps.
+    # releases (and this shared 2-core VM's noise, per-round CV up to ~25 %) from deciding the steps. One look
+    # after 16 rounds: a step's alpha is 0.05 / 3 steps, and the signed-rank test on 8 pair-means can reach it
+    # (its smallest p is 2^-8); fewer rounds, or an earlier look spending part of it, leave every step inconclusive.
     env = {"BENCHMATRIX_CATALOG": str(catalog)}
     started = time.perf_counter()
     first_rounds = interrupt_after_two_rounds(args, env, tmp_path / "r" / "bisect")
@@ -115,6 +117,14 @@ def test_bisect_finds_the_injected_slowdown_in_few_builds_and_resumes(engine, sa
     assert "| 1.8.0.post0 | REGRESSION |" in markdown and "| 1.7.0.post2 | no regression |" in markdown
     assert "| 1.9.1 | not measured |" in markdown
     runs = Store(str(store)).run_ids()
+
+    step_runs = [arg for run in state["steps"]["1.8.0.post0"]["runs"] for arg in ("--run", run)]
+    judged = cli(
+        *("compare", "--baseline", "mxnet@1.6.0-slowtest", "--candidate", "mxnet@1.8.0.post0-slowtest"),
+        *(*step_runs, "--threshold", "0.5", "--store", str(store)),
+    )  # the step's verdict again, at the step's stored levels (alpha / 3, one look after 16)
+    assert judged.returncode == ExitCode.REGRESSION, judged.stdout[-3000:] + judged.stderr[-3000:]
+    assert "looks planned after 16 rounds, alpha 0.01667" in judged.stdout.replace("\n", " ")
 
     again = cli(*args, env=env, timeout=600)  # a finished search: nothing built, nothing run
     assert again.returncode == ExitCode.REGRESSION and built_by(again.stdout) == []
