@@ -46,9 +46,8 @@ regress: install engine bases data
 	$(PY) -m orchestrator regress --baseline $(BASE) --candidate $(CAND) --system $(SYSTEM) --repeats $(REPEATS) --max-repeats $(MAX_REPEATS) \
 		--data-dir $(DATA) --junit results/regress.junit.xml --markdown results/regress.md
 
-# make bisect GOOD=mxnet@1.6.0 BAD=mxnet@1.9.1 [REPEATS=5 MAX_REPEATS=12]: the first version of the catalog
+# make bisect GOOD=mxnet@1.6.0 BAD=mxnet@1.9.1 [REPEATS=14 MAX_REPEATS=20]: the first version of the catalog
 # family between the two that regressed against GOOD; interrupted, the same command resumes.
-MAX_REPEATS ?= 12
 bisect: install engine bases data
 	@test -n "$(GOOD)" -a -n "$(BAD)" || { echo "usage: make bisect GOOD=framework@version BAD=framework@version" >&2; exit 2; }
 	$(PY) -m orchestrator regress --bisect $(GOOD) $(BAD) --system $(SYSTEM) --repeats $(REPEATS) \
