@@ -286,7 +286,9 @@ def evidence_rows(state: SearchState) -> list[dict[str, str]]:
     for version in state.versions[1:]:
         step = state.steps.get(version)
         if step is None:
-            rows.append({"version": version, "verdict": "not measured", "rounds": "", "change vs GOOD": "", "time": ""})
+            rows.append(
+                {"version": version, "verdict": "not measured", "rounds": "", "slower than GOOD by": "", "time": ""}
+            )
             continue
         changes = ", ".join(f"{change:+.1%}" for change in step.changes.values()) or "--"
         seconds = f"build {step.build_s:.0f} s, rounds {sum(step.rounds_s):.0f} s"
@@ -296,7 +298,7 @@ def evidence_rows(state: SearchState) -> list[dict[str, str]]:
                 "version": version,
                 "verdict": verdict,
                 "rounds": str(len(step.runs)),
-                "change vs GOOD": changes,
+                "slower than GOOD by": changes,
                 "time": seconds,
             }
         )
