@@ -98,7 +98,8 @@ def test_bisect_finds_the_injected_slowdown_in_few_builds_and_resumes(engine, sa
     # A 4 ms sleep per step makes the MLP ~70 % slower; the 50 % threshold keeps the real differences between
     # releases (and this shared 2-core VM's noise, per-round CV up to ~25 %) from deciding the steps. One look
     # after 16 rounds: a step's alpha is 0.05 / 3 steps, and the signed-rank test on 8 pair-means can reach it
-    # (its smallest p is 2^-8); fewer rounds, or an earlier look spending part of it, leave every step inconclusive.
+    # (its smallest p is 2^-8, below the 0.0083 per regression test); with 12 rounds or fewer, or an earlier look
+    # spending part of it, no step could call a regression.
     env = {"BENCHMATRIX_CATALOG": str(catalog)}
     started = time.perf_counter()
     first_rounds = interrupt_after_two_rounds(args, env, tmp_path / "r" / "bisect")
