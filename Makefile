@@ -10,7 +10,7 @@ SPEC ?= matrices/default.yaml
 WHEELHOUSE ?= $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
 export BENCHMATRIX_WHEELHOUSE := $(WHEELHOUSE)
 
-.PHONY: install engine test-deps bases data matrix regress slurm-local test unit lint clean
+.PHONY: install engine test-deps bases data matrix regress bisect slurm-local test unit lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ regress: install engine bases data
 	@test -n "$(BASE)" -a -n "$(CAND)" || { echo "usage: make regress BASE=framework@version CAND=framework@version" >&2; exit 2; }
 	$(PY) -m orchestrator regress --baseline $(BASE) --candidate $(CAND) --system $(SYSTEM) --repeats $(REPEATS) --max-repeats $(MAX_REPEATS) \
 		--data-dir $(DATA) --junit results/regress.junit.xml --markdown results/regress.md
+
+# make bisect GOOD=mxnet@1.6.0 BAD=mxnet@1.9.1 [REPEATS=14 MAX_REPEATS=20]: the first version of the catalog
+# family between the two that regressed against GOOD; interrupted, the same command resumes.
+bisect: install engine bases data
+	@test -n "$(GOOD)" -a -n "$(BAD)" || { echo "usage: make bisect GOOD=framework@version BAD=framework@version" >&2; exit 2; }
+	$(PY) -m orchestrator regress --bisect $(GOOD) $(BAD) --system $(SYSTEM) --repeats $(REPEATS) \
+		--max-repeats $(MAX_REPEATS) --data-dir $(DATA) --markdown results/bisect.md
 
 # A real single-node Slurm cluster on this host for `run --backend slurm` (export the SLURM_CONF it prints).
 slurm-local:

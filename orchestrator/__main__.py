@@ -15,7 +15,7 @@ from typing import Optional
 from rich.console import Console
 from rich.markup import escape
 
-from orchestrator import analysis_cli, base, data, doctor, images
+from orchestrator import analysis_cli, base, data, doctor, images, upgrade_cli
 from orchestrator.backends import slurm_cli
 from orchestrator.bundle import cli as bundle_cli
 from orchestrator.catalog import SUITES, load_catalog
@@ -166,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.register(commands, console)
     slurm_cli.register(commands, console)
     analysis_cli.register(commands, console)
+    upgrade_cli.register(commands, console)
     return parser
 
 

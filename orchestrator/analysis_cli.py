@@ -48,8 +48,9 @@ def register(commands: argparse._SubParsersAction, console: Console) -> None:
     regress_cmd = commands.add_parser(
         "regress", help="build both images, run the same cells in rounds (A B, B A, …), compare, fail on regression"
     )
-    regress_cmd.add_argument("--baseline", required=True, metavar="FRAMEWORK@VERSION[-VARIANT]")
-    regress_cmd.add_argument("--candidate", required=True, metavar="FRAMEWORK@VERSION[-VARIANT]")
+    # Required unless --bisect (upgrade_cli.register adds it and checks).
+    regress_cmd.add_argument("--baseline", metavar="FRAMEWORK@VERSION[-VARIANT]")
+    regress_cmd.add_argument("--candidate", metavar="FRAMEWORK@VERSION[-VARIANT]")
     regress_cmd.add_argument("--spec", type=Path, default=regress.DEFAULT_SPEC, help="workloads (default %(default)s)")
     regress_cmd.add_argument("--system", default="cpu")
     regress_cmd.add_argument(
@@ -144,7 +145,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> None:
     cand_rows, cand_runs = compare.select_cells(store, candidate, args.run)
     design = compare.stored_design(store, sorted(set(base_runs) | set(cand_runs)))
     if design:
-        settings = replace(settings, looks=design.looks)
+        settings = design.applied(settings)
     result = compare.compare(base_rows, cand_rows, baseline.kind, settings, args.baseline, args.candidate)
     if design:
         result = replace(result, design=str(design))
@@ -210,12 +211,13 @@ def print_table(result: compare.Comparison, console: Console) -> None:
     console.print(table)
 
 
-def cmd_regress(args: argparse.Namespace, console: Console) -> None:
-    planned = regress.looks(args.repeats, args.max_repeats)
-    settings = replace(settings_of(args), looks=planned)
-    request = regress.RegressRequest(
-        baseline=compare.parse_selection(args.baseline),
-        candidate=compare.parse_selection(args.candidate),
+def regress_request(
+    args: argparse.Namespace, baseline: compare.Selection, candidate: compare.Selection
+) -> regress.RegressRequest:
+    """The regress of `baseline` against `candidate` that `regress`'s options describe (also each bisect step's)."""
+    return regress.RegressRequest(
+        baseline=baseline,
+        candidate=candidate,
         spec_path=args.spec,
         system=args.system,
         repeats=args.repeats,
@@ -224,6 +226,12 @@ def cmd_regress(args: argparse.Namespace, console: Console) -> None:
         results_dir=args.results_dir,
         max_repeats=args.max_repeats,
     )
+
+
+def cmd_regress(args: argparse.Namespace, console: Console) -> None:
+    planned = regress.looks(args.repeats, args.max_repeats)
+    settings = replace(settings_of(args), looks=planned)
+    request = regress_request(args, compare.parse_selection(args.baseline), compare.parse_selection(args.candidate))
     rounds = regress.prepare(request)
     broken = regress.build_images(rounds, console)
     if broken:

@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestrator.cuda import newest_supported, support_note
 from orchestrator.errors import UsageError
@@ -30,6 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CATALOG = Path(os.environ.get("BENCHMATRIX_CATALOG") or REPO_ROOT / "images" / "catalog.yaml")
 TEMPLATES_DIR = REPO_ROOT / "images" / "templates"
 SUITES = ("bullseye", "bookworm", "trixie")
+VERSION_FIELD = "{version}"  # the placeholder a family's pip and description templates use
 
 
 class Strict(BaseModel):
@@ -99,21 +100,104 @@ class ImageSpec(Strict):
         return f"{self.framework}@{self.version}-{self.variant}"
 
 
+class Pin(Strict):
+    """What one version of a family needs beyond the family's template."""
+
+    pip: list[PipRequirement] = Field(default_factory=list)
+    env: dict[EnvKey, EnvValue] = Field(default_factory=dict)
+
+
+class Family(Strict):
+    """One image entry templated over a list of versions, oldest first: `regress --bisect` searches it.
+
+    `{version}` in `pip` and `description` is replaced by each version (plain text replacement, no
+    format strings); every expanded entry is then validated as an ImageSpec, so nothing reaches a
+    Dockerfile unchecked. `pins` adds a version's own requirements or environment.
+    """
+
+    framework: Name
+    variant: Name = "cpu"
+    device: Literal["cpu", "gpu"] = "cpu"
+    base: Name
+    versions: list[Version] = Field(min_length=2)
+    pip: list[str] = Field(min_length=1)
+    apt: list[AptPackage] = Field(default_factory=list)
+    env: dict[EnvKey, EnvValue] = Field(default_factory=dict)
+    pins: dict[Version, Pin] = Field(default_factory=dict)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _expandable(self) -> Family:
+        if len(set(self.versions)) != len(self.versions):
+            raise ValueError(f"{self.key}: a version is listed twice in 'versions'")
+        unknown = sorted(set(self.pins) - set(self.versions))
+        if unknown:
+            raise ValueError(f"{self.key}: 'pins' names versions not in 'versions': {', '.join(unknown)}")
+        if not any(VERSION_FIELD in requirement for requirement in self.pip):
+            raise ValueError(f"{self.key}: no 'pip' requirement names {VERSION_FIELD}: every version would be the same")
+        for version in self.versions:
+            try:
+                self.expand(version)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise ValueError(
+                    f"{self.key}, version {version}: {'.'.join(map(str, first['loc']))}: {first['msg']} "
+                    f"(got {first.get('input')!r})"
+                ) from None
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"family {self.framework}-{self.variant}"
+
+    def expand(self, version: str) -> ImageSpec:
+        pin = self.pins.get(version, Pin())
+        return ImageSpec(
+            framework=self.framework,
+            version=version,
+            variant=self.variant,
+            device=self.device,
+            base=self.base,
+            pip=[requirement.replace(VERSION_FIELD, version) for requirement in self.pip] + pin.pip,
+            apt=self.apt,
+            env={**self.env, **pin.env},
+            description=self.description.replace(VERSION_FIELD, version),
+        )
+
+
 class Catalog(Strict):
     schema_version: Literal[1] = Field(alias="schema")
     bases: dict[Name, Base]
-    images: list[ImageSpec]
+    entries: list[ImageSpec] = Field(alias="images")
+    families: list[Family] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> Catalog:
         seen: set[str] = set()
         for index, image in enumerate(self.images):
+            where = f"images.{index}" if index < len(self.entries) else f"families ({image.key})"
             if image.base not in self.bases:
-                raise ValueError(f"images.{index}.base: unknown base '{image.base}' (known: {sorted(self.bases)})")
+                raise ValueError(f"{where}.base: unknown base '{image.base}' (known: {sorted(self.bases)})")
             if image.key in seen:
-                raise ValueError(f"images.{index}: duplicate image {image.key}")
+                raise ValueError(f"{where}: duplicate image {image.key}")
             seen.add(image.key)
         return self
+
+    @cached_property
+    def images(self) -> list[ImageSpec]:
+        """The explicit entries, then each family's versions."""
+        return self.entries + [family.expand(v) for family in self.families for v in family.versions]
+
+    def family(self, framework: str, variant: Optional[str]) -> Family:
+        """The family of `framework` (and `variant`, if given); a clear error naming those there are."""
+        found = [f for f in self.families if f.framework == framework and variant in (None, f.variant)]
+        if len(found) == 1:
+            return found[0]
+        known = ", ".join(f"{f.framework}-{f.variant} ({', '.join(f.versions)})" for f in self.families) or "none"
+        what = f"{framework}-{variant}" if variant else framework
+        if not found:
+            raise UsageError(f"no version family of {what} in the catalog; families: {known}")
+        raise UsageError(f"{what} has several families ({known}): name the variant, e.g. {framework}@VERSION-VARIANT")
 
     def base_of(self, image: ImageSpec) -> Base:
         return self.bases[image.base]

@@ -276,12 +276,18 @@ class StoredDesign:
 
     name: str
     looks: tuple[int, ...]
+    alpha: Optional[float] = None  # a bisect step's share of alpha; None: the user's
 
     def __str__(self) -> str:
+        alpha = f", alpha {self.alpha:.4g}" if self.alpha is not None else ""
         return (
             f"runs of regress {self.name}, judged at the levels of its design "
-            f"(looks planned after {', '.join(map(str, self.looks))} rounds, stored with the runs)"
+            f"(looks planned after {', '.join(map(str, self.looks))} rounds{alpha}, stored with the runs)"
         )
+
+    def applied(self, settings: Settings) -> Settings:
+        """`settings` as this design's gate judged: its looks, and its alpha when it stored one."""
+        return replace(settings, looks=self.looks, alpha=self.alpha if self.alpha is not None else settings.alpha)
 
 
 def stored_design(store: Store, runs: list[str]) -> Optional[StoredDesign]:
@@ -290,7 +296,7 @@ def stored_design(store: Store, runs: list[str]) -> Optional[StoredDesign]:
     designs = [store.design(run_id) for run_id in runs]
     if not designs or None in designs or len({d["regress"] for d in designs}) != 1:
         return None
-    return StoredDesign(designs[0]["regress"], tuple(designs[0]["looks"]))
+    return StoredDesign(designs[0]["regress"], tuple(designs[0]["looks"]), designs[0].get("alpha"))
 
 
 def require_run(store: Store, run_id: str) -> None:

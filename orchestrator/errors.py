@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     ENGINE_LOST = 7
     FAILED = 8
     HOST_BUSY = 9
+    NOT_REPRODUCIBLE = 10
     INTERNAL = 70  # an uncaught exception: a bug in benchmatrix (BSD sysexits' EX_SOFTWARE)
     INTERRUPTED = 130
 
@@ -94,6 +95,13 @@ class HostBusy(BenchmatrixError):
     """`run --strict-environment`: other work on the host's CPUs or GPUs would disturb the cells; nothing started."""
 
     exit_code = ExitCode.HOST_BUSY
+
+
+class NotReproducible(BenchmatrixError):
+    """`reproduce`: the stored cell cannot be run as it was (its image is gone or its tag names another
+    image, its data changed, its stored configuration no longer rebuilds it); nothing was run."""
+
+    exit_code = ExitCode.NOT_REPRODUCIBLE
 
 
 class Interrupted(BenchmatrixError):

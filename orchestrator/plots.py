@@ -393,3 +393,51 @@ def ops(table: pd.DataFrame, palette: dict, context: Context) -> Optional[Plot]:
     _legend(figure, axes, palette)
     heading = "Low-level operations (log-log)"
     return _finish(figure, context, heading, "ops", "Operations micro-benchmark", ERROR_BARS)
+
+
+HISTORY = (
+    "points: median training img/s over every stored ok repeat of that version (n beside it); error bars: lowest "
+    "to highest; one line per host (marker) and variant · batch · options; a hatched x: no ok repeat"
+)
+HOST_MARKERS = "osD^vP*X"
+
+
+def history(table: pd.DataFrame, framework: str, system: str, workload: str) -> Plot:
+    """One workload on one system across a framework's versions, in release order: asv's graph for releases."""
+    versions = [v for v in table["version"].cat.categories if v in set(table["version"].astype(str))]
+    series = list(dict.fromkeys(table["series"]))
+    hosts = list(dict.fromkeys(label.split(" · ")[0] for label in series))
+    palette = colours(series)
+    figure, (ax,) = _grid(1, 1, width=max(6.5, 1.1 * len(versions)), height=4.2)
+    for label in series:
+        rows = table[table["series"] == label]
+        x = [versions.index(str(v)) for v in rows["version"]]
+        ok = rows["median"].notna().tolist()
+        marker = HOST_MARKERS[hosts.index(label.split(" · ")[0]) % len(HOST_MARKERS)]
+        measured = rows[ok]
+        ax.errorbar(
+            [p for p, good in zip(x, ok) if good],
+            measured["median"],
+            yerr=[measured["median"] - measured["low"], measured["high"] - measured["median"]],
+            marker=marker,
+            capsize=4,
+            color=palette[label],
+            label=textwrap.shorten(label, 110),
+        )
+        for position, (_, row) in zip([p for p, good in zip(x, ok) if good], measured.iterrows()):
+            ax.annotate(
+                f"n={row['n']:.0f}", (position, row["median"]), textcoords="offset points", xytext=(6, 4), fontsize=7
+            )
+        for position, (_, row) in zip([p for p, good in zip(x, ok) if not good], rows[[not g for g in ok]].iterrows()):
+            ax.plot(position, 0, marker="x", color="crimson", markersize=10)
+            ax.annotate(row["status_text"], (position, 0), textcoords="offset points", xytext=(6, 4), color="crimson")
+    ax.set_xticks(range(len(versions)), versions, rotation=30, ha="right", fontsize=8)
+    ax.set_xlabel(f"{framework} version (release order)")
+    ax.set_ylabel("training img/s")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{workload} · {system}", fontsize=10)
+    figure.legend(loc="lower center", ncol=1, fontsize=7, frameon=False)
+    name = f"history_{framework}_{system}_{workload}"
+    heading = f"{framework} across versions: {workload} on {system}"
+    return _finish(figure, Context(), heading, name, heading, HISTORY)

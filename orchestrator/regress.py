@@ -60,6 +60,12 @@ class Rounds:
     specs: dict[Order, Path]
     name: str  # this regress's id (its results folder's timestamp), stored with each round's run
     runs: list[str] = field(default_factory=list)
+    alpha: Optional[float] = None  # stored with the design when not the user's: a bisect step's share
+
+    def design(self, planned: tuple[int, ...]) -> dict:
+        """What `Store.record_design` keeps with each round's run, so `compare` judges them as this gate did."""
+        alpha = {} if self.alpha is None else {"alpha": self.alpha}
+        return {"regress": self.name, "looks": list(planned), **alpha}
 
 
 def looks(repeats: int, max_repeats: Optional[int]) -> tuple[int, ...]:
@@ -171,7 +177,7 @@ def run_rounds(rounds: Rounds, total: int, planned: tuple[int, ...], console: Co
             ),
             console,
         )
-        store.record_design(summary.run_id, {"regress": rounds.name, "looks": list(planned)})
+        store.record_design(summary.run_id, rounds.design(planned))
         rounds.runs.append(summary.run_id)
 
 

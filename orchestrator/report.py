@@ -348,6 +348,11 @@ def build(store: Store, run_id: str, reference: Optional[str] = None) -> Report:
     failures = failures_table(cells) if not cells.empty else pd.DataFrame()
     if not failures.empty:
         tables["Cells that did not end ok"] = failures
+    from orchestrator import history  # it builds on this module's summaries
+
+    for found in history.for_run(store, rows):
+        tables[f"History: {found.wanted.framework} across versions (every run in the store)"] = found.display()
+        figures += found.figures
     return Report(run_id, run, tables, notes, figures, context)
 
 

@@ -307,8 +307,8 @@ class Store:
 
     @_write_errors
     def record_design(self, run_id: str, design: dict) -> None:
-        """The design a `regress` ran `run_id` under (its id and planned looks), so that `compare` on
-        its runs later judges them at the same levels. Kept in `meta` under "design:<run id>"."""
+        """The design a `regress` ran `run_id` under (its id, planned looks, and alpha when a bisect step's
+        share), so `compare` on its runs later judges them at the same levels. In `meta`, "design:<run id>"."""
         with self.engine.begin() as conn:
             conn.execute(insert(meta).values(key=f"{DESIGN_PREFIX}{run_id}", value=json.dumps(design)))
 

@@ -21,6 +21,7 @@ epochs, that only measured the spread's skew and flagged honest MXNet cells on a
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -105,6 +106,19 @@ def warmup_indices(batch_sizes: list[int], samples: int) -> list[np.ndarray]:
     return steps
 
 
+# Test-only: the real-engine bisect test slows one version's image down by this many seconds per step.
+# Honoured only when TEST_HOOKS is "1" as well, so no stray variable ever slows a real run.
+TEST_HOOKS = "BENCHMATRIX_TEST_HOOKS"
+TEST_STEP_DELAY = "BENCHMATRIX_TEST_STEP_DELAY_S"
+
+
+def injected_step_delay() -> float:
+    """Seconds to sleep per training step: 0 unless the test hooks are on."""
+    if os.environ.get(TEST_HOOKS) != "1":
+        return 0.0
+    return float(os.environ.get(TEST_STEP_DELAY, "0"))
+
+
 def log_line(line: str) -> None:
     """Print a progress line, from the first replica's process only."""
     if is_primary():
@@ -146,6 +160,7 @@ class Recorder:
         self._window_start = 0.0
         self._pending_steps = 0
         self._pending_samples = 0
+        self._step_delay = injected_step_delay()
 
     def begin_warmup(self) -> None:
         """Training starts (its warm-up first): ``warmup_seconds`` counts from here."""
@@ -162,6 +177,8 @@ class Recorder:
 
     def step(self, samples: int) -> None:
         """One training step was dispatched; every ``window_steps`` steps the window closes."""
+        if self._step_delay:
+            time.sleep(self._step_delay)
         self._pending_steps += 1
         self._pending_samples += samples
         if self._pending_steps == self.window_steps:

