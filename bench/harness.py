@@ -244,6 +244,9 @@ def main() -> int:
     if not frameworks:
         print("no framework installed in this Python", file=sys.stderr)
         return 2
+    if args.samples < args.batch_size:
+        print(f"--samples {args.samples}: fewer than one batch of --batch-size {args.batch_size}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory() as work:
         data_dir = None
         if DATASET[args.model] == "fashion_mnist":

@@ -59,9 +59,9 @@ def register(commands: argparse._SubParsersAction, console: Console) -> None:
     regress_cmd.add_argument(
         "--max-repeats",
         type=int,
-        default=20,
         metavar="N",
-        help="while a pair is inconclusive, double the rounds up to N (alpha spent over the looks; default 20)",
+        help=f"while a pair is inconclusive, double the rounds up to N (alpha spent over the looks; default "
+        f"{regress.DEFAULT_CAP}, or --repeats when that is more)",
     )
     regress_cmd.add_argument("--data-dir", type=Path, default=Path("data"))
     regress_cmd.add_argument("--results-dir", type=Path, default=Path("results"))
@@ -224,12 +224,12 @@ def regress_request(
         store=args.store,
         data_dir=args.data_dir,
         results_dir=args.results_dir,
-        max_repeats=args.max_repeats,
+        max_repeats=regress.cap(args.repeats, args.max_repeats),
     )
 
 
 def cmd_regress(args: argparse.Namespace, console: Console) -> None:
-    planned = regress.looks(args.repeats, args.max_repeats)
+    planned = regress.looks(args.repeats, regress.cap(args.repeats, args.max_repeats))
     settings = replace(settings_of(args), looks=planned)
     request = regress_request(args, compare.parse_selection(args.baseline), compare.parse_selection(args.candidate))
     rounds = regress.prepare(request)

@@ -12,7 +12,7 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestrator.cuda import newest_supported, support_note
-from orchestrator.errors import UsageError
+from orchestrator.errors import SpecError, UsageError
 from orchestrator.validate import (
     AptPackage,
     EnvKey,
@@ -24,6 +24,7 @@ from orchestrator.validate import (
     Version,
 )
 from orchestrator.yamlfile import load_model
+from workloads.timing import TEST_HOOKS, TEST_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # BENCHMATRIX_CATALOG: another catalog (a site's own entries; the tests' deliberately broken build).
@@ -241,4 +242,13 @@ class Catalog(Strict):
 
 
 def load_catalog(path: Path = DEFAULT_CATALOG) -> Catalog:
-    return load_model(path, Catalog)
+    """The catalog, refusing the workloads' test-only variables in an image's env unless this process runs
+    with the test hooks on (a real catalog that set them would slow every cell of that image)."""
+    catalog = load_model(path, Catalog)
+    if os.environ.get(TEST_HOOKS) != "1":
+        for image in catalog.images:
+            hooks = sorted(key for key in image.env if key.startswith(TEST_PREFIX))
+            if hooks:
+                expected = f"no test-only variable ({TEST_HOOKS}=1 in the orchestrator's environment allows it)"
+                raise SpecError(str(path), f"{image.key}.env.{hooks[0]}", expected)
+    return catalog

@@ -216,7 +216,8 @@ def _gpu_checks(nv: Any, index: int, handle: Any) -> list[Check]:
             locked,
             f"application SM clock {applied} MHz (default {default}, max {maximum})"
             + ("" if locked else ": not locked, boost follows temperature and power, so cells and runs differ"),
-            "nvidia-smi --lock-gpu-clocks=<base>,<base> (root) for steadier numbers",
+            "nvidia-smi -ac <memory MHz>,<SM MHz> (root; the pairs: nvidia-smi -q -d SUPPORTED_CLOCKS) for steadier "
+            "numbers; clocks locked with --lock-gpu-clocks are not visible to this check",
         )
     )
     ecc = _nvml(nv.nvmlDeviceGetEccMode, handle)

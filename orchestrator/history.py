@@ -20,6 +20,7 @@ from sqlalchemy import select
 from orchestrator import plots
 from orchestrator.compare import closest_first
 from orchestrator.errors import UsageError
+from orchestrator.interference import DISTURBED
 from orchestrator.report import summaries
 from orchestrator.store import Store, cells, metrics, runs
 from orchestrator.table import SPEED
@@ -86,7 +87,9 @@ def host_label(host_json: Optional[str]) -> str:
 
 
 def stored_cells(store: Store, framework: str, metric: str = SPEED) -> pd.DataFrame:
-    """Every stored cell of `framework`, any status, with its run's host and the metric's value."""
+    """Every stored cell of `framework`, any status, with its run's host and the metric's value; a
+    disturbed repeat (other work beside it) has no value: it enters no median, as in `compare`."""
+    flags = metrics.alias("flags")
     query = (
         select(
             cells.c.run_id,
@@ -99,14 +102,18 @@ def stored_cells(store: Store, framework: str, metric: str = SPEED) -> pd.DataFr
             cells.c.status,
             runs.c.host,
             metrics.c.value,
+            flags.c.value.label("disturbed"),
         )
         .join_from(cells, runs, cells.c.run_id == runs.c.id)
         .outerjoin(metrics, (metrics.c.cell_id == cells.c.id) & (metrics.c.name == metric))
+        .outerjoin(flags, (flags.c.cell_id == cells.c.id) & (flags.c.name == DISTURBED))
         .where(cells.c.framework == framework)
         .order_by(cells.c.id)
     )
     with store.engine.connect() as conn:
         found = pd.DataFrame.from_records(list(conn.execute(query).mappings()))
+    if not found.empty:
+        found.loc[found.pop("disturbed").fillna(0) > 0, "value"] = None
     return found
 
 

@@ -35,6 +35,7 @@ from orchestrator.store import Store, now
 
 DEFAULT_SPEC = Path("matrices/regress.yaml")
 MAX_ROUNDS = 100
+DEFAULT_CAP = 20  # --max-repeats when not given (or --repeats, when that is more)
 Order = Literal["AB", "BA"]
 RunOne = Callable[[RunRequest, Console], RunSummary]  # one round: `runner.run_matrix`
 
@@ -66,6 +67,12 @@ class Rounds:
         """What `Store.record_design` keeps with each round's run, so `compare` judges them as this gate did."""
         alpha = {} if self.alpha is None else {"alpha": self.alpha}
         return {"regress": self.name, "looks": list(planned), **alpha}
+
+
+def cap(repeats: int, max_repeats: Optional[int]) -> int:
+    """`--max-repeats` as given, else the default cap, raised to `--repeats` so that asking for more
+    rounds than the default cap is never an error about an option the user did not pass."""
+    return max_repeats if max_repeats is not None else max(DEFAULT_CAP, repeats)
 
 
 def looks(repeats: int, max_repeats: Optional[int]) -> tuple[int, ...]:

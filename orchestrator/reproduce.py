@@ -26,6 +26,7 @@ from orchestrator import __version__, hostinfo
 from orchestrator.backends.local import LocalBackend
 from orchestrator.errors import NotReproducible, UsageError
 from orchestrator.execute import Execution
+from orchestrator.interference import DISTURBED
 from orchestrator.interrupts import interrupt_guard
 from orchestrator.plan import Cell
 from orchestrator.runner import host_resources, new_run_id
@@ -173,7 +174,13 @@ class Reproduction:
 
 
 def values(rows: list[dict], metric: str = SPEED) -> list[float]:
-    return [row["metrics"][metric] for row in rows if row["status"] == "ok" and metric in row["metrics"]]
+    """The ok, undisturbed repeats' values: a repeat with other work beside it says nothing of the cell
+    (`compare` leaves it out the same way)."""
+    return [
+        row["metrics"][metric]
+        for row in rows
+        if row["status"] == "ok" and metric in row["metrics"] and not row["metrics"].get(DISTURBED)
+    ]
 
 
 def run(

@@ -120,7 +120,7 @@ def cmd_bisect(args: argparse.Namespace, console: Console) -> None:
     if args.junit:
         raise UsageError("--junit: a bisect writes no JUnit file (its steps are not pairs); use --markdown")
     search = bisect.search_range(load_catalog(), *args.bisect)
-    planned = regress.looks(args.repeats, args.max_repeats)
+    planned = regress.looks(args.repeats, regress.cap(args.repeats, args.max_repeats))
     steps = bisect.steps_planned(len(search.versions))
     base = settings_of(args)
     settings = bisect.step_settings(base, len(search.versions), planned)

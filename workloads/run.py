@@ -28,7 +28,17 @@ from workloads.models import InputSpec
 from workloads.pairing import check_pairing
 from workloads.replicas import usable_samples
 from workloads.result import Result, TrainWindow, Warmup
-from workloads.timing import TIMED_REGION, Recorder, Timing, analyse, log_line, steps_per_epoch, warmup_batches
+from workloads.timing import (
+    TEST_STEP_DELAY,
+    TIMED_REGION,
+    Recorder,
+    Timing,
+    analyse,
+    injected_step_delay,
+    log_line,
+    steps_per_epoch,
+    warmup_batches,
+)
 
 # With no `input` option, real data goes on the device when it needs at most this share of its memory.
 DEVICE_SHARE = 0.25
@@ -168,6 +178,8 @@ def run(config: RunConfig) -> Result:
             "inference is timed with the per-replica batch"
         )
     notes += [suspect_note(reason) for reason in timing.suspects]
+    if delay := injected_step_delay():
+        notes.append(f"test-only: {delay} s slept inside the clock at every step ({TEST_STEP_DELAY})")
 
     validation_accuracy = None
     if data.validation is not None:

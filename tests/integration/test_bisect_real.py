@@ -24,6 +24,7 @@ from orchestrator.errors import ExitCode
 from orchestrator.store import Store
 from tests.conftest import REPO
 from tests.integration.test_matrix import write_spec
+from workloads.timing import TEST_HOOKS
 
 VERSIONS = ["1.6.0", "1.7.0.post2", "1.8.0.post0", "1.9.0", "1.9.1"]
 SLOW = {"BENCHMATRIX_TEST_HOOKS": "1", "BENCHMATRIX_TEST_STEP_DELAY_S": "0.004"}
@@ -100,7 +101,7 @@ def test_bisect_finds_the_injected_slowdown_in_few_builds_and_resumes(engine, sa
     # after 16 rounds: a step's alpha is 0.05 / 3 steps, and the signed-rank test on 8 pair-means can reach it
     # (its smallest p is 2^-8, below the 0.0083 per regression test); with 12 rounds or fewer, or an earlier look
     # spending part of it, no step could call a regression.
-    env = {"BENCHMATRIX_CATALOG": str(catalog)}
+    env = {"BENCHMATRIX_CATALOG": str(catalog), TEST_HOOKS: "1"}  # the catalog sets the test-only delay
     started = time.perf_counter()
     first_rounds = interrupt_after_two_rounds(args, env, tmp_path / "r" / "bisect")
     done = cli(*args, env=env, timeout=2400)

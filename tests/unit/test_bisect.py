@@ -266,6 +266,9 @@ def test_the_injected_step_delay_needs_the_explicit_test_flag(monkeypatch):
     recorder.start_epoch()
     recorder.step(32)
     assert slept == [0.5]
+    monkeypatch.setenv(timing.TEST_STEP_DELAY, "half a second")
+    with pytest.raises(ValueError, match="BENCHMATRIX_TEST_STEP_DELAY_S='half a second': expected seconds"):
+        timing.injected_step_delay()
 
 
 def comparison(*verdicts: Verdict) -> Comparison:

@@ -148,3 +148,13 @@ def test_every_cuda_wheel_of_an_mxnet_gpu_image_is_on_the_library_path(catalog, 
     folders = {req.removeprefix("nvidia-").removesuffix("-cu11").replace("-", "_") for req in wheels}
     on_path = {part.split("/nvidia/")[1].removesuffix("/lib") for part in entry.env["LD_LIBRARY_PATH"].split(":")}
     assert len(wheels) == 9 and folders == on_path
+
+
+def test_the_workloads_test_only_variables_are_refused_unless_the_test_hooks_are_on(tmp_path, monkeypatch):
+    """A catalog that set the test-only step delay would slow every cell of that image inside the clock."""
+    slowed = "env: {KERAS_BACKEND: mxnet, BENCHMATRIX_TEST_HOOKS: '1', BENCHMATRIX_TEST_STEP_DELAY_S: '0.01'}"
+    monkeypatch.delenv("BENCHMATRIX_TEST_HOOKS", raising=False)
+    with pytest.raises(SpecError, match="key 'keras-mxnet@2.2.4.3-cpu.env.BENCHMATRIX_TEST_HOOKS': no test-only"):
+        load_changed_catalog(tmp_path, "env: {KERAS_BACKEND: mxnet}", slowed)
+    monkeypatch.setenv("BENCHMATRIX_TEST_HOOKS", "1")
+    assert load_changed_catalog(tmp_path, "env: {KERAS_BACKEND: mxnet}", slowed)

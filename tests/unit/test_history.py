@@ -104,3 +104,17 @@ def test_the_run_report_has_a_history_section_when_the_store_holds_several_versi
     assert "history_mxnet_cpu_mlp" in [f.name for f in built.figures]
     assert "History: tensorflow" not in " ".join(built.tables)  # one version stored: no history to draw
     assert "History: mxnet" in report.to_html(built)
+
+
+def test_a_disturbed_repeat_enters_no_median(tmp_path):
+    store = filled_store(tmp_path)
+    store.record_cell(
+        cell(
+            run_id="r3",
+            version="1.6.0",
+            repeat=1,
+            metrics=[Metric("train_img_per_s", 300, "img/s"), Metric("disturbed", 1.0, "flag")],
+        )
+    )
+    table = history.build(store, history.parse_range("mxnet@1.6.0")).table
+    assert table["median"].tolist() == [3000] and table["n"].tolist() == [1] and table["repeats"].tolist() == [2]

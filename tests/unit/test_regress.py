@@ -16,7 +16,7 @@ from rich.console import Console
 
 from orchestrator.compare import Outcome, Settings, Verdict, method_note, parse_selection, rows_for_display
 from orchestrator.errors import UsageError
-from orchestrator.regress import RegressRequest, gate, looks, prepare, regress_spec, round_order
+from orchestrator.regress import RegressRequest, cap, gate, looks, prepare, regress_spec, round_order
 from orchestrator.runner import RunRequest, RunSummary
 from orchestrator.store import Metric, Store
 from tests.stores import add_run, cell
@@ -29,6 +29,13 @@ def test_looks_double_up_to_the_cap():
     assert looks(2, 8) == (2, 4, 8)
     assert looks(5, 12) == (5, 10, 12)
     assert looks(3, 3) == (3,)
+
+
+def test_more_repeats_than_the_default_cap_raise_the_cap_instead_of_failing():
+    """`regress --repeats 30` without --max-repeats: one look after 30, not an error about the default 20."""
+    assert looks(30, cap(30, None)) == (30,)
+    assert looks(14, cap(14, None)) == (14, 20)
+    assert cap(5, 8) == 8
 
 
 @pytest.mark.parametrize(

@@ -112,6 +112,16 @@ def test_the_verdict_places_the_new_figure_in_the_stored_noise():
     assert one == "+4.0% against the one stored repeat (no stored noise to place it in)"
 
 
+def test_the_stored_noise_leaves_disturbed_and_failed_repeats_out():
+    rows = [
+        {"status": "ok", "metrics": {"train_img_per_s": 100.0, "disturbed": 0.0}},
+        {"status": "ok", "metrics": {"train_img_per_s": 30.0, "disturbed": 1.0}},  # a burner beside it
+        {"status": "oom", "metrics": {}},
+        {"status": "ok", "metrics": {"train_img_per_s": 104.0}},
+    ]
+    assert again.values(rows) == [100.0, 104.0]
+
+
 def test_unknown_cells_are_bad_input(tmp_path, capsys):
     store = Store(str(tmp_path / "r.db"))
     add_run(store)
