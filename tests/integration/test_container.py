@@ -29,7 +29,7 @@ IMAGE = "benchmatrix/mxnet:1.9.1-cpu"
 PROBE = """
 import errno, os, socket
 print("uid", os.getuid())
-for path in ("/data/x", "/opt/benchmatrix/workloads/x", "/etc/x", "/var/tmp/x", "/x"):
+for path in ("/data/fashion_mnist/x", "/opt/benchmatrix/workloads/x", "/etc/x", "/var/tmp/x", "/x"):
     try:
         open(path, "w").close()
         print(path, "written")
@@ -47,7 +47,7 @@ except OSError:
 """
 # EROFS, not EACCES: the mount (not uid 1000's lack of permission) refuses, even in a world-writable folder.
 REFUSED = [
-    "/data/x EROFS",
+    "/data/fashion_mnist/x EROFS",
     "/opt/benchmatrix/workloads/x EROFS",
     "/etc/x EROFS",
     "/var/tmp/x EROFS",
@@ -57,9 +57,9 @@ REFUSED = [
 
 def probe_task(tmp_path: Path, folder_mode: int) -> tuple[CellTask, Path]:
     """A real cell's task whose data and code folders on the host have `folder_mode`."""
-    data_dir, code_dir, cell_dir = tmp_path / "data", tmp_path / "code", tmp_path / "cell"
+    data_dir, code_dir, cell_dir = tmp_path / "data" / "fashion_mnist", tmp_path / "code", tmp_path / "cell"
     for folder in (data_dir, code_dir):
-        folder.mkdir()
+        folder.mkdir(parents=True)
         folder.chmod(folder_mode)  # 0o777: only the read-only mount stops uid 1000
     writable_by_cell(cell_dir)
     cell = Cell(
@@ -94,7 +94,9 @@ def test_hardened_cell_container(engine, built_images, tmp_path, folder_mode):
     assert host["ShmSize"] == 1024**3
     assert host["Tmpfs"] == {"/tmp": "rw,exec,nosuid,nodev,size=1g"}
     mounted = {m["Destination"]: (m["Type"], m["RW"]) for m in attrs["Mounts"]}
-    assert mounted == {"/data": ("bind", False), code_target: ("bind", False), "/results": ("bind", True)}
+    # Only the cell's own dataset folder is mounted (by its resolved path), read-only like the code.
+    data = "/data/fashion_mnist"
+    assert mounted == {data: ("bind", False), code_target: ("bind", False), "/results": ("bind", True)}
     assert attrs["Config"]["User"] == "1000:1000"
     assert attrs["Config"]["Labels"][RUN_LABEL] == "test-run"
     assert attrs["Config"]["Labels"][OWNER_LABEL] == owner_id()
@@ -102,7 +104,7 @@ def test_hardened_cell_container(engine, built_images, tmp_path, folder_mode):
     lines = ended.logs.strip().split("\n")
     assert lines == ["uid 1000", *REFUSED, "/tmp tmpfs", "interfaces ['lo']", "network down"], ended.logs
     assert (task.cell_dir / "out.txt").read_text() == "ok"
-    assert list((tmp_path / "data").iterdir()) == [] and list(code_dir.iterdir()) == []
+    assert list((tmp_path / "data" / "fashion_mnist").iterdir()) == [] and list(code_dir.iterdir()) == []
     with pytest.raises(docker.errors.NotFound):
         engine.containers.get(container_id)
 
