@@ -50,6 +50,12 @@ def test_a_dataset_folder_that_is_a_link_is_mounted_by_its_target(built_images, 
     results = Store(str(store))
     row = results.cell_rows(results.resolve_run("last"))[0]
     assert row["status"] == "ok"
+    # A cell this short can hold no 1 Hz sample inside its timed window (seen once on a cold CI rehearsal):
+    # then it says so and gets no figure; otherwise it carries the interference figures.
+    unsampled = ("no container sample in the ", "no monitoring samples: the cell ended before")
+    if any(note.startswith(unsampled) for note in row["notes"]):
+        assert "cpu_other_cpus_mean" not in row["metrics"], sorted(row["metrics"])
+        return
     for name in ("cpu_other_cpus_mean", "cpu_other_cpus_max", "cell_cpus_mean", "cell_cpus_allowed", DISTURBED):
         assert name in row["metrics"], sorted(row["metrics"])
     assert any(note.startswith("CPU interference over ") for note in row["notes"]), row["notes"]
