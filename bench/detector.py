@@ -37,11 +37,11 @@ from typing import Callable
 
 import numpy as np
 
-from orchestrator.compare import Answer, Settings, answers
-from orchestrator.regress import looks
-from orchestrator.stats import pair_means, paired_decisions
-from orchestrator.store import Store
-from orchestrator.table import SPEED
+from orchestrator.analysis.compare import Answer, Settings, answers
+from orchestrator.analysis.regress import looks
+from orchestrator.analysis.stats import pair_means, paired_decisions
+from orchestrator.render.table import SPEED
+from orchestrator.store.database import Store
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = """name: detector

@@ -32,9 +32,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from orchestrator import data  # noqa: E402
 from orchestrator.backends import CONTAINER_CODE  # noqa: E402
-from orchestrator.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerSpec, Mount, connect  # noqa: E402
+from orchestrator.backends.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerSpec, Mount, connect  # noqa: E402
+from orchestrator.run import data  # noqa: E402
 from workloads.contract import RunArgs  # noqa: E402
 
 # Samples per epoch: the default matrix's (mlp runs all of Fashion-MNIST, cnn is capped at 6000).

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from orchestrator import report
-from orchestrator.store import CellRecord, Metric, Store, metrics
+from orchestrator.render import report
+from orchestrator.store.database import CellRecord, Metric, Store, metrics
 
 FRAMEWORKS = {"tensorflow": 1.0, "pytorch": 1.4, "mxnet": 0.9, "keras-mxnet": 0.7, "jax": 1.2}
 WORKLOADS = {"mlp": 15000.0, "cnn": 900.0, "lenet": 4000.0, "resnet20": 300.0}

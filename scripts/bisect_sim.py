@@ -26,9 +26,9 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator import bisect, regress  # noqa: E402
-from orchestrator.compare import BrokenSide, Outcome, Settings, compare  # noqa: E402
-from orchestrator.table import SPEED  # noqa: E402
+from orchestrator.analysis import bisect, regress  # noqa: E402
+from orchestrator.analysis.compare import BrokenSide, Outcome, Settings, compare  # noqa: E402
+from orchestrator.render.table import SPEED  # noqa: E402
 
 BASE = 1000.0  # img/s of GOOD
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from statistics import median
 
 from orchestrator.backends import RESULT_FILE, CellTask
+from orchestrator.backends.engine import connect
 from orchestrator.backends.local import LocalBackend
-from orchestrator.catalog import load_catalog
-from orchestrator.engine import connect
-from orchestrator.plan import Filters, plan
-from orchestrator.scheduler import Placement
-from orchestrator.spec import DEFAULT_SPEC, load_spec
+from orchestrator.run.plan import Filters, plan
+from orchestrator.run.scheduler import Placement
+from orchestrator.spec.catalog import load_catalog
+from orchestrator.spec.matrix import DEFAULT_SPEC, load_spec
 
 RATES = (0.0, 1.0, 4.0)
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from orchestrator.store import CellRecord, Store
+from orchestrator.store.database import CellRecord, Store
 
 T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
 RUN_FIELDS = {

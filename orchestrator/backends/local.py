@@ -24,8 +24,7 @@ from orchestrator.backends import (
     plugin_mounts,
     workload_command,
 )
-from orchestrator.devices import device_request
-from orchestrator.engine import (
+from orchestrator.backends.engine import (
     CELL_LABEL,
     RUN_LABEL,
     CellContainer,
@@ -34,10 +33,11 @@ from orchestrator.engine import (
     find_orphans,
     writable_by_cell,
 )
-from orchestrator.monitor import CONTAINER_SERIES, GPU_SERIES, CellMonitor
-from orchestrator.plan import Cell
-from orchestrator.result import train_window
-from orchestrator.scheduler import parse_cpuset
+from orchestrator.backends.monitor import CONTAINER_SERIES, GPU_SERIES, CellMonitor
+from orchestrator.run.devices import device_request
+from orchestrator.run.plan import Cell
+from orchestrator.run.result import train_window
+from orchestrator.run.scheduler import parse_cpuset
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent.parent / "workloads"
 MONITORING_OFF = "monitoring off (--sample-hz 0): no monitoring figures, no interference check"

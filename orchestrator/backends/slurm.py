@@ -27,12 +27,12 @@ from typing import Optional
 from pydantic import ValidationError
 
 from orchestrator.backends import LOG_FILE, BackendLost, CellRun, CellTask, Reaped
+from orchestrator.backends.engine import owner_alive, owner_id
 from orchestrator.backends.slurm_node import OUTCOME_FILE, read_outcome, write_job_file
-from orchestrator.engine import owner_alive, owner_id
 from orchestrator.errors import UsageError
-from orchestrator.plan import Cell
-from orchestrator.scheduler import Allocator, Placement, Resources, parse_cpuset
-from orchestrator.spec import SlurmPlacement
+from orchestrator.run.plan import Cell
+from orchestrator.run.scheduler import Allocator, Placement, Resources, parse_cpuset
+from orchestrator.spec.matrix import SlurmPlacement
 
 # Room in the job's time limit beyond the cell's own timeout: engine start, image checks, clean-up.
 JOB_MARGIN_S = 300

@@ -21,14 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 
 from orchestrator.backends import LOG_FILE, BackendLost, CellRun, CellTask
+from orchestrator.backends.engine import connect
 from orchestrator.backends.local import LocalBackend
 from orchestrator.bundle.files import write_stream
-from orchestrator.engine import connect
 from orchestrator.errors import SpecError
-from orchestrator.interrupts import interrupt_guard
-from orchestrator.plan import Cell
-from orchestrator.scheduler import Placement, format_cpuset
-from orchestrator.store import Metric
+from orchestrator.run.interrupts import interrupt_guard
+from orchestrator.run.plan import Cell
+from orchestrator.run.scheduler import Placement, format_cpuset
+from orchestrator.store.database import Metric
 
 JOB_FILE = "slurm-job.json"
 OUTCOME_FILE = "slurm-outcome.json"

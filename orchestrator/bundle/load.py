@@ -18,9 +18,9 @@ from rich.console import Console
 
 from orchestrator.bundle.files import byte_progress, copy_file, read_chunks, sha256_file
 from orchestrator.bundle.manifest import FileEntry, ImageEntry, Manifest, verify
-from orchestrator.catalog import load_catalog
 from orchestrator.errors import BenchmatrixError, UsageError
-from orchestrator.images import HASH_LABEL
+from orchestrator.images.build import HASH_LABEL
+from orchestrator.spec.catalog import load_catalog
 
 GB = 1e9
 

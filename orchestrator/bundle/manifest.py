@@ -17,8 +17,8 @@ from rich.console import Console
 from orchestrator import __version__
 from orchestrator.bundle.files import byte_progress, sha256_file
 from orchestrator.errors import SpecError, UsageError
-from orchestrator.validate import Name
-from orchestrator.yamlfile import _expected
+from orchestrator.spec.validate import Name
+from orchestrator.spec.yamlfile import _expected
 
 FORMAT = "benchmatrix.bundle/1"
 MANIFEST_NAME = "manifest.json"

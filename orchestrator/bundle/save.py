@@ -19,14 +19,16 @@ import docker.errors
 from rich.console import Console
 from rich.progress import Progress
 
-from orchestrator import __version__, data, images
+from orchestrator import __version__
+from orchestrator.backends.engine import CellContainer, ContainerSpec
 from orchestrator.bundle.files import byte_progress, copy_file, write_stream
 from orchestrator.bundle.manifest import FORMAT, MANIFEST_NAME, DatasetEntry, FileEntry, ImageEntry, Manifest, Role
-from orchestrator.catalog import Catalog, ImageSpec, load_catalog
-from orchestrator.engine import CellContainer, ContainerSpec
 from orchestrator.errors import BenchmatrixError, UsageError
-from orchestrator.plan import parse_framework_filter
-from orchestrator.store import now
+from orchestrator.images import build as images
+from orchestrator.run import data
+from orchestrator.run.plan import parse_framework_filter
+from orchestrator.spec.catalog import Catalog, ImageSpec, load_catalog
+from orchestrator.store.database import now
 
 BUNDLE_LABEL = "benchmatrix.bundle"
 VERSIONS_MARKER = "BENCHMATRIX_VERSIONS="

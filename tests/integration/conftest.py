@@ -8,11 +8,20 @@ from pathlib import Path
 import docker
 import pytest
 
-from orchestrator import base, data
+from orchestrator.backends.engine import (
+    CELL_LABEL,
+    RUN_LABEL,
+    CellContainer,
+    ContainerExit,
+    ContainerSpec,
+    Mount,
+    connect,
+)
 from orchestrator.backends.local import WORKLOADS_DIR
-from orchestrator.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerExit, ContainerSpec, Mount, connect
 from orchestrator.errors import EngineUnavailable
-from orchestrator.store import Store
+from orchestrator.images import base
+from orchestrator.run import data
+from orchestrator.store.database import Store
 from tests.conftest import run_cli
 
 FRAMEWORKS = ("tensorflow@2.21.0", "pytorch@2.13.0", "mxnet@1.9.1", "keras-mxnet@2.2.4.3", "jax@0.10.2")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.engine import Mount
+from orchestrator.backends.engine import Mount
 from tests.integration.test_timing_spies import IMAGES, run_hardened
 
 REPO = Path(__file__).resolve().parents[2]

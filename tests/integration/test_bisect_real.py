@@ -21,7 +21,7 @@ import docker.errors
 import pytest
 
 from orchestrator.errors import ExitCode
-from orchestrator.store import Store
+from orchestrator.store.database import Store
 from tests.conftest import REPO
 from tests.integration.test_matrix import write_spec
 from workloads.timing import TEST_HOOKS

@@ -21,10 +21,10 @@ import docker
 import docker.errors
 import pytest
 
-from orchestrator.__main__ import main
 from orchestrator.bundle.manifest import MANIFEST_NAME
-from orchestrator.catalog import load_catalog
-from orchestrator.data import sha256_of
+from orchestrator.cli.main import main
+from orchestrator.run.data import sha256_of
+from orchestrator.spec.catalog import load_catalog
 
 TINY_BASE = "benchmatrix/base:bullseye"
 WHEEL = "demo-1.0-py3-none-any.whl"

@@ -12,14 +12,14 @@ import time
 
 import pytest
 
-from orchestrator import data
 from orchestrator.backends import CellTask
 from orchestrator.backends.local import LocalBackend
-from orchestrator.catalog import load_catalog
-from orchestrator.plan import Filters, plan
-from orchestrator.result import load_result
-from orchestrator.scheduler import Placement
-from orchestrator.spec import load_spec
+from orchestrator.run import data
+from orchestrator.run.plan import Filters, plan
+from orchestrator.run.result import load_result
+from orchestrator.run.scheduler import Placement
+from orchestrator.spec.catalog import load_catalog
+from orchestrator.spec.matrix import load_spec
 from tests.integration.test_bundle import build_labelled, on_engine, remove_image
 
 SPEC = """

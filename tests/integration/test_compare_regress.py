@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from orchestrator.errors import ExitCode
-from orchestrator.store import Store
+from orchestrator.store.database import Store
 from tests.integration.test_matrix import write_spec
 
 WORKLOAD = "  - {name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32], max_samples: 640, warmup_steps: 5}"

@@ -9,9 +9,7 @@ import docker.errors
 import pytest
 
 from orchestrator.backends import CONTAINER_CODE, CellTask
-from orchestrator.backends.local import cell_container_spec
-from orchestrator.devices import device_request
-from orchestrator.engine import (
+from orchestrator.backends.engine import (
     OWNER_LABEL,
     RUN_LABEL,
     CellContainer,
@@ -20,8 +18,10 @@ from orchestrator.engine import (
     owner_id,
     writable_by_cell,
 )
-from orchestrator.plan import Cell
-from orchestrator.scheduler import Placement
+from orchestrator.backends.local import cell_container_spec
+from orchestrator.run.devices import device_request
+from orchestrator.run.plan import Cell
+from orchestrator.run.scheduler import Placement
 
 IMAGE = "benchmatrix/mxnet:1.9.1-cpu"
 

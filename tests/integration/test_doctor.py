@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from orchestrator import hostinfo
+from orchestrator.backends import hostinfo
 from orchestrator.errors import ExitCode
 
 

@@ -24,16 +24,16 @@ import pytest
 from rich.console import Console
 from rich.progress import Progress
 
+from orchestrator.backends.engine import CELL_LABEL, OWNER_LABEL, RUN_LABEL
 from orchestrator.backends.local import LocalBackend
-from orchestrator.catalog import load_catalog
-from orchestrator.engine import CELL_LABEL, OWNER_LABEL, RUN_LABEL
 from orchestrator.errors import ExitCode
-from orchestrator.execute import Execution
-from orchestrator.interrupts import InterruptGuard
-from orchestrator.plan import Filters, plan
-from orchestrator.scheduler import Allocator, Resources
-from orchestrator.spec import load_spec
-from orchestrator.store import Store
+from orchestrator.run.execute import Execution
+from orchestrator.run.interrupts import InterruptGuard
+from orchestrator.run.plan import Filters, plan
+from orchestrator.run.scheduler import Allocator, Resources
+from orchestrator.spec.catalog import load_catalog
+from orchestrator.spec.matrix import load_spec
+from orchestrator.store.database import Store
 from tests.conftest import REPO
 from tests.stores import add_run
 

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from orchestrator.catalog import load_catalog
 from orchestrator.errors import UsageError
-from orchestrator.images import HASH_LABEL, BuildOptions, build
+from orchestrator.images.build import HASH_LABEL, BuildOptions, build
+from orchestrator.spec.catalog import load_catalog
 
 
 def test_built_images_carry_oci_labels_and_entry_hash(engine, built_images):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.backends.interference import DISTURBED
 from orchestrator.backends.local import MONITORING_OFF
 from orchestrator.errors import ExitCode
-from orchestrator.interference import DISTURBED
-from orchestrator.store import Store
+from orchestrator.store.database import Store
 from tests.integration.test_matrix import write_spec
 
 PYTORCH = '  - {name: pytorch, version: "2.13.0"}'

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ExitCode
-from orchestrator.store import Store
+from orchestrator.store.database import Store
 
 MODELS_PARAMS = {"mlp": 101_770, "cnn": 203_434}
 

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from orchestrator import migrations
 from orchestrator.errors import UsageError
-from orchestrator.store import Store, cells, metrics
+from orchestrator.store import migrations
+from orchestrator.store.database import Store, cells, metrics
 from tests.conftest import REPO
 from tests.stores import add_run
 
@@ -40,7 +40,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from orchestrator.errors import BenchmatrixError
-from orchestrator.store import CellRecord, Metric, Store
+from orchestrator.store.database import CellRecord, Metric, Store
 
 url, run_id, create, n, pause = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]), float(sys.argv[5])
 store = Store(url)

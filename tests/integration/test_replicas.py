@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from orchestrator.engine import writable_by_cell
+from orchestrator.backends.engine import writable_by_cell
 from tests.integration.conftest import run_workloads
 from tests.integration.test_workloads_models import IMAGES
 

@@ -8,9 +8,9 @@ import re
 import pandas as pd
 import pytest
 
-from orchestrator import report
 from orchestrator.errors import ExitCode
-from orchestrator.store import Store
+from orchestrator.render import report
+from orchestrator.store.database import Store
 from tests.integration.test_matrix import write_spec
 from workloads.ops import DEFAULT_SIZES, OPERATIONS
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.engine import RUN_LABEL
+from orchestrator.backends.engine import RUN_LABEL
 from orchestrator.errors import ExitCode
-from orchestrator.store import Store
+from orchestrator.store.database import Store
 from tests.conftest import REPO
 from tests.integration.test_bundle import in_process
 

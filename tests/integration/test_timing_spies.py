@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.backends.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerSpec, Mount
 from orchestrator.backends.local import WORKLOADS_DIR
-from orchestrator.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerSpec, Mount
 from tests.integration.conftest import FRAMEWORKS
 
 SPY_DIR = Path(__file__).parent

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from orchestrator.engine import writable_by_cell
+from orchestrator.backends.engine import writable_by_cell
 from tests.integration.conftest import run_workloads
 
 # Trainable parameters, the same in every framework (stated in the README).

@@ -12,14 +12,15 @@ from typing import Optional
 import pytest
 from rich.console import Console
 
-from orchestrator import bisect, regress, upgrade_cli
-from orchestrator.__main__ import main
-from orchestrator.catalog import load_catalog
-from orchestrator.compare import BrokenSide, Comparison, Outcome, Pair, Settings, Side, Verdict, method_note
+from orchestrator.analysis import bisect, regress
+from orchestrator.analysis.compare import BrokenSide, Comparison, Outcome, Pair, Settings, Side, Verdict, method_note
+from orchestrator.analysis.regress import RegressRequest
+from orchestrator.analysis.stats import summarize
+from orchestrator.cli import upgrade as upgrade_cli
+from orchestrator.cli.main import main
 from orchestrator.errors import ExitCode, SpecError, UsageError
-from orchestrator.regress import RegressRequest
-from orchestrator.stats import summarize
-from orchestrator.store import Store
+from orchestrator.spec.catalog import load_catalog
+from orchestrator.store.database import Store
 from tests.unit.test_regress import SPEC, FakeRounds, noisy
 
 VERSIONS = tuple(f"1.{i}.0" for i in range(9))

@@ -13,9 +13,9 @@ from rich.console import Console
 from orchestrator.bundle.load import stale_images
 from orchestrator.bundle.manifest import FORMAT, MANIFEST_NAME, read_manifest, verify
 from orchestrator.bundle.save import SaveRequest, catalog_entries, requested_refs
-from orchestrator.catalog import load_catalog
 from orchestrator.errors import ExitCode, UsageError
-from orchestrator.images import HASH_LABEL
+from orchestrator.images.build import HASH_LABEL
+from orchestrator.spec.catalog import load_catalog
 
 IMAGE_ID = "sha256:" + "ab" * 32
 QUIET = Console(file=io.StringIO())

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.catalog import load_catalog
 from orchestrator.errors import SpecError
-from orchestrator.images import BuildOptions, labels_for, prepare_context, render, render_all
+from orchestrator.images.build import BuildOptions, labels_for, prepare_context, render, render_all
+from orchestrator.spec.catalog import load_catalog
 
 CATALOG = Path("images/catalog.yaml")
 

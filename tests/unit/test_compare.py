@@ -8,9 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.compare import Outcome, Settings, Verdict, compare, judge, parse_selection, to_junit, to_markdown
+from orchestrator.analysis.compare import (
+    Outcome,
+    Settings,
+    Verdict,
+    compare,
+    judge,
+    parse_selection,
+    to_junit,
+    to_markdown,
+)
 from orchestrator.errors import ExitCode, UsageError
-from orchestrator.store import Metric, Store
+from orchestrator.store.database import Metric, Store
 from tests.stores import add_run
 from tests.unit.test_report import record
 

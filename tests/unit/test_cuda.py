@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.catalog import load_catalog
-from orchestrator.cuda import newest_supported, support_note, unsupported_gpus
-from orchestrator.runner import unsupported_images
+from orchestrator.images.cuda import newest_supported, support_note, unsupported_gpus
+from orchestrator.run.runner import unsupported_images
+from orchestrator.spec.catalog import load_catalog
 
 H100 = {"index": 0, "name": "NVIDIA H100", "compute_capability": "9.0"}
 T4 = {"index": 1, "name": "Tesla T4", "compute_capability": "7.5"}

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from orchestrator import data
 from orchestrator.errors import ExitCode
+from orchestrator.run import data
 from tests.conftest import REPO
 
 # The CLI as uid 1000: modules are imported as root, then the process gives its privileges up.
-AS_UID_1000 = "import os, sys, orchestrator.__main__ as m; os.setgid(1000); os.setuid(1000); sys.exit(m.main())"
+AS_UID_1000 = "import os, sys, orchestrator.cli.main as m; os.setgid(1000); os.setuid(1000); sys.exit(m.main())"
 
 
 def files_of(folder) -> dict[str, bytes]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from orchestrator.backends import workload_command
-from orchestrator.devices import describe_request, device_request, global_batch, plan_fields, planned_device_ids
+from orchestrator.run.devices import describe_request, device_request, global_batch, plan_fields, planned_device_ids
 from tests.unit.test_scheduler import cell, gpu_cell
 
 

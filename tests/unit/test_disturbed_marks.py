@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from orchestrator import report, views
-from orchestrator.compare import Settings, Verdict, compare
-from orchestrator.interference import DISTURBED
-from orchestrator.store import Metric, Store
-from orchestrator.table import speed_table
+from orchestrator.analysis.compare import Settings, Verdict, compare
+from orchestrator.backends.interference import DISTURBED
+from orchestrator.render import report, views
+from orchestrator.render.table import speed_table
+from orchestrator.store.database import Metric, Store
 from tests.stores import add_run
 from tests.unit.test_compare import side
 from tests.unit.test_store_and_table import record

@@ -10,12 +10,13 @@ import pynvml
 import pytest
 from rich.console import Console
 
-from orchestrator import data, hostinfo, runner
-from orchestrator.doctor import cpu_environment_checks, gpu_environment_checks
+from orchestrator.backends import hostinfo
+from orchestrator.backends.hostinfo import Busy, CpuSettings, busy_between, cpu_settings
+from orchestrator.cli.doctor import cpu_environment_checks, gpu_environment_checks
 from orchestrator.errors import ExitCode, HostBusy, UsageError
-from orchestrator.hostinfo import Busy, CpuSettings, busy_between, cpu_settings
-from orchestrator.plan import Filters
-from orchestrator.runner import RunRequest, run_matrix
+from orchestrator.run import data, runner
+from orchestrator.run.plan import Filters
+from orchestrator.run.runner import RunRequest, run_matrix
 from tests.unit.test_monitor import FakeNvml, reading
 from tests.unit.test_run_options import NO_ENGINE, SPEC
 

@@ -19,10 +19,10 @@ from rich.progress import Progress
 
 from orchestrator.backends import BackendLost, CellRun, CellTask
 from orchestrator.errors import EngineLostTwice
-from orchestrator.execute import Execution, failed_record
-from orchestrator.interrupts import InterruptGuard
-from orchestrator.scheduler import Allocator, Resources
-from orchestrator.store import Store, now
+from orchestrator.run.execute import Execution, failed_record
+from orchestrator.run.interrupts import InterruptGuard
+from orchestrator.run.scheduler import Allocator, Resources
+from orchestrator.store.database import Store, now
 from tests.stores import add_run
 from tests.unit.test_scheduler import cell
 

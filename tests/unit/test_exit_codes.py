@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import __main__ as cli_main
 from orchestrator import errors
+from orchestrator.cli import main as cli_main
 from orchestrator.errors import BenchmatrixError, ExitCode
 
 README = Path(__file__).resolve().parents[2] / "README.md"

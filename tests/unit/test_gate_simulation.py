@@ -8,7 +8,7 @@ import math
 import pytest
 
 from bench.detector import normal_noise, simulate
-from orchestrator.compare import Settings
+from orchestrator.analysis.compare import Settings
 
 SEQUENTIAL = (14, 20)  # regress's defaults: --repeats 14 --max-repeats 20
 TRIALS = 400

@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from orchestrator import history, report
-from orchestrator.__main__ import main
+from orchestrator.analysis import history
+from orchestrator.cli.main import main
 from orchestrator.errors import ExitCode, UsageError
-from orchestrator.store import Metric, Store
+from orchestrator.render import report
+from orchestrator.store.database import Metric, Store
 from tests.stores import add_run, cell
 
 HOST_A = json.dumps({"hostname": "a", "cpu_model": "Xeon", "cores": 2})

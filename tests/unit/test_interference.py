@@ -8,8 +8,8 @@ from pathlib import Path
 import pynvml
 import pytest
 
-from orchestrator import interference
-from orchestrator.interference import (
+from orchestrator.backends import interference
+from orchestrator.backends.interference import (
     DISTURBED,
     DISTURBING_OTHER_CPUS,
     busy_seconds,
@@ -17,7 +17,7 @@ from orchestrator.interference import (
     gpu_interference,
     verdict,
 )
-from orchestrator.monitor import CellMonitor, ContainerSample, GpuSample, Nvml, TrainWindow, window_metrics
+from orchestrator.backends.monitor import CellMonitor, ContainerSample, GpuSample, Nvml, TrainWindow, window_metrics
 from tests.unit.test_monitor import MB, FakeNvml, reading, wait_for
 
 TICK = os.sysconf("SC_CLK_TCK")

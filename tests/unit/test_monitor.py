@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 
-from orchestrator.monitor import (
+from orchestrator.backends.monitor import (
     CONTAINER_SERIES,
     GPU_SERIES,
     CellMonitor,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from orchestrator.backends import workload_command
-from orchestrator.catalog import load_catalog
 from orchestrator.errors import SpecError, UsageError
-from orchestrator.plan import Filters, plan
-from orchestrator.spec import load_spec
+from orchestrator.run.plan import Filters, plan
+from orchestrator.spec.catalog import load_catalog
+from orchestrator.spec.matrix import load_spec
 
 GOLDEN = Path(__file__).parent / "golden"
 DEFAULT = Path("matrices/default.yaml")

@@ -8,8 +8,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from orchestrator import data
-from orchestrator.store import Store
+from orchestrator.run import data
+from orchestrator.store.database import Store
 from tests.stores import add_run, cell
 from workloads.datasets import idx, provenance
 from workloads.datasets.provenance import PROVENANCE_FILE, Kind, Provenance

@@ -14,11 +14,11 @@ import pytest
 import yaml
 from rich.console import Console
 
-from orchestrator.compare import Outcome, Settings, Verdict, method_note, parse_selection, rows_for_display
+from orchestrator.analysis.compare import Outcome, Settings, Verdict, method_note, parse_selection, rows_for_display
+from orchestrator.analysis.regress import RegressRequest, cap, gate, looks, prepare, regress_spec, round_order
 from orchestrator.errors import UsageError
-from orchestrator.regress import RegressRequest, cap, gate, looks, prepare, regress_spec, round_order
-from orchestrator.runner import RunRequest, RunSummary
-from orchestrator.store import Metric, Store
+from orchestrator.run.runner import RunRequest, RunSummary
+from orchestrator.store.database import Metric, Store
 from tests.stores import add_run, cell
 
 SPEC = Path(__file__).resolve().parents[2] / "matrices" / "regress.yaml"

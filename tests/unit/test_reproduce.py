@@ -8,11 +8,11 @@ from dataclasses import dataclass, replace
 import docker.errors
 import pytest
 
-from orchestrator import data
-from orchestrator import reproduce as again
-from orchestrator.__main__ import main
+from orchestrator.analysis import reproduce as again
+from orchestrator.cli.main import main
 from orchestrator.errors import ExitCode, NotReproducible, UsageError
-from orchestrator.store import Store
+from orchestrator.run import data
+from orchestrator.store.database import Store
 from tests.stores import add_run, cell
 from tests.unit.test_scheduler import BASE
 

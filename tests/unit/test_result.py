@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from orchestrator.result import ResultError, classify, load_result, metrics_from, signal_note
+from orchestrator.run.result import ResultError, classify, load_result, metrics_from, signal_note
 
 
 @pytest.mark.parametrize(

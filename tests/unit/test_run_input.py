@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator import data
 from orchestrator.errors import ExitCode
-from orchestrator.store import Store
+from orchestrator.run import data
+from orchestrator.store.database import Store
 
 
 def test_missing_dataset_names_the_files_and_starts_nothing(tmp_path, cli):

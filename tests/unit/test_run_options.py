@@ -16,14 +16,14 @@ from typing import Optional
 import pytest
 from rich.console import Console
 
-from orchestrator import data
-from orchestrator.engine import owner_id
+from orchestrator.backends.engine import owner_id
+from orchestrator.backends.monitor import host_gpu_ids
 from orchestrator.errors import ExitCode, UsageError
-from orchestrator.monitor import host_gpu_ids
-from orchestrator.plan import Filters
-from orchestrator.runner import OWNER_KEY, RunRequest, run_matrix
-from orchestrator.spec import spec_hash
-from orchestrator.store import Store, runs
+from orchestrator.run import data
+from orchestrator.run.plan import Filters
+from orchestrator.run.runner import OWNER_KEY, RunRequest, run_matrix
+from orchestrator.spec.matrix import spec_hash
+from orchestrator.store.database import Store, runs
 from tests.stores import add_run
 
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent.sock"}

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from orchestrator.errors import UsageError
-from orchestrator.plan import Cell
-from orchestrator.scheduler import Allocator, Placement, Resources, format_cpuset, parse_cpuset
+from orchestrator.run.plan import Cell
+from orchestrator.run.scheduler import Allocator, Placement, Resources, format_cpuset, parse_cpuset
 
 BASE = Cell(
     system="cpu",

@@ -36,12 +36,12 @@ from orchestrator.backends.slurm_node import (
     write_outcome,
 )
 from orchestrator.errors import SpecError, UsageError
-from orchestrator.execute import cell_record
-from orchestrator.plan import Cell
-from orchestrator.result import classify
-from orchestrator.scheduler import Placement
-from orchestrator.spec import SlurmPlacement, load_spec
-from orchestrator.store import Metric, now
+from orchestrator.run.execute import cell_record
+from orchestrator.run.plan import Cell
+from orchestrator.run.result import classify
+from orchestrator.run.scheduler import Placement
+from orchestrator.spec.matrix import SlurmPlacement, load_spec
+from orchestrator.store.database import Metric, now
 from tests.unit.test_scheduler import cell as scheduler_cell
 
 IMAGE_ID = "sha256:" + "12" * 32

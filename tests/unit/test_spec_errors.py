@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import SpecError
-from orchestrator.spec import load_spec
+from orchestrator.spec.matrix import load_spec
 
 VALID = """
 name: t

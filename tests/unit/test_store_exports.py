@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from orchestrator.store import Store
+from orchestrator.store.database import Store
 from tests.conftest import REPO
 from tests.stores import add_run
 from tests.unit.test_report import record

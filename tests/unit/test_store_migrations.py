@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import migrations
 from orchestrator.errors import UsageError
-from orchestrator.store import Store
+from orchestrator.store import migrations
+from orchestrator.store.database import Store
 from tests.conftest import REPO
 from tests.stores import add_run, cell
 
@@ -19,7 +19,7 @@ GOLDEN = Path(__file__).parent / "golden"
 
 OPEN_AND_WRITE = """
 import sys
-from orchestrator.store import Store
+from orchestrator.store.database import Store
 store = Store(sys.argv[1])
 store.create_run(sys.argv[2], spec_name="t", spec_path="t", spec_hash="h", reference="tensorflow", system="cpu",
                  command="[]", tool_version="0", host="{}")

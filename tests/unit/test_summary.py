@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from orchestrator.summary import repeat_groups, summarize_repeats, summarize_series
+from orchestrator.analysis.summary import repeat_groups, summarize_repeats, summarize_series
 
 
 def test_repeat_summary_median_iqr_cv():

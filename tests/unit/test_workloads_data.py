@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import data
 from orchestrator.errors import BenchmatrixError, UsageError
+from orchestrator.run import data
 from workloads.datasets import DATASETS as READERS
 from workloads.datasets import cifar, open_dataset
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.result import metrics_from
+from orchestrator.run.result import metrics_from
 from workloads import ops
 from workloads.__main__ import main
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from orchestrator.backends import workload_command
-from orchestrator.catalog import load_catalog
 from orchestrator.errors import SpecError
-from orchestrator.plan import Filters, plan
-from orchestrator.result import metrics_from
-from orchestrator.spec import load_spec
+from orchestrator.run.plan import Filters, plan
+from orchestrator.run.result import metrics_from
+from orchestrator.spec.catalog import load_catalog
+from orchestrator.spec.matrix import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "matrices" / "seeds.yaml"

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from orchestrator.monitor import GpuSample, TrainWindow, energy_joules
-from orchestrator.result import train_window
+from orchestrator.backends.monitor import GpuSample, TrainWindow, energy_joules
+from orchestrator.run.result import train_window
 from tests.unit.test_workloads_timing import AsyncDevice, FakeClock
 from workloads import run as run_module
 from workloads.datasets.idx import write_sample

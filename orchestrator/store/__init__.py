@@ -1,0 +1,1 @@
+"""Step 5, the results store: schema, migrations, queries."""
