@@ -16,7 +16,7 @@ import pytest
 from orchestrator.store.database import Store
 from tests.conftest import REPO
 from tests.stores import add_run
-from tests.unit.test_report import record
+from tests.unit.render.test_report import record
 
 
 def _free_port() -> int:

@@ -21,9 +21,9 @@ from orchestrator.analysis.compare import (
 from orchestrator.errors import ExitCode, UsageError
 from orchestrator.store.database import Metric, Store
 from tests.stores import add_run
-from tests.unit.test_report import record
+from tests.unit.render.test_report import record
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent.parent / "golden"
 _ids = itertools.count(1)
 
 

@@ -14,7 +14,7 @@ from orchestrator.store.database import Metric, Store
 from tests.stores import add_run, cell
 from workloads.contract import suspect_note
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent.parent / "golden"
 T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
 
 

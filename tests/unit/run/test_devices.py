@@ -6,7 +6,7 @@ import json
 
 from orchestrator.backends import workload_command
 from orchestrator.run.devices import describe_request, device_request, global_batch, plan_fields, planned_device_ids
-from tests.unit.test_scheduler import cell, gpu_cell
+from tests.unit.run.test_scheduler import cell, gpu_cell
 
 
 def test_device_request_names_exactly_the_devices_with_the_gpu_capability():

@@ -24,7 +24,7 @@ from orchestrator.run.interrupts import InterruptGuard
 from orchestrator.run.scheduler import Allocator, Resources
 from orchestrator.store.database import Store, now
 from tests.stores import add_run
-from tests.unit.test_scheduler import cell
+from tests.unit.run.test_scheduler import cell
 
 RESULT = {
     "schema": "benchmatrix.result/1",

@@ -42,7 +42,7 @@ from orchestrator.run.result import classify
 from orchestrator.run.scheduler import Placement
 from orchestrator.spec.matrix import SlurmPlacement, load_spec
 from orchestrator.store.database import Metric, now
-from tests.unit.test_scheduler import cell as scheduler_cell
+from tests.unit.run.test_scheduler import cell as scheduler_cell
 
 IMAGE_ID = "sha256:" + "12" * 32
 

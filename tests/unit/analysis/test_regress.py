@@ -21,7 +21,7 @@ from orchestrator.run.runner import RunRequest, RunSummary
 from orchestrator.store.database import Metric, Store
 from tests.stores import add_run, cell
 
-SPEC = Path(__file__).resolve().parents[2] / "matrices" / "regress.yaml"
+SPEC = Path(__file__).resolve().parents[3] / "matrices" / "regress.yaml"
 
 
 def test_looks_double_up_to_the_cap():

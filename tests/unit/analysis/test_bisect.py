@@ -21,7 +21,7 @@ from orchestrator.cli.main import main
 from orchestrator.errors import ExitCode, SpecError, UsageError
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.store.database import Store
-from tests.unit.test_regress import SPEC, FakeRounds, noisy
+from tests.unit.analysis.test_regress import SPEC, FakeRounds, noisy
 
 VERSIONS = tuple(f"1.{i}.0" for i in range(9))
 

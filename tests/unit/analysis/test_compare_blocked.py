@@ -12,7 +12,7 @@ from scipy.stats import wilcoxon
 
 from orchestrator.analysis.compare import Pair, Settings, Verdict, judge, opposite_order_pairs, rounds
 from orchestrator.analysis.stats import paired_shift, pairs_needed, walsh_averages
-from tests.unit.test_compare import cell
+from tests.unit.analysis.test_compare import cell
 
 ORDER_EFFECT = 1.05  # whichever build runs second in a round is 5 % slower
 

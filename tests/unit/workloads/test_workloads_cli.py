@@ -381,7 +381,7 @@ def test_ops_has_no_keras_mxnet_backend(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_plugin_models_become_model_choices(monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path) -> None:
     _use_fake(monkeypatch)
-    plugins = Path(__file__).resolve().parents[2] / "examples" / "plugins"
+    plugins = Path(__file__).resolve().parents[3] / "examples" / "plugins"
     out = tmp_path / "r.json"
     args = _args(data_dir, out, "--warmup-steps", "1", "--plugin-dir", str(plugins))
     args[args.index("mlp")] = "mnist_mlp"

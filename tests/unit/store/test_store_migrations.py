@@ -15,7 +15,7 @@ from orchestrator.store.database import Store
 from tests.conftest import REPO
 from tests.stores import add_run, cell
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent.parent / "golden"
 
 OPEN_AND_WRITE = """
 import sys

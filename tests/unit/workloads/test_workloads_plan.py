@@ -14,7 +14,7 @@ from orchestrator.run.result import metrics_from
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.spec.matrix import load_spec
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SEEDS = REPO / "matrices" / "seeds.yaml"
 PLUGINS = REPO / "examples" / "plugins"
 

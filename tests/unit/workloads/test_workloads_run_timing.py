@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.backends.monitor import GpuSample, TrainWindow, energy_joules
 from orchestrator.run.result import train_window
-from tests.unit.test_workloads_timing import AsyncDevice, FakeClock
+from tests.unit.workloads.test_workloads_timing import AsyncDevice, FakeClock
 from workloads import run as run_module
 from workloads.datasets.idx import write_sample
 from workloads.result import write_result

@@ -18,7 +18,7 @@ from orchestrator.backends.interference import (
     verdict,
 )
 from orchestrator.backends.monitor import CellMonitor, ContainerSample, GpuSample, Nvml, TrainWindow, window_metrics
-from tests.unit.test_monitor import MB, FakeNvml, reading, wait_for
+from tests.unit.backends.test_monitor import MB, FakeNvml, reading, wait_for
 
 TICK = os.sysconf("SC_CLK_TCK")
 CONTAINER_ID = "3f9c0d5e7a1b" * 5 + "abcd"

@@ -13,7 +13,7 @@ from orchestrator import errors
 from orchestrator.cli import main as cli_main
 from orchestrator.errors import BenchmatrixError, ExitCode
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def error_classes() -> list[type[BenchmatrixError]]:

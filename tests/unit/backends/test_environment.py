@@ -17,8 +17,8 @@ from orchestrator.errors import ExitCode, HostBusy, UsageError
 from orchestrator.run import data, runner
 from orchestrator.run.plan import Filters
 from orchestrator.run.runner import RunRequest, run_matrix
-from tests.unit.test_monitor import FakeNvml, reading
-from tests.unit.test_run_options import NO_ENGINE, SPEC
+from tests.unit.backends.test_monitor import FakeNvml, reading
+from tests.unit.run.test_run_options import NO_ENGINE, SPEC
 
 GIB = 1024**3
 QUIET = Busy(0.05, ())

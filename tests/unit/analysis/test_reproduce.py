@@ -14,7 +14,7 @@ from orchestrator.errors import ExitCode, NotReproducible, UsageError
 from orchestrator.run import data
 from orchestrator.store.database import Store
 from tests.stores import add_run, cell
-from tests.unit.test_scheduler import BASE
+from tests.unit.run.test_scheduler import BASE
 
 CELL = replace(BASE, max_samples=640, warmup_steps=5, timeout_s=600, memory="4g", options=(("hybridize", True),))
 

@@ -13,7 +13,7 @@ from orchestrator.run.plan import Filters, plan
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.spec.matrix import load_spec
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent.parent / "golden"
 DEFAULT = Path("matrices/default.yaml")
 
 

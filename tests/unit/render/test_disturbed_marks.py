@@ -11,8 +11,8 @@ from orchestrator.render import report, views
 from orchestrator.render.table import speed_table
 from orchestrator.store.database import Metric, Store
 from tests.stores import add_run
-from tests.unit.test_compare import side
-from tests.unit.test_store_and_table import record
+from tests.unit.analysis.test_compare import side
+from tests.unit.store.test_store_and_table import record
 
 REASON = (
     "the cell got 0.7 of 2 CPUs; 1.2 CPUs of other work on its CPUs on average over 4.0 s around the 3.1 s "
