@@ -19,8 +19,8 @@ is called a regression in <= 5 % of gates; with the sequential design at CV 5 % 
 found in >= 95 % and A/A passes in >= 75 % (CV 1 %: >= 95 %); one stalled round moves none of these
 by more than 5 points.
 
-    .venv/bin/python bench/detector.py [--cv 0.01,0.05] [--trials 400] [--repeats 10 --max-repeats 20]
-    .venv/bin/python bench/detector.py --real [--framework pytorch] [--fresh]   (engine; ~2 min)
+    .venv/bin/python -m bench.detector [--cv 0.01,0.05] [--trials 400] [--repeats 10 --max-repeats 20]
+    .venv/bin/python -m bench.detector --real [--framework pytorch] [--fresh]   (engine; ~2 min)
 """
 
 from __future__ import annotations

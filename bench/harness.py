@@ -18,8 +18,8 @@ It prints each round, the median over rounds of harness ÷ bare within the round
 back to back, so slow drift of the machine cancels; goal ≥ 0.97), the medians of each side, and the
 harness's ``warmup_seconds`` and timing-suspect flags. On a GPU host (no Docker needed)::
 
-    PYTHONPATH=. python3 bench/harness.py --model resnet50 --batch-size 256 --option precision=bf16
-    PYTHONPATH=. python3 bench/harness.py --model cnn --batch-size 64 --option compile=true
+    python3 -m bench.harness --model resnet50 --batch-size 256 --option precision=bf16
+    python3 -m bench.harness --model cnn --batch-size 64 --option compile=true
 
 On CPU, inside each framework's image: ``bash bench/harness_cpu.sh`` (mlp and cnn, five frameworks).
 """

@@ -4,7 +4,7 @@
 # Pinned to one CPU (CPUSET, default 1), leaving the other to the engine: on this 2-vCPU VM an
 # unpinned cell's speed is bimodal (e.g. 1,163 or 1,997 img/s for the same TF CNN).
 #   bash bench/harness_cpu.sh [extra harness.py arguments]
-# SCRIPT runs another bench script the same way (SCRIPT=bench/pixels.py); FRAMEWORKS and MODELS narrow the loop.
+# SCRIPT runs another bench script the same way (SCRIPT=bench.pixels); FRAMEWORKS and MODELS narrow the loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A IMAGES=(
@@ -18,7 +18,7 @@ for framework in ${FRAMEWORKS:-pytorch mxnet tensorflow jax keras-mxnet}; do
     docker run --rm --network none --user 1000:1000 --read-only --tmpfs /tmp:rw,exec,size=2g \
       --cpuset-cpus "${CPUSET:-1}" \
       -v "$PWD:/opt/benchmatrix:ro" -w /opt/benchmatrix -e PYTHONPATH=/opt/benchmatrix -e HOME=/tmp \
-      "${IMAGES[$framework]}" python3 "${SCRIPT:-bench/harness.py}" --framework "$framework" --model "$model" \
+      "${IMAGES[$framework]}" python3 -m "${SCRIPT:-bench.harness}" --framework "$framework" --model "$model" \
       --samples "$samples" "$@" 2>/dev/null | { [ -z "${header:-}" ] && cat || tail -n +2; }
     header=shown
   done

@@ -10,7 +10,7 @@ side of each step several percent slower, which would be charged to the containe
 bookworm host, for PyTorch 2.13.0:
 
     /usr/bin/python3.11 -m venv /tmp/bare && /tmp/bare/bin/pip install torch==2.13.0 numpy
-    .venv/bin/python bench/overhead.py --bare-python /tmp/bare/bin/python
+    .venv/bin/python -m bench.overhead --bare-python /tmp/bare/bin/python
 
 The container side is the real cell container (`engine.CellContainer`: no network, read-only
 root, uid 1000, dropped capabilities) of `benchmatrix/<framework>:<version>-cpu`; both sides
@@ -29,13 +29,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from orchestrator.backends import CONTAINER_CODE
+from orchestrator.backends.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerSpec, Mount, connect
+from orchestrator.run import data
+from workloads.contract import RunArgs
 
-from orchestrator.backends import CONTAINER_CODE  # noqa: E402
-from orchestrator.backends.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerSpec, Mount, connect  # noqa: E402
-from orchestrator.run import data  # noqa: E402
-from workloads.contract import RunArgs  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 # Samples per epoch: the default matrix's (mlp runs all of Fashion-MNIST, cnn is capped at 6000).
 DEFAULT_SAMPLES = {"mlp": 60000, "cnn": 6000}

@@ -6,7 +6,7 @@ sizes — interleaved G U Z, G U Z, … in one process, each run exactly what a 
 
 It prints, per framework installed in this Python, the median img/s on each and the median over rounds
 of uniform ÷ generated and zeros ÷ generated (each ratio within one round). On CPU, in each image:
-``SCRIPT=bench/pixels.py MODELS=mlp bash bench/harness_cpu.sh``.
+``SCRIPT=bench.pixels MODELS=mlp bash bench/harness_cpu.sh``.
 """
 
 from __future__ import annotations

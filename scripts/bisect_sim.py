@@ -18,17 +18,13 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from orchestrator.analysis import bisect, regress  # noqa: E402
-from orchestrator.analysis.compare import BrokenSide, Outcome, Settings, compare  # noqa: E402
-from orchestrator.render.table import SPEED  # noqa: E402
+from orchestrator.analysis import bisect, regress
+from orchestrator.analysis.compare import BrokenSide, Outcome, Settings, compare
+from orchestrator.render.table import SPEED
 
 BASE = 1000.0  # img/s of GOOD
 

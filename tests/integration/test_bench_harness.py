@@ -1,4 +1,4 @@
-"""bench/harness.py in the framework images: every command line the README documents runs as written
+"""bench/harness.py in the framework images: every command line docs/measurement.md documents runs as written
 (with tiny sizes appended: argparse keeps the last value), and the bare reference sees a host copy."""
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ TINY = "--samples 64 --epochs 1 --rounds 1 --warmup-steps 1 --batch-size 16"
 
 
 def documented_commands() -> list[str]:
-    """The README's code spans that run bench/harness.py or bench/harness_cpu.sh, whitespace folded."""
-    spans = re.findall(r"`([^`]*bench/harness[^`]*)`", (REPO / "README.md").read_text())
+    """The code spans of docs/measurement.md that run bench.harness or bench/harness_cpu.sh, whitespace folded."""
+    spans = re.findall(r"`([^`]*bench[./]harness[^`]*)`", (REPO / "docs" / "measurement.md").read_text())
     commands = [" ".join(span.split()) for span in spans]
-    return [c for c in commands if c.startswith(("PYTHONPATH=. python3 bench/harness.py", "bash bench/harness_cpu.sh"))]
+    return [c for c in commands if c.startswith(("python3 -m bench.harness", "bash bench/harness_cpu.sh"))]
 
 
 def in_image(engine, image: str, command: str) -> str:
@@ -41,12 +41,12 @@ def ratio(output: str, framework: str, where: str = "device") -> float:
     return float(row[6])
 
 
-def test_the_readme_documents_the_gpu_and_the_cpu_commands():
+def test_the_docs_document_the_gpu_and_the_cpu_commands():
     commands = documented_commands()
     assert any("--model resnet50" in c for c in commands) and "bash bench/harness_cpu.sh" in commands
 
 
-@pytest.mark.parametrize("command", [c for c in documented_commands() if "harness.py" in c])
+@pytest.mark.parametrize("command", [c for c in documented_commands() if c.startswith("python3 -m bench.harness")])
 def test_each_documented_harness_command_runs(engine, built_images, command):
     output = in_image(engine, IMAGES["pytorch"], f"{command} {TINY}")
     assert ratio(output, "pytorch") > 0
@@ -65,7 +65,7 @@ def test_the_cpu_script_runs_every_framework(engine, built_images):
 
 
 def test_a_hidden_host_copy_on_the_harness_side_shows_in_the_ratio(engine, built_images):
-    run = "PYTHONPATH=. python3 bench/harness.py --framework jax --model mlp --samples 8192 --epochs 1 --input device"
+    run = "python3 -m bench.harness --framework jax --model mlp --samples 8192 --epochs 1 --input device"
     plain = ratio(in_image(engine, IMAGES["jax"], f"{run} --rounds 3"), "jax")
     copied = ratio(in_image(engine, IMAGES["jax"], f"{run} --rounds 3 --hidden-host-copy"), "jax")
     print(f"jax mlp harness/bare: {plain:.3f} resident, {copied:.3f} with a hidden host copy")

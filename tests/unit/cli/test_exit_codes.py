@@ -1,4 +1,4 @@
-"""One exit code per outcome: one class each in errors.py, the README's table, and `main`'s mapping."""
+"""One exit code per outcome: one class each in errors.py, the documented table (docs/commands.md), and `main`'s mapping."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from orchestrator import errors
 from orchestrator.cli import main as cli_main
 from orchestrator.errors import BenchmatrixError, ExitCode
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+REPO = Path(__file__).resolve().parents[3]
+EXIT_CODES_DOC = REPO / "docs" / "commands.md"
 
 
 def error_classes() -> list[type[BenchmatrixError]]:
@@ -26,8 +27,8 @@ def test_every_exit_code_but_ok_and_internal_has_one_class():
     assert set(owners) == set(ExitCode) - {ExitCode.OK, ExitCode.INTERNAL}
 
 
-def test_the_readme_table_lists_each_code_once():
-    table = re.findall(r"^\| (\d+) \| `?(\w+)`? \|", README.read_text(), flags=re.MULTILINE)
+def test_the_documented_table_lists_each_code_once():
+    table = re.findall(r"^\| (\d+) \| `?(\w+)`? \|", EXIT_CODES_DOC.read_text(), flags=re.MULTILINE)
     assert sorted(int(code) for code, _ in table) == sorted(ExitCode)
     named = {int(code): name for code, name in table}
     for cls in error_classes():
@@ -64,7 +65,7 @@ def test_main_maps_each_failure_to_its_code(monkeypatch, raised, code):
 def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(table):
     """`plan … | head`: more output than a pipe holds, a reader that stops early; exit 0, nothing on stderr."""
     argv = [sys.executable, "-m", "orchestrator", "plan", "--repeats", "100", *(() if table else ("--json",))]
-    reader = subprocess.Popen(argv, cwd=README.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert reader.stdout.read(200)  # what `head -c 200` takes, then it goes
     reader.stdout.close()
     stderr = reader.stderr.read().decode()
