@@ -185,8 +185,8 @@ class HostRoundTrip:
 
     def __call__(self, xs: Any, ys: Any, start: int, stop: int) -> None:
         ops = self.ops
-        batch = [ops.convert_to_tensor(ops.convert_to_numpy(part[start:stop])) for part in (xs, ys)]
-        self.step(*batch, 0, stop - start)
+        x, y = (ops.convert_to_tensor(ops.convert_to_numpy(part[start:stop])) for part in (xs, ys))
+        self.step(x, y, 0, stop - start)
 
     def wait(self) -> None:
         self.step.wait()

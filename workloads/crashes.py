@@ -19,4 +19,5 @@ FATAL_SIGNALS = (signal.SIGSEGV, signal.SIGFPE, signal.SIGABRT, signal.SIGBUS, s
 def report_native_crashes() -> None:
     for fatal in FATAL_SIGNALS:
         signal.signal(fatal, signal.SIG_DFL)
-    faulthandler.enable(file=sys.__stderr__, all_threads=True)  # the process's own stderr, even when captured
+    # the process's own stderr, even when captured (sys.stderr when it has none)
+    faulthandler.enable(file=sys.__stderr__ or sys.stderr, all_threads=True)

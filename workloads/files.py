@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> Path:
     """Let `write` fill a temporary file beside `path`, then rename it into place.
 
     The file is world-readable (mkstemp's 0600 would hide it from the cell's uid or the host's)."""

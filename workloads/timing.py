@@ -217,6 +217,7 @@ class Recorder:
         epoch = self.epochs[-1]
         if epoch.end is None:
             self.stop_epoch()
+        assert epoch.end is not None  # stop_epoch sets it
         self.losses.append(float(loss))
         self.accuracies.append(float(accuracy))
         self._log(

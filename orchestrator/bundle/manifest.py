@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from rich.console import Console
@@ -18,9 +18,9 @@ from orchestrator import __version__
 from orchestrator.bundle.files import byte_progress, sha256_file
 from orchestrator.errors import SpecError, UsageError
 from orchestrator.spec.validate import Name
-from orchestrator.spec.yamlfile import _expected
+from orchestrator.spec.yamlfile import invalid
 
-FORMAT = "benchmatrix.bundle/1"
+FORMAT: Final = "benchmatrix.bundle/1"
 MANIFEST_NAME = "manifest.json"
 Role = Literal["image", "dataset", "wheel"]
 
@@ -151,8 +151,7 @@ def read_manifest(root: Path) -> Manifest:
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise SpecError(str(path), ".".join(str(part) for part in first["loc"]), _expected(first)) from exc
+        raise invalid(path, exc) from exc
     real_root = root.resolve()
     for index, entry in enumerate(manifest.files):
         if not (root / entry.path).resolve().is_relative_to(real_root):

@@ -7,6 +7,7 @@ fails half-way removes its directory, so a directory with a manifest is always a
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
@@ -211,7 +212,7 @@ def _write(
             written = write_stream(
                 image.save(chunk_size=4 << 20, named=named),
                 request.out / path,
-                lambda n, t=task: progress.advance(t, n),
+                functools.partial(progress.advance, task),
             )
             seconds = time.monotonic() - started
             progress.remove_task(task)

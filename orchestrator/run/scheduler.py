@@ -93,13 +93,13 @@ class Allocator:
             devices = cell.device_ids if cell.device_ids is not None else self.resources.gpus[: cell.gpus]
             return self._take(Placement(device_ids=tuple(devices), cpuset=cell.cpuset))
         if cell.gpus:
-            devices = self._free_devices(cell)
-            if devices is None:
+            free = self._free_devices(cell)
+            if free is None:
                 return None
             pool = self._cpu_pool(cell)
             share = len(pool) // len(self.resources.gpus) * cell.gpus
             cpus = self._free_cpus(pool, share) if share else ()
-            return self._take(Placement(device_ids=devices, cpuset=format_cpuset(cpus) if cpus else None))
+            return self._take(Placement(device_ids=free, cpuset=format_cpuset(cpus) if cpus else None))
         cpus = self._free_cpus(self._cpu_pool(cell), self.cpus_per_cell)
         if not cpus:
             return None

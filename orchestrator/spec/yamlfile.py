@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from orchestrator.errors import SpecError
 
@@ -30,12 +31,16 @@ def load_model(path: Path, model: type[Model]) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key_path = ".".join(str(part) for part in first["loc"])
-        raise SpecError(str(path), key_path, _expected(first)) from exc
+        raise invalid(path, exc) from exc
 
 
-def _expected(error: dict) -> str:
+def invalid(path: Path, exc: ValidationError) -> SpecError:
+    """The SpecError for pydantic's first complaint about `path`: its key path and what was expected."""
+    first = exc.errors()[0]
+    return SpecError(str(path), ".".join(str(part) for part in first["loc"]), _expected(first))
+
+
+def _expected(error: ErrorDetails) -> str:
     ctx = error.get("ctx") or {}
     if "pattern" in ctx:
         return f"expected a value matching {ctx['pattern']}, got {error.get('input')!r}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from sqlalchemy import Connection, Engine, MetaData, inspect, select, text, update
+from sqlalchemy import Connection, Engine, Index, MetaData, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from orchestrator import __version__
@@ -31,7 +31,8 @@ class Migration:
 
 def _create_indexes(*names: str) -> Callable[[Connection, MetaData], None]:
     def apply(conn: Connection, metadata: MetaData) -> None:
-        found = {index.name: index for table in metadata.tables.values() for index in table.indexes}
+        indexes = [index for table in metadata.tables.values() for index in table.indexes]
+        found: dict[Optional[str], Index] = {index.name: index for index in indexes}
         for name in names:
             found[name].create(conn, checkfirst=True)
 

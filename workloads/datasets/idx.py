@@ -36,7 +36,7 @@ IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
 
 # IDX type codes (third magic byte); multi-byte types are big-endian on disk.
-_DTYPES = {
+_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),

@@ -71,12 +71,12 @@ def open_dataset(name: str, train_samples: Optional[int] = None) -> Parts:
         notes = [f"generated sequences (no files): {len(train)} training samples"]
         return Parts(train=train, test=PrototypeSequences(test_size, 1), num_classes=SEQUENCE_CLASSES, notes=notes)
     train_size, test_size = IMAGE_SAMPLES
-    train = RandomImages(train_samples or train_size, 0)
+    images = RandomImages(train_samples or train_size, 0)
     notes = [
-        f"generated random images and labels (seed 000's synthetic data, {len(train)} training images): "
+        f"generated random images and labels (seed 000's synthetic data, {len(images)} training images): "
         "accuracy is meaningless"
     ]
-    return Parts(train=train, test=RandomImages(test_size, 1), num_classes=IMAGE_CLASSES, notes=notes)
+    return Parts(train=images, test=RandomImages(test_size, 1), num_classes=IMAGE_CLASSES, notes=notes)
 
 
 def provenance(name: str, train_samples: Optional[int] = None) -> Provenance:

@@ -136,7 +136,9 @@ class KerasAdapter:
     def build(self, model: Model, inputs: InputSpec) -> int:
         keras = self.keras
         with self.scope():
-            net = model.keras(keras, inputs)
+            builder = model.keras
+            assert builder is not None, f"{model.name}: pairing refuses a model without a keras builder first"
+            net = builder(keras, inputs)
             softmax = keras.layers.Activation("softmax", **({"dtype": "float32"} if self._mixed else {}))
             self.model = self.replicate(keras.Model(net.inputs, softmax(net.outputs[0])))
             self.model.compile(

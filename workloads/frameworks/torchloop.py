@@ -158,7 +158,8 @@ class TorchAdapter:
 
     def warm_up(self, batch_sizes: list[int]) -> None:
         self.net.train()
-        losses, predicted = [], self._predictions(max(batch_sizes))
+        losses: list[Any] = []  # each step's loss tensor, read once at the end
+        predicted = self._predictions(max(batch_sizes))
         for indices in warmup_indices(batch_sizes, len(self.x)):
             index = self.torch.from_numpy(indices).to(self.x.device)
             self._step(*self._on_device(self.x[index], self.y[index]), losses, self._share(predicted[: len(indices)]))
@@ -172,7 +173,8 @@ class TorchAdapter:
             order = torch.from_numpy(self.rng.permutation(samples)).to(self.x.device)
             torch.index_select(self.x, 0, order, out=self.xs)
             torch.index_select(self.y, 0, order, out=self.ys)
-            losses, predicted = [], self._predictions(samples)
+            losses: list[Any] = []
+            predicted = self._predictions(samples)
             recorder.start_epoch()
             steps = zip(range(0, samples, batch_size), self._batches(self.xs, self.ys, batch_size))
             for start, (inputs, targets) in steps:

@@ -27,7 +27,7 @@ def keras_lstm(keras: Any, spec: InputSpec) -> Any:
 def torch_lstm(torch: Any, spec: InputSpec) -> Any:
     nn = torch.nn
 
-    class LSTMClassifier(nn.Module):
+    class LSTMClassifier(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.lstm = nn.LSTM(spec.shape[-1], HIDDEN, num_layers=LAYERS, batch_first=True)

@@ -40,7 +40,7 @@ def keras_resnet50(keras: Any, spec: InputSpec) -> Any:
 def torch_resnet50(torch: Any, spec: InputSpec) -> Any:
     nn = torch.nn
 
-    class Bottleneck(nn.Module):
+    class Bottleneck(torch.nn.Module):
         def __init__(self, cin: int, width: int, stride: int, project: bool) -> None:
             super().__init__()
             cout = width * EXPANSION

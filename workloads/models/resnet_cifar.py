@@ -44,7 +44,7 @@ def keras_resnet(keras: Any, spec: InputSpec, depth: int) -> Any:
 def torch_resnet(torch: Any, spec: InputSpec, depth: int) -> Any:
     nn = torch.nn
 
-    class BasicBlock(nn.Module):
+    class BasicBlock(torch.nn.Module):
         def __init__(self, cin: int, cout: int, stride: int) -> None:
             super().__init__()
             self.body = nn.Sequential(

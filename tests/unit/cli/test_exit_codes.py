@@ -1,4 +1,4 @@
-"""One exit code per outcome: one class each in errors.py, the documented table (docs/commands.md), and `main`'s mapping."""
+"""One exit code per outcome: one class each in errors.py, the table in docs/commands.md, and `main`'s mapping."""
 
 from __future__ import annotations
 
