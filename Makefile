@@ -63,8 +63,10 @@ test: install test-deps
 unit: install
 	$(PY) -m pytest -m "not engine"
 
+# ruff, then mypy over orchestrator/, workloads/ and bench/ (pyproject.toml): any finding fails.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf build .pytest_cache
