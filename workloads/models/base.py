@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 APIS = ("keras", "torch", "gluon")
 INPUT_KINDS = ("image", "sequence")
-Builder = Callable[[Any, "InputSpec"], Any]
+Builder = Callable[[Any, "InputSpec"], Any]  # typing.Callable: a runtime alias that Python 3.8 can subscript
 
 
 @dataclass(frozen=True)
