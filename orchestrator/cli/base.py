@@ -22,4 +22,4 @@ def register(commands: Subparsers) -> None:
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> None:
-    base.bootstrap(connect(), args.suite, mirror=args.mirror, force=args.force, on_line=console.print)
+    base.bootstrap(connect(), args.suite, mirror=args.mirror, force=args.force, on_line=console.print, console=console)

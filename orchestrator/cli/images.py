@@ -59,6 +59,7 @@ def cmd_build(args: argparse.Namespace) -> None:
                     entry,
                     options,
                     on_line=lambda line, t=entry.tag: status.update(f"{t}: {line[:70]}"),
+                    console=console,
                 )
             except BenchmatrixError as exc:
                 errors.print(f"[red]failed[/] {entry.tag}: {escape(str(exc))}", highlight=False, soft_wrap=True)
