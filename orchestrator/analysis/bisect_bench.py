@@ -41,6 +41,7 @@ class RegressBench:
         catalog = load_catalog()
         client = connect()
         for selection in (self.request.baseline, self.search.selection(version)):
+            assert selection.framework is not None  # both sides of a step are framework builds
             entry = catalog.find(selection.framework, selection.version, selection.variant)[0]
             if image_state(client, catalog, entry) != "current" and entry.tag not in self.built:
                 self.built.append(entry.tag)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable
 
 from rich.markup import escape
+from rich.status import Status
 
 from orchestrator.backends.engine import connect
 from orchestrator.cli.common_args import Subparsers, add_build_options, add_framework, add_variant, build_options
@@ -58,7 +60,7 @@ def cmd_build(args: argparse.Namespace) -> None:
                     catalog,
                     entry,
                     options,
-                    on_line=lambda line, t=entry.tag: status.update(f"{t}: {line[:70]}"),
+                    on_line=_show_on(status, entry.tag),
                     console=console,
                 )
             except BenchmatrixError as exc:
@@ -68,6 +70,11 @@ def cmd_build(args: argparse.Namespace) -> None:
         console.print(f"[green]built[/] {entry.tag} {image_id[:19]}")
     if failed:
         raise failed[0] if len(failed) == 1 else BuildFailed(f"{len(failed)} images failed to build")
+
+
+def _show_on(status: Status, tag: str) -> Callable[[str], None]:
+    """A build's output lines, one at a time, in the spinner's text."""
+    return lambda line: status.update(f"{tag}: {line[:70]}")
 
 
 def cmd_list(args: argparse.Namespace) -> None:

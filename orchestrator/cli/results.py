@@ -32,7 +32,7 @@ def cmd_results(args: argparse.Namespace) -> None:
         print_repeat_summary(console, store, run_id)
     elif args.out:
         try:
-            out = open(args.out, "wb" if args.format == "parquet" else "w")  # noqa: SIM115 (closed below)
+            out = open(args.out, "w")  # noqa: SIM115 (closed below); parquet goes to its binary buffer
         except OSError as exc:
             raise UsageError(f"--out {args.out}: cannot write there ({exc.strerror})") from exc
         with out:
