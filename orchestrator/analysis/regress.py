@@ -153,7 +153,12 @@ def build_images(rounds: Rounds, console: Console) -> Optional[BrokenSide]:
             with console.status(f"image {tag} ({name})") as status:
                 try:
                     ensure_image(
-                        client, catalog, entry, options, on_line=lambda line, t=tag: status.update(f"{t}: {line[:70]}")
+                        client,
+                        catalog,
+                        entry,
+                        options,
+                        on_line=lambda line, t=tag: status.update(f"{t}: {line[:70]}"),
+                        console=console,
                     )
                 except BuildFailed as exc:
                     return BrokenSide(name, selection.text, Outcome.BUILD_FAILED, str(exc).splitlines()[0])

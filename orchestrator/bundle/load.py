@@ -20,6 +20,7 @@ from orchestrator.bundle.files import byte_progress, copy_file, read_chunks, sha
 from orchestrator.bundle.manifest import FileEntry, ImageEntry, Manifest, verify
 from orchestrator.errors import BenchmatrixError, UsageError
 from orchestrator.images.build import HASH_LABEL
+from orchestrator.progress import step
 from orchestrator.spec.catalog import load_catalog
 
 GB = 1e9
@@ -123,7 +124,7 @@ def _load_image(
 ) -> None:
     size = manifest.file(image.file).size
     started = time.monotonic()
-    with byte_progress(console) as progress:
+    with step(f"docker load {_name(image)}", console), byte_progress(console) as progress:
         task = progress.add_task(f"docker load {_name(image)}", total=size)
         try:
             loaded = client.images.load(read_chunks(root / image.file, lambda n: progress.advance(task, n)))

@@ -17,6 +17,7 @@ from rich.console import Console
 from orchestrator import __version__
 from orchestrator.bundle.files import byte_progress, sha256_file
 from orchestrator.errors import SpecError, UsageError
+from orchestrator.progress import step
 from orchestrator.spec.validate import Name
 from orchestrator.spec.yamlfile import invalid
 
@@ -172,7 +173,7 @@ def verify(root: Path, console: Console) -> Manifest:
                 f"{entry.path}: {target.stat().st_size} bytes, the manifest says {entry.size} (truncated or altered)"
             )
     if not problems:
-        with byte_progress(console) as progress:
+        with step(f"verify {root}", console), byte_progress(console) as progress:
             task = progress.add_task("verifying", total=manifest.total_bytes)
             for entry in manifest.files:
                 progress.update(task, description=f"sha256 {entry.path}")

@@ -26,6 +26,7 @@ from orchestrator.bundle.files import byte_progress, copy_file, write_stream
 from orchestrator.bundle.manifest import FORMAT, MANIFEST_NAME, DatasetEntry, FileEntry, ImageEntry, Manifest, Role
 from orchestrator.errors import BenchmatrixError, UsageError
 from orchestrator.images import build as images
+from orchestrator.progress import step
 from orchestrator.run import data
 from orchestrator.run.plan import parse_framework_filter
 from orchestrator.spec.catalog import Catalog, ImageSpec, load_catalog
@@ -209,11 +210,12 @@ def _write(
             task = progress.add_task(f"docker save {item.ref}", total=image.attrs["Size"])
             started = time.monotonic()
             named = item.ref if item.ref in image.tags else False
-            written = write_stream(
-                image.save(chunk_size=4 << 20, named=named),
-                request.out / path,
-                functools.partial(progress.advance, task),
-            )
+            with step(f"docker save {item.ref}", console):
+                written = write_stream(
+                    image.save(chunk_size=4 << 20, named=named),
+                    request.out / path,
+                    functools.partial(progress.advance, task),
+                )
             seconds = time.monotonic() - started
             progress.remove_task(task)
             console.print(
@@ -235,8 +237,9 @@ def _write(
         dataset_entries = []
         for name, sources in datasets.items():
             paths = [f"datasets/{name}/{inside}" for _, inside in sources]
-            for (source, _), path in zip(sources, paths):
-                files.append(_copy(source, request.out / path, path, "dataset", progress))
+            with step(f"copy dataset {name}", console):
+                for (source, _), path in zip(sources, paths):
+                    files.append(_copy(source, request.out / path, path, "dataset", progress))
             dataset_entries.append(DatasetEntry(name=name, files=paths))
             console.print(f"saved dataset {name}: {len(paths)} files")
         for wheel in wheels:

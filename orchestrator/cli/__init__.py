@@ -1,1 +1,2 @@
-"""The command line: one module per command group, one parser (`main.build_parser`), shared arguments."""
+"""The command line: one module per command (or group of subcommands), each with `register` and its
+handlers; `main.build_parser` builds the one parser, `common_args` declares the shared arguments."""

@@ -5,43 +5,43 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
-
 from orchestrator.backends.engine import connect
 from orchestrator.bundle.load import load_bundle
 from orchestrator.bundle.manifest import verify
 from orchestrator.bundle.save import SaveRequest, save_bundle
+from orchestrator.cli.common_args import Subparsers, add_data_dir, add_framework, add_variant
+from orchestrator.cli.output import console
 from orchestrator.spec.catalog import load_catalog
 
 GB = 1e9
 
 
-def register(commands: argparse._SubParsersAction, console: Console) -> None:
+def register(commands: Subparsers) -> None:
     bundle = commands.add_parser("bundle", help="air-gapped bundles: images, datasets, wheels + checksummed manifest")
     actions = bundle.add_subparsers(dest="bundle_command", required=True, metavar="ACTION")
 
     save = actions.add_parser("save", help="docker save images, copy datasets and wheels, write manifest.json")
     save.add_argument("--out", type=Path, required=True, help="new (or empty) bundle directory")
-    save.add_argument("--framework", action="append", default=[], metavar="NAME[@VERSION]")
-    save.add_argument("--variant", help="cpu, gpu, mkl, ... (default: every CPU variant)")
+    add_framework(save)
+    add_variant(save, "cpu, gpu, mkl, ... (default: every CPU variant)")
     save.add_argument("--image", action="append", default=[], metavar="REF", help="any image on the engine, by tag")
     save.add_argument("--with-datasets", action="append", default=[], metavar="NAMES", help="comma-separated")
-    save.add_argument("--data-dir", type=Path, default=Path("data"), help="where the datasets are (%(default)s)")
+    add_data_dir(save, "where the datasets are")
     save.add_argument("--with-wheelhouse", type=Path, metavar="DIR", help="every *.whl of DIR")
     save.add_argument("--with-base", action="store_true", help="also the base images the framework images build on")
-    save.set_defaults(handler=lambda args: cmd_save(args, console))
+    save.set_defaults(handler=cmd_save)
 
     check = actions.add_parser("verify", help="check the manifest and every checksum; loads nothing")
     check.add_argument("dir", type=Path)
-    check.set_defaults(handler=lambda args: cmd_verify(args, console))
+    check.set_defaults(handler=cmd_verify)
 
     load = actions.add_parser("load", help="verify everything, then docker load images and place datasets")
     load.add_argument("dir", type=Path)
-    load.add_argument("--data-dir", type=Path, default=Path("data"), help="where datasets go (%(default)s)")
-    load.set_defaults(handler=lambda args: cmd_load(args, console))
+    add_data_dir(load, "where datasets go")
+    load.set_defaults(handler=cmd_load)
 
 
-def cmd_save(args: argparse.Namespace, console: Console) -> None:
+def cmd_save(args: argparse.Namespace) -> None:
     request = SaveRequest(
         out=args.out,
         frameworks=tuple(args.framework),
@@ -59,7 +59,7 @@ def cmd_save(args: argparse.Namespace, console: Console) -> None:
     )
 
 
-def cmd_verify(args: argparse.Namespace, console: Console) -> None:
+def cmd_verify(args: argparse.Namespace) -> None:
     manifest = verify(args.dir, console)
     console.print(
         f"bundle {args.dir} ok: {len(manifest.files)} files, {manifest.total_bytes / GB:.2f} GB, "
@@ -73,5 +73,5 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> None:
         console.print("  [yellow]note[/]: saved from another catalog than this checkout's images/catalog.yaml")
 
 
-def cmd_load(args: argparse.Namespace, console: Console) -> None:
+def cmd_load(args: argparse.Namespace) -> None:
     load_bundle(connect(), args.dir, args.data_dir, console)

@@ -8,11 +8,13 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import docker.errors
+from rich.console import Console
 
 from orchestrator.errors import BenchmatrixError, UsageError
+from orchestrator.progress import step
 from orchestrator.spec.catalog import SUITES, Base
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -31,8 +33,10 @@ def bootstrap(
     mirror: str = DEFAULT_MIRROR,
     force: bool = False,
     on_line: Callable[[str], None] = lambda line: None,
+    console: Optional[Console] = None,
 ) -> str:
-    """Build `benchmatrix/base:<suite>` unless present (or `force`); return the image id."""
+    """Build `benchmatrix/base:<suite>` unless present (or `force`); return the image id (start and end
+    on `console` when that is not a terminal)."""
     if suite not in SUITES:
         raise UsageError(f"unknown suite '{suite}'; known: {', '.join(SUITES)}")
     if not re.fullmatch(MIRROR_PATTERN, mirror):
@@ -49,7 +53,7 @@ def bootstrap(
         raise UsageError("debootstrap is not installed: apt-get install -y debootstrap")
     if os.geteuid() != 0:
         raise UsageError("debootstrap needs root: run `base bootstrap` as root (or with sudo)")
-    with tempfile.TemporaryDirectory(prefix="benchmatrix-base-") as tmp:
+    with step(f"bootstrap {tag}", console), tempfile.TemporaryDirectory(prefix="benchmatrix-base-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         command = ["debootstrap", "--variant=minbase", f"--include={INCLUDE}", suite, str(rootfs), mirror]
         on_line(f"debootstrap {suite} from {mirror}")
@@ -82,16 +86,22 @@ def _run_logged(command: list[str], on_line: Callable[[str], None]) -> None:
         raise BenchmatrixError(f"{command[0]} failed (exit {process.returncode}):\n" + "\n".join(tail))
 
 
-def ensure_base(client: docker.DockerClient, base: Base, on_line: Callable[[str], None] = lambda line: None) -> None:
+def ensure_base(
+    client: docker.DockerClient,
+    base: Base,
+    on_line: Callable[[str], None] = lambda line: None,
+    console: Optional[Console] = None,
+) -> None:
     """A suite base is bootstrapped when missing; a registry base must be present or pullable."""
     if base.suite:
         if _missing(client, base.ref):
-            bootstrap(client, base.suite, on_line=on_line)
+            bootstrap(client, base.suite, on_line=on_line, console=console)
         return
     if _missing(client, base.ref):
         try:
             on_line(f"pulling {base.ref}")
-            client.images.pull(base.ref)
+            with step(f"pull {base.ref}", console):
+                client.images.pull(base.ref)
         except docker.errors.APIError as exc:
             raise UsageError(
                 f"base image {base.ref} is not present and cannot be pulled ({exc.explanation}); "

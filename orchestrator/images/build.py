@@ -17,10 +17,12 @@ from typing import Callable, Optional
 
 import docker.errors
 import jinja2
+from rich.console import Console
 
 from orchestrator import __version__
 from orchestrator.errors import BuildFailed, ImageNotBuildable, UsageError
 from orchestrator.images.base import ensure_base
+from orchestrator.progress import step
 from orchestrator.spec.catalog import TEMPLATES_DIR, Catalog, ImageSpec
 
 HASH_LABEL = "io.benchmatrix.catalog-hash"
@@ -134,13 +136,26 @@ def build(
     image: ImageSpec,
     options: BuildOptions,
     on_line: Callable[[str], None] = lambda line: None,
+    console: Optional[Console] = None,
 ) -> str:
-    """Build one image and return its id; the full log goes to `options.logs_dir`."""
+    """Build one image and return its id; the full log goes to `options.logs_dir` (start and end on
+    `console` when that is not a terminal)."""
     if image.unbuildable:
         raise ImageNotBuildable(f"{image.key} cannot be built here: {' '.join(image.unbuildable.split())}")
     if image.wheelhouse and options.wheelhouse is None:
         on_line(f"note: no --wheelhouse given; pip will look for {image.pip} on {image.extra_index_url or 'PyPI'}")
-    ensure_base(client, catalog.base_of(image), on_line=on_line)
+    ensure_base(client, catalog.base_of(image), on_line=on_line, console=console)
+    with step(f"build {image.tag}", console):
+        return _build(client, catalog, image, options, on_line)
+
+
+def _build(
+    client: docker.DockerClient,
+    catalog: Catalog,
+    image: ImageSpec,
+    options: BuildOptions,
+    on_line: Callable[[str], None],
+) -> str:
     options.logs_dir.mkdir(parents=True, exist_ok=True)
     log_path = options.logs_dir / f"{context_dir_name(image)}.log"
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
@@ -170,8 +185,9 @@ def ensure_image(
     image: ImageSpec,
     options: BuildOptions,
     on_line: Callable[[str], None] = lambda line: None,
+    console: Optional[Console] = None,
 ) -> str:
     """The image id, building first when the image is missing or stale."""
     if image_state(client, catalog, image) == "current":
         return client.images.get(image.tag).id
-    return build(client, catalog, image, options, on_line=on_line)
+    return build(client, catalog, image, options, on_line=on_line, console=console)

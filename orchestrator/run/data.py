@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from orchestrator.errors import BenchmatrixError, UsageError
+from orchestrator.progress import step
 from workloads.datasets import DATASETS as READERS
 from workloads.datasets import cifar, idx, imagefolder, provenance
 from workloads.datasets.provenance import sha256_of
@@ -229,13 +230,14 @@ def fetch(name: str, directory: Path, console: Optional[Console] = None) -> list
     if not dataset.downloads:
         raise UsageError(f"dataset {name} cannot be downloaded: {dataset.how_to_get} ({directory})")
     usable_folder(directory)
-    with _download_progress(console) as progress:
-        placed = [_download(name, dataset, item, directory, progress) for item in dataset.downloads]
-    if dataset.archive_dir is not None:
-        placed = _extract(placed[0], dataset.archive_dir, dataset.files, directory)
-    verified = {item.name: item.sha256 for item in dataset.downloads}
-    files = provenance.hashed(READERS[name].reader, directory)
-    provenance.write(directory, provenance.Provenance(provenance.Kind.OFFICIAL, files, verified))
+    with step(f"fetch {name}", console):
+        with _download_progress(console) as progress:
+            placed = [_download(name, dataset, item, directory, progress) for item in dataset.downloads]
+        if dataset.archive_dir is not None:
+            placed = _extract(placed[0], dataset.archive_dir, dataset.files, directory)
+        verified = {item.name: item.sha256 for item in dataset.downloads}
+        files = provenance.hashed(READERS[name].reader, directory)
+        provenance.write(directory, provenance.Provenance(provenance.Kind.OFFICIAL, files, verified))
     return placed
 
 

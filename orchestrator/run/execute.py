@@ -23,6 +23,7 @@ from rich.progress import Progress
 from orchestrator.backends import LOG_FILE, RESULT_FILE, Backend, BackendLost, CellRun, CellTask
 from orchestrator.backends.interference import DISTURBED
 from orchestrator.errors import BenchmatrixError, EngineLostTwice
+from orchestrator.progress import step
 from orchestrator.run.interrupts import InterruptGuard
 from orchestrator.run.plan import Cell
 from orchestrator.run.result import ResultError, classify, load_result, metrics_from, signal_note
@@ -80,7 +81,7 @@ class Execution:
                         cell, attempt = pending.popleft()
                         self.progress.update(task, description=cell.label)
                         flight = InFlight(cell, placement, now(), attempt)
-                        running[pool.submit(self.backend.run_cell, self._task(cell, placement))] = flight
+                        running[pool.submit(self._run_cell, self._task(cell, placement))] = flight
                     done, _ = wait(running, timeout=POLL_S, return_when=FIRST_COMPLETED)
                     for future in done:
                         flight = running.pop(future)
@@ -92,6 +93,11 @@ class Execution:
                 raise
         if self.failure is not None:
             raise self.failure
+
+    def _run_cell(self, task: CellTask) -> CellRun:
+        """On the cell's thread: the backend's run, its start and end in a log."""
+        with step(f"cell {task.cell.label}", self.console):
+            return self.backend.run_cell(task)
 
     def _task(self, cell: Cell, placement: Placement) -> CellTask:
         return CellTask(

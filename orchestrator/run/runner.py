@@ -322,6 +322,7 @@ def _ensure_images(
                     entry,
                     build,
                     on_line=lambda line, t=tag: progress.update(task, description=f"image {t}: {line[:60]}"),
+                    console=console,
                 )
             except BenchmatrixError as exc:
                 console.print(f"[red]image {tag} failed[/]: {escape(str(exc))}", soft_wrap=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import re
 import time
 
 import pytest
+from rich.console import Console
 
 from orchestrator.errors import UsageError
 from orchestrator.images.build import HASH_LABEL, BuildOptions, build
@@ -31,11 +34,14 @@ def test_rebuild_of_unchanged_image_is_a_cache_hit(engine, built_images):
     entry = catalog.find("mxnet", "1.9.1", "cpu")[0]
     first = build(engine, catalog, entry, BuildOptions())
     lines: list[str] = []
-    second = build(engine, catalog, entry, BuildOptions(), on_line=lines.append)
+    log = Console(file=io.StringIO(), width=200)  # no terminal: a CI log's view
+    second = build(engine, catalog, entry, BuildOptions(), on_line=lines.append, console=log)
     steps = [line for line in lines if line.startswith("Step ")]
     cached = [line for line in lines if line == "---> Using cache"]
     assert second == first
     assert len(steps) >= 8 and len(cached) == len([s for s in steps if " : FROM " not in s]), lines
+    stamp, tag = r"\[\d\d:\d\d:\d\d\] ", re.escape(f"build {entry.tag}")
+    assert re.fullmatch(rf"{stamp}{tag}: started\n{stamp}{tag}: done in \d+\.\d s\n", log.file.getvalue())
 
 
 def test_ca_bundle_is_not_left_in_the_final_image(engine, built_images):

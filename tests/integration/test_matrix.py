@@ -80,6 +80,9 @@ def test_every_cell_ok_and_table_printed(matrix_run):
     assert "data: fashion_mnist, generated (seed 0, n 1,200): accuracy meaningless" in done.stdout
     assert re.search(r"version in the container: tensorflow = .*tensorflow 2\.21\.0", done.stdout)
     assert {row["data_provenance"]["kind"] for row in rows} == {"generated"}
+    # Captured stdout is no terminal (as a CI log): each cell says when it started and how long it took.
+    assert len(re.findall(r"^\[\d\d:\d\d:\d\d\] cell .+: started$", done.stdout, re.MULTILINE)) == 10
+    assert len(re.findall(r"^\[\d\d:\d\d:\d\d\] cell .+: done in \d", done.stdout, re.MULTILINE)) == 10
 
 
 def test_parameter_counts_equal_across_frameworks(matrix_run):

@@ -13,10 +13,10 @@ import pytest
 from rich.console import Console
 
 from orchestrator.analysis import bisect, regress
+from orchestrator.analysis.bisect_bench import RegressBench
 from orchestrator.analysis.compare import BrokenSide, Comparison, Outcome, Pair, Settings, Side, Verdict, method_note
 from orchestrator.analysis.regress import RegressRequest
 from orchestrator.analysis.stats import summarize
-from orchestrator.cli import upgrade as upgrade_cli
 from orchestrator.cli.main import main
 from orchestrator.errors import ExitCode, SpecError, UsageError
 from orchestrator.spec.catalog import load_catalog
@@ -317,7 +317,7 @@ def test_compare_on_a_steps_runs_gives_the_steps_verdict_at_its_levels(tmp_path,
         return slow("1.6.0" if version == "1.8.0.post0" else "other", workload, index)
 
     fake = FakeRounds(store, speed)
-    bench = upgrade_cli.RegressBench(search, request, settings, "bisect-test", Console(width=200), run_one=fake)
+    bench = RegressBench(search, request, settings, "bisect-test", Console(width=200), run_one=fake)
     step = bisect.Step("1.8.0.post0")
     judged = bisect.measure(bench, step, planned, lambda: None)
     assert judged.outcome is Outcome.REGRESSION and len(step.runs) == 20  # 10 rounds cannot reach alpha / 4 spent

@@ -11,8 +11,8 @@ import pytest
 from rich.console import Console
 
 from orchestrator.backends import hostinfo
+from orchestrator.backends.doctor import cpu_environment_checks, gpu_environment_checks
 from orchestrator.backends.hostinfo import Busy, CpuSettings, busy_between, cpu_settings
-from orchestrator.cli.doctor import cpu_environment_checks, gpu_environment_checks
 from orchestrator.errors import ExitCode, HostBusy, UsageError
 from orchestrator.run import data, runner
 from orchestrator.run.plan import Filters

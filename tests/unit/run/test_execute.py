@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import time
 
@@ -176,3 +177,12 @@ def test_a_cells_data_provenance_is_stored_from_its_result(store, tmp_path):
 
     execution(ScriptedBackend(generated_run), store, tmp_path).run([cell()])
     assert [row["data_provenance"] for row in store.cell_rows("run1")] == [generated]
+
+
+def test_in_a_log_each_cell_says_when_it_starts_and_ends(store, tmp_path):
+    run = execution(ScriptedBackend(ok_run), store, tmp_path)
+    run.run([cell()])
+    lines = run.console.file.getvalue().splitlines()
+    label = cell().label
+    started = next(i for i, line in enumerate(lines) if line.endswith(f"cell {label}: started"))
+    assert re.search(rf"cell {re.escape(label)}: done in \d+\.\d s$", lines[started + 1])

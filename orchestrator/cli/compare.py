@@ -1,82 +1,44 @@
-"""The `report`, `compare` and `regress` commands: argument parsing and printing only; the work is
-in `report.py`, `compare.py` and `regress.py`."""
+"""`compare`: is the candidate slower, less accurate or failing where the baseline was fine? Also the
+options and the printing that `regress` and `regress --bisect` share with it; the verdict is
+`analysis.compare`'s."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import time
 from dataclasses import replace
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-from orchestrator.analysis import compare, regress
+from orchestrator.analysis import compare
+from orchestrator.cli.common_args import Subparsers, add_store
+from orchestrator.cli.output import console
 from orchestrator.errors import BenchmatrixError, BuildFailed, CellsFailed, Inconclusive, RegressionFound, UsageError
-from orchestrator.store.database import DEFAULT_STORE, Store
+from orchestrator.store.database import Store
 
 
-def register(commands: argparse._SubParsersAction, console: Console) -> None:
-    report_cmd = commands.add_parser("report", help="HTML page, PNG plots and summary.md for one run")
-    which = report_cmd.add_mutually_exclusive_group()
-    which.add_argument("--run", help="run id (default: the newest run)")
-    which.add_argument("--last", action="store_true", help="the newest run (the default)")
-    report_cmd.add_argument("--out", type=Path, required=True, help="directory for index.html, *.png, summary.md")
-    report_cmd.add_argument("--reference", help="framework the speed ratios divide by (default: the run's)")
-    _store_option(report_cmd)
-    report_cmd.set_defaults(handler=lambda args: cmd_report(args, console))
-
-    compare_cmd = commands.add_parser(
+def register(commands: Subparsers) -> None:
+    parser = commands.add_parser(
         "compare", help="is the candidate slower, less accurate or failing where the baseline was fine?"
     )
     for side in ("baseline", "candidate"):
-        compare_cmd.add_argument(
+        parser.add_argument(
             f"--{side}", required=True, metavar="SEL", help="framework@version[-variant], a run id, or an image id/tag"
         )
-    compare_cmd.add_argument(
+    parser.add_argument(
         "--run",
         action="append",
         default=[],
         metavar="ID",
         help="take framework/image selections from these runs (repeatable; default: the newest run holding each)",
     )
-    _compare_options(compare_cmd)
-    _store_option(compare_cmd)
-    compare_cmd.set_defaults(handler=lambda args: cmd_compare(args, console))
-
-    regress_cmd = commands.add_parser(
-        "regress", help="build both images, run the same cells in rounds (A B, B A, …), compare, fail on regression"
-    )
-    # Required unless --bisect (upgrade_cli.register adds it and checks).
-    regress_cmd.add_argument("--baseline", metavar="FRAMEWORK@VERSION[-VARIANT]")
-    regress_cmd.add_argument("--candidate", metavar="FRAMEWORK@VERSION[-VARIANT]")
-    regress_cmd.add_argument("--spec", type=Path, default=regress.DEFAULT_SPEC, help="workloads (default %(default)s)")
-    regress_cmd.add_argument("--system", default="cpu")
-    regress_cmd.add_argument(
-        "--repeats", type=int, default=14, help="rounds before the first look, order alternating (default %(default)s)"
-    )
-    regress_cmd.add_argument(
-        "--max-repeats",
-        type=int,
-        metavar="N",
-        help=f"while a pair is inconclusive, double the rounds up to N (alpha spent over the looks; default "
-        f"{regress.DEFAULT_CAP}, or --repeats when that is more)",
-    )
-    regress_cmd.add_argument("--data-dir", type=Path, default=Path("data"))
-    regress_cmd.add_argument("--results-dir", type=Path, default=Path("results"))
-    _compare_options(regress_cmd)
-    _store_option(regress_cmd)
-    regress_cmd.set_defaults(handler=lambda args: cmd_regress(args, console))
+    add_compare_options(parser)
+    add_store(parser)
+    parser.set_defaults(handler=cmd_compare)
 
 
-def _store_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store", default=os.environ.get("BENCHMATRIX_STORE", DEFAULT_STORE), help="path or URL (default %(default)s)"
-    )
-
-
-def _compare_options(parser: argparse.ArgumentParser) -> None:
+def add_compare_options(parser: argparse.ArgumentParser) -> None:
+    """How a pair is judged and where the verdict is written: `compare` and `regress` alike."""
     defaults = compare.Settings()
     parser.add_argument("--metric", default=defaults.metric, help="metric judged (default %(default)s)")
     parser.add_argument(
@@ -99,22 +61,6 @@ def _compare_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", type=Path, help="write the table as an HTML page here")
 
 
-def cmd_report(args: argparse.Namespace, console: Console) -> None:
-    store = Store(args.store)
-    run_id = store.resolve_run(args.run)
-    started = time.perf_counter()
-    from orchestrator.render import report  # matplotlib: loaded only by the command that draws
-
-    built = report.build(store, run_id, args.reference)
-    try:
-        paths = report.write(built, args.out)
-    except OSError as exc:
-        raise UsageError(f"--out {args.out}: cannot write the report there ({exc.strerror})") from exc
-    console.print(f"report of run {run_id} in {time.perf_counter() - started:.1f} s:", highlight=False)
-    for path in paths:
-        console.print(f"  {path}", highlight=False)
-
-
 def settings_of(args: argparse.Namespace) -> compare.Settings:
     return compare.Settings(
         metric=args.metric,
@@ -125,7 +71,7 @@ def settings_of(args: argparse.Namespace) -> compare.Settings:
     )
 
 
-def cmd_compare(args: argparse.Namespace, console: Console) -> None:
+def cmd_compare(args: argparse.Namespace) -> None:
     settings = settings_of(args)
     baseline, candidate = compare.parse_selection(args.baseline), compare.parse_selection(args.candidate)
     store = Store(args.store)
@@ -149,10 +95,10 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> None:
     result = compare.compare(base_rows, cand_rows, baseline.kind, settings, args.baseline, args.candidate)
     if design:
         result = replace(result, design=str(design))
-    report_comparison(result, args, console, sources=(base_runs, cand_runs))
+    report_comparison(result, args, sources=(base_runs, cand_runs))
 
 
-# What each outcome but a pass raises, so that `__main__` exits with its code.
+# What each outcome but a pass raises, so that `main` exits with its code.
 OUTCOME_ERRORS: dict[compare.Outcome, type[BenchmatrixError]] = {
     compare.Outcome.BUILD_FAILED: BuildFailed,
     compare.Outcome.CELLS_FAILED: CellsFailed,
@@ -162,7 +108,7 @@ OUTCOME_ERRORS: dict[compare.Outcome, type[BenchmatrixError]] = {
 
 
 def report_comparison(
-    result: compare.Comparison, args: argparse.Namespace, console: Console, sources: tuple[list[str], list[str]]
+    result: compare.Comparison, args: argparse.Namespace, sources: tuple[list[str], list[str]]
 ) -> None:
     """Print the table, write the requested files, and raise the outcome's error unless it is a pass."""
     if not result.pairs and not result.broken:
@@ -174,7 +120,7 @@ def report_comparison(
     if result.broken:
         console.print(f"[bold red]{compare.headline(result)}[/]", highlight=False)
     else:
-        print_table(result, console)
+        print_table(result)
     console.print(f"  · {compare.method_note(result)}", highlight=False)
     if result.design:
         console.print(f"  · {result.design}", highlight=False)
@@ -200,7 +146,7 @@ def report_comparison(
         raise OUTCOME_ERRORS[result.outcome](compare.headline(result))
 
 
-def print_table(result: compare.Comparison, console: Console) -> None:
+def print_table(result: compare.Comparison) -> None:
     table = Table(title=compare.headline(result), title_justify="left")
     rows = compare.rows_for_display(result)
     for column in rows[0]:
@@ -209,33 +155,3 @@ def print_table(result: compare.Comparison, console: Console) -> None:
         style = "red" if pair.failing else "green" if pair.verdict is compare.Verdict.IMPROVEMENT else None
         table.add_row(*row.values(), style=style)
     console.print(table)
-
-
-def regress_request(
-    args: argparse.Namespace, baseline: compare.Selection, candidate: compare.Selection
-) -> regress.RegressRequest:
-    """The regress of `baseline` against `candidate` that `regress`'s options describe (also each bisect step's)."""
-    return regress.RegressRequest(
-        baseline=baseline,
-        candidate=candidate,
-        spec_path=args.spec,
-        system=args.system,
-        repeats=args.repeats,
-        store=args.store,
-        data_dir=args.data_dir,
-        results_dir=args.results_dir,
-        max_repeats=regress.cap(args.repeats, args.max_repeats),
-    )
-
-
-def cmd_regress(args: argparse.Namespace, console: Console) -> None:
-    planned = regress.looks(args.repeats, regress.cap(args.repeats, args.max_repeats))
-    settings = replace(settings_of(args), looks=planned)
-    request = regress_request(args, compare.parse_selection(args.baseline), compare.parse_selection(args.candidate))
-    rounds = regress.prepare(request)
-    broken = regress.build_images(rounds, console)
-    if broken:
-        result = compare.Comparison(args.baseline, args.candidate, settings, [], [], [], (broken,))
-        report_comparison(result, args, console, sources=([], []))
-    result = regress.gate(rounds, planned, settings, console)
-    report_comparison(result, args, console, sources=(rounds.runs, rounds.runs))
