@@ -76,6 +76,7 @@ def rebuilt_cell(row: dict) -> Cell:
     values = {key: value for key, value in config.items() if key in names}
     values["options"] = tuple((key, value) for key, value in values.get("options") or ())
     values["plugins"] = tuple(values.get("plugins") or ())
+    values["plugin_digests"] = tuple(values.get("plugin_digests") or ())
     if values.get("device_ids") is not None:
         values["device_ids"] = tuple(values["device_ids"])
     try:

@@ -15,6 +15,7 @@ from typing import Optional
 from rich.console import Console
 from rich.markup import escape
 
+from orchestrator.backends.discovery import ContainerDiscoverer
 from orchestrator.backends.engine import connect
 from orchestrator.cli import analysis as analysis_cli
 from orchestrator.cli import bundle as bundle_cli
@@ -266,7 +267,7 @@ def cmd_images_list(args: argparse.Namespace) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> None:
     spec = load_spec(args.spec)
-    cells = plan(spec, args.spec, load_catalog(), filters_of(args), args.repeats)
+    cells = plan(spec, args.spec, load_catalog(), filters_of(args), args.repeats, ContainerDiscoverer(args.spec))
     if args.json:
         print(json.dumps([{**cell.to_dict(), **plan_fields(cell)} for cell in cells], indent=2))
     else:

@@ -20,9 +20,20 @@ import sys
 from pathlib import Path
 
 from workloads.errors import UsageError
-from workloads.models.base import APIS, INPUT_KINDS, Builder, InputSpec, Model
+from workloads.models.base import APIS, INPUT_KINDS, Builder, InputSpec, Model, ModelInfo
 
-__all__ = ["APIS", "INPUT_KINDS", "MODELS", "Builder", "InputSpec", "Model", "get", "load_plugins", "register"]
+__all__ = [
+    "APIS",
+    "INPUT_KINDS",
+    "MODELS",
+    "Builder",
+    "InputSpec",
+    "Model",
+    "ModelInfo",
+    "get",
+    "load_plugins",
+    "register",
+]
 MODELS: dict[str, Model] = {}
 
 
