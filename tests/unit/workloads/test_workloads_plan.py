@@ -129,6 +129,24 @@ def test_a_broken_plugin_is_refused_naming_the_file(tmp_path, catalog):
     assert caught.value.key_path == "plugins.0"
 
 
+def test_a_discovered_plugin_model_is_checked_against_each_framework(tmp_path, catalog):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "torch_only.py").write_text(
+        "from workloads.models import Model, register\n"
+        "register(Model('torch_only', 'image', 'PyTorch only', torch=lambda torch, spec: None))\n"
+    )
+    workload = "{name: p, model: torch_only, dataset: mnist, batch_sizes: [8]}"
+    frameworks = '{name: pytorch, version: "2.13.0"}, {name: mxnet, version: "1.9.1"}'
+    spec_path = write_spec(tmp_path, frameworks, workload, "plugins: [plugins]\n")
+    with pytest.raises(SpecError, match="model torch_only has no gluon builder, so it cannot run on mxnet") as caught:
+        plan(load_spec(spec_path), spec_path, catalog, discover=HostDiscoverer(spec_path, tmp_path / "cache"))
+    assert caught.value.key_path == "workloads.p.model"
+    only_torch = write_spec(tmp_path, '{name: pytorch, version: "2.13.0"}', workload, "plugins: [plugins]\n")
+    (cell,) = plan(load_spec(only_torch), only_torch, catalog, discover=HostDiscoverer(only_torch, tmp_path / "cache"))
+    assert cell.model == "torch_only"
+
+
 def test_plugin_paths_cannot_smuggle_mount_separators(tmp_path):
     spec_path = write_spec(tmp_path, '{name: mxnet, version: "1.9.1"}', MLP, 'plugins: ["/etc:/x"]\n')
     with pytest.raises(SpecError) as caught:
