@@ -35,7 +35,7 @@ class Migration:
 
 def _create_indexes(*names: str) -> Callable[[Connection, MetaData], None]:
     def apply(conn: Connection, metadata: MetaData) -> None:
-        found = {index.name: index for table in metadata.tables.values() for index in table.indexes}
+        found = {str(index.name): index for table in metadata.tables.values() for index in table.indexes}
         for name in names:
             found[name].create(conn, checkfirst=True)
 
