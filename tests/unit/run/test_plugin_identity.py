@@ -166,3 +166,9 @@ def test_an_old_cell_whose_plugin_folder_is_gone_keeps_its_hash_and_stays_readab
     rows = store.cell_rows(OLD_RUN)
     assert [row["config_hash"] for row in rows] == [LEGACY_HASH] * 2
     assert [row["metrics"] for row in rows] == [{"train_img_per_s": 1000.0}, {"train_img_per_s": 1001.0}]
+
+
+def test_a_plan_of_plugins_without_a_discoverer_is_a_programming_error(tmp_path, catalog):
+    spec_path = checkout(tmp_path / "a")
+    with pytest.raises(ValueError, match="names plugins: plan\\(\\) needs a discoverer"):
+        plan(load_spec(spec_path), spec_path, catalog)
