@@ -3,8 +3,8 @@
 Flatten → Dense 512 ReLU → Dropout 0.2 → Dense 512 ReLU → Dropout 0.2 → Dense 10:
 669,706 parameters on 28×28×1. Name this folder in a spec (``plugins: [../examples/plugins]``)
 and use ``model: mnist_mlp`` in a workload; ``plan`` lists it and every cell mounts the
-folder read-only. Builders import nothing at module level: the host imports this file to
-learn the model's name, and only the cell's framework is installed in its container.
+folder read-only. Builders import nothing at module level: ``plan`` learns the model's name by importing this
+file in a hardened container of each framework's image, where only that framework is installed.
 """
 
 import math

@@ -376,7 +376,7 @@ def compare(
     )
     if broken:
         return Comparison(baseline, candidate, settings, [], [], [], broken)
-    ignored = {"config_hash", "repeat"}
+    ignored = {"config_hash", "repeat", "plugins"}  # plugins: where their folders were; plugin_digests is what
     if kind != "run":
         ignored |= set(BUILD_FIELDS) - {"framework"}
         if {row["framework"] for row in baseline_rows} != {row["framework"] for row in candidate_rows}:

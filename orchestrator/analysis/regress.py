@@ -24,6 +24,7 @@ import yaml
 from rich.console import Console
 
 from orchestrator.analysis.compare import BrokenSide, Comparison, Outcome, Selection, Settings, compare, select_cells
+from orchestrator.backends.discovery import ContainerDiscoverer
 from orchestrator.backends.engine import connect
 from orchestrator.errors import BuildFailed, UsageError
 from orchestrator.images.build import BuildOptions, ensure_image
@@ -138,7 +139,8 @@ def build_images(rounds: Rounds, console: Console) -> Optional[BrokenSide]:
     request = rounds.request
     spec_path = rounds.specs["AB"]
     catalog = load_catalog()
-    cells = plan(load_spec(spec_path), spec_path, catalog, Filters(system=request.system), 1)
+    filters = Filters(system=request.system)
+    cells = plan(load_spec(spec_path), spec_path, catalog, filters, 1, ContainerDiscoverer(spec_path))
     options = _build_options()
     client = connect()
     for name, selection in (("baseline", request.baseline), ("candidate", request.candidate)):

@@ -32,6 +32,7 @@ from orchestrator.render.table import SPEED
 from orchestrator.run.execute import Execution
 from orchestrator.run.interrupts import interrupt_guard
 from orchestrator.run.plan import Cell
+from orchestrator.run.plugins import folder_digest
 from orchestrator.run.runner import host_resources, new_run_id
 from orchestrator.run.scheduler import Allocator
 from orchestrator.store.database import Store, cells
@@ -76,6 +77,7 @@ def rebuilt_cell(row: dict) -> Cell:
     values = {key: value for key, value in config.items() if key in names}
     values["options"] = tuple((key, value) for key, value in values.get("options") or ())
     values["plugins"] = tuple(values.get("plugins") or ())
+    values["plugin_digests"] = tuple(values.get("plugin_digests") or ())
     if values.get("device_ids") is not None:
         values["device_ids"] = tuple(values["device_ids"])
     try:
@@ -87,6 +89,11 @@ def rebuilt_cell(row: dict) -> Cell:
             f"cell {row['id']}: its stored configuration rebuilds config hash {cell.config_hash}, not the stored "
             f"{row['config_hash']} (stored by another version of benchmatrix): it cannot be run as it was"
         )
+    for folder, digest in zip(cell.plugins, cell.plugin_digests):
+        if not Path(folder).is_dir() or folder_digest(Path(folder)) != digest:
+            raise NotReproducible(
+                f"cell {row['id']}: its plugin folder {folder} is gone or its files changed since (sha256 {digest})"
+            )
     return cell
 
 

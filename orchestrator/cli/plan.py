@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from orchestrator.backends.discovery import ContainerDiscoverer
 from orchestrator.cli.common_args import Subparsers, add_matrix_options, filters_of
 from orchestrator.cli.output import console
 from orchestrator.render.views import print_plan
@@ -23,7 +24,7 @@ def register(commands: Subparsers) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> None:
     spec = load_spec(args.spec)
-    cells = plan(spec, args.spec, load_catalog(), filters_of(args), args.repeats)
+    cells = plan(spec, args.spec, load_catalog(), filters_of(args), args.repeats, ContainerDiscoverer(args.spec))
     if args.json:
         print(json.dumps([{**cell.to_dict(), **plan_fields(cell)} for cell in cells], indent=2))
     else:

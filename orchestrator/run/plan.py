@@ -1,21 +1,24 @@
-"""Expand a spec into cells. Pure: no engine, no files beyond those passed in and the plugins the spec names."""
+"""Expand a spec into cells. No engine and no plugin code here: what a spec's plugins register comes from a
+`Discoverer` (run in a container, cached), their identity from their files' digest."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from orchestrator.errors import SpecError, UsageError
+from orchestrator.run.plugins import Discoverer, PluginFolder, folder_digest
 from orchestrator.spec.catalog import Catalog
 from orchestrator.spec.matrix import FrameworkSel, Spec, System
 from workloads import frameworks as workload_frameworks
 from workloads.datasets import spec as dataset_spec
 from workloads.errors import UsageError as WorkloadUsageError
-from workloads.models import load_plugins
+from workloads.models import ModelInfo
 from workloads.pairing import check_pairing
 
 OptionValue = Union[bool, int, float, str]
@@ -24,7 +27,9 @@ OptionValue = Union[bool, int, float, str]
 # the values each device can run), so plan refuses exactly what a cell would refuse.
 FRAMEWORK_OPTIONS = workload_frameworks.FRAMEWORKS
 # Fields added to Cell later: they enter `config_hash` only when set, so existing hashes stay valid.
-_HASHED_WHEN_SET = {"plugins": (), "generated_samples": None}
+_HASHED_WHEN_SET: dict[str, Any] = {"plugin_digests": (), "generated_samples": None}
+# Where things are, not what they are: never part of a cell's identity (store migration 4 rehashed older cells).
+_LOCATION_FIELDS = frozenset({"plugins"})
 
 
 @dataclass(frozen=True)
@@ -53,17 +58,13 @@ class Cell:
     device_ids: Optional[tuple[int, ...]] = None
     options: tuple[tuple[str, OptionValue], ...] = field(default_factory=tuple)
     repeat: int = 0
-    plugins: tuple[str, ...] = ()  # host folders of model plugins, mounted read-only into the cell
+    plugins: tuple[str, ...] = ()  # host folders of model plugins, mounted read-only into the cell (location)
     generated_samples: Optional[int] = None  # training samples of a generated dataset
+    plugin_digests: tuple[str, ...] = ()  # sha256 of each plugin folder's files (identity), in `plugins` order
 
     @property
     def config_hash(self) -> str:
-        config = {
-            key: value
-            for key, value in asdict(self).items()
-            if key != "repeat" and not (key in _HASHED_WHEN_SET and value == _HASHED_WHEN_SET[key])
-        }
-        return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return config_hash_of(asdict(self))
 
     @property
     def label(self) -> str:
@@ -75,6 +76,23 @@ class Cell:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "config_hash": self.config_hash}
+
+
+def config_hash_of(config: Mapping[str, Any]) -> str:
+    """A cell's identity from its fields (a Cell's, or a stored config's): all but the repeat, the location
+    of its plugins and later fields left unset. Store migrations rehash stored cells with it."""
+    hashed = {
+        key: value
+        for key, value in config.items()
+        if key not in ("repeat", "config_hash", *_LOCATION_FIELDS)
+        and not (key in _HASHED_WHEN_SET and _unset(value, _HASHED_WHEN_SET[key]))
+    }
+    return hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _unset(value: Any, default: Any) -> bool:
+    """A stored config holds JSON lists where a Cell holds tuples."""
+    return value == default or (isinstance(value, list) and tuple(value) == default)
 
 
 @dataclass(frozen=True)
@@ -90,11 +108,20 @@ def parse_framework_filter(text: str) -> tuple[str, Optional[str]]:
 
 
 def plan(
-    spec: Spec, spec_path: Path, catalog: Catalog, filters: Filters = Filters(), repeats: Optional[int] = None
+    spec: Spec,
+    spec_path: Path,
+    catalog: Catalog,
+    filters: Filters = Filters(),
+    repeats: Optional[int] = None,
+    discover: Optional[Discoverer] = None,
 ) -> list[Cell]:
-    """Every (system, framework image, workload, batch size, option combination, repeat)."""
+    """Every (system, framework image, workload, batch size, option combination, repeat).
+
+    A spec with plugins needs `discover` (see `orchestrator.run.plugins`) to learn their models.
+    """
     _check_filters(spec, spec_path, catalog, filters)
-    plugins = _load_plugins(spec, spec_path)
+    folders = plugin_folders(spec, spec_path)
+    known = _PluginModels(spec_path, catalog, folders, discover)
     cells = []
     for system_name, system in spec.systems.items():
         if filters.system and system_name != filters.system:
@@ -109,8 +136,9 @@ def plan(
                     continue
                 if workload.frameworks is not None and image.framework not in workload.frameworks:
                     continue
+                plugin_models = known.of(image.framework, tuple(entry.tag for entry in images))
                 try:
-                    check_pairing(image.framework, workload.model, workload.dataset)
+                    check_pairing(image.framework, workload.model, workload.dataset, plugin_models)
                 except WorkloadUsageError as exc:
                     raise SpecError(str(spec_path), f"workloads.{workload.name}.model", str(exc)) from exc
                 if workload.generated_samples is not None and dataset_spec(workload.dataset).needs_files:
@@ -146,7 +174,8 @@ def plan(
                             device_ids=tuple(system.device_ids) if system.device_ids else None,
                             options=options,
                             repeat=repeat,
-                            plugins=plugins,
+                            plugins=tuple(str(folder.path) for folder in folders),
+                            plugin_digests=tuple(folder.digest for folder in folders),
                             generated_samples=workload.generated_samples,
                         )
                     )
@@ -231,14 +260,36 @@ def _option_combinations(spec_path: Path, index: int, selection: FrameworkSel, d
     return combinations
 
 
-def _load_plugins(spec: Spec, spec_path: Path) -> tuple[str, ...]:
-    """Import the spec's plugin folders (relative to the spec's own folder) so their models are known."""
+def plugin_folders(spec: Spec, spec_path: Path) -> tuple[PluginFolder, ...]:
+    """The spec's plugin folders (relative to the spec's own folder) with their digests; nothing is imported."""
     folders = []
     for index, entry in enumerate(spec.plugins):
         folder = (spec_path.parent / entry).resolve()
-        try:
-            load_plugins(folder)
-        except WorkloadUsageError as exc:
-            raise SpecError(str(spec_path), f"plugins.{index}", str(exc)) from exc
-        folders.append(str(folder))
+        if not folder.is_dir():
+            raise SpecError(str(spec_path), f"plugins.{index}", f"plugin folder {folder} does not exist")
+        folders.append(PluginFolder(folder, folder_digest(folder)))
     return tuple(folders)
+
+
+class _PluginModels:
+    """The plugin models of each framework, discovered once per plan (and only when the spec has plugins)."""
+
+    def __init__(
+        self, spec_path: Path, catalog: Catalog, folders: tuple[PluginFolder, ...], discover: Optional[Discoverer]
+    ) -> None:
+        if folders and discover is None:
+            raise ValueError(f"{spec_path} names plugins: plan() needs a discoverer to learn their models")
+        self.catalog = catalog
+        self.folders = folders
+        self.discover = discover
+        self.found: dict[str, dict[str, ModelInfo]] = {}
+
+    def of(self, framework: str, preferred: tuple[str, ...]) -> dict[str, ModelInfo]:
+        """`framework`'s plugin models, discovered in the first of `preferred` (then its other images) present."""
+        if not self.folders or self.discover is None:
+            return {}
+        if framework not in self.found:
+            others = tuple(e.tag for e in self.catalog.images if e.framework == framework and e.tag not in preferred)
+            models = self.discover(framework, (*preferred, *others), self.folders)
+            self.found[framework] = {model.name: model for model in models}
+        return self.found[framework]

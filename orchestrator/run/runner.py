@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from orchestrator import __version__
 from orchestrator.backends import Backend, hostinfo
+from orchestrator.backends.discovery import ContainerDiscoverer
 from orchestrator.backends.engine import connect, owner_alive, owner_id
 from orchestrator.backends.interference import DISTURBING_OTHER_CPUS
 from orchestrator.backends.local import LocalBackend
@@ -90,14 +91,15 @@ def new_run_id() -> str:
 
 
 def prepare(request: RunRequest) -> Prepared:
-    """Everything that can be checked without an engine, checked before anything starts."""
+    """Everything that can be checked before anything starts (an engine only to learn new plugins' models)."""
     if request.timeout_s is not None and request.timeout_s <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {request.timeout_s:g}")
     if request.sample_hz < 0 or request.sample_hz > 100:
         raise UsageError(f"--sample-hz must be in [0, 100] (0: no monitoring), got {request.sample_hz:g}")
     spec = load_spec(request.spec_path)
     catalog = load_catalog()
-    cells = plan(spec, request.spec_path, catalog, request.filters, request.repeats)
+    discover = ContainerDiscoverer(request.spec_path, build=functools.partial(_build_image, catalog, request.build))
+    cells = plan(spec, request.spec_path, catalog, request.filters, request.repeats, discover)
     if not cells:
         raise UsageError(f"{request.spec_path}: the filters select no cells")
     unbuildable = {c.image: e.unbuildable for c in cells for e in catalog.images if e.tag == c.image and e.unbuildable}
@@ -120,6 +122,11 @@ def prepare(request: RunRequest) -> Prepared:
     for dataset in sorted({cell.dataset for cell in cells}):
         data.require(dataset, request.data_dir / dataset)
     return Prepared(spec, catalog, cells, allocator)
+
+
+def _build_image(catalog: Catalog, options: BuildOptions, client: docker.DockerClient, tag: str) -> None:
+    """Plugin discovery runs in a framework's image: `run` builds the first the plan needs when none is here."""
+    ensure_image(client, catalog, next(entry for entry in catalog.images if entry.tag == tag), options)
 
 
 def busy_host(cells: list[Cell]) -> Optional[str]:

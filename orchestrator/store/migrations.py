@@ -8,14 +8,18 @@ A store newer than this tool is refused, saying what to run; nothing is changed 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional
 
-from sqlalchemy import Connection, Engine, Index, MetaData, inspect, select, text, update
+from sqlalchemy import Connection, Engine, MetaData, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from orchestrator import __version__
 from orchestrator.errors import UsageError
+from orchestrator.run.plan import config_hash_of
+from orchestrator.run.plugins import folder_digest
 
 # Any constant works: every benchmatrix process that migrates takes this one lock.
 POSTGRES_LOCK_KEY = 0x62656E63686D6178
@@ -31,8 +35,7 @@ class Migration:
 
 def _create_indexes(*names: str) -> Callable[[Connection, MetaData], None]:
     def apply(conn: Connection, metadata: MetaData) -> None:
-        indexes = [index for table in metadata.tables.values() for index in table.indexes]
-        found: dict[Optional[str], Index] = {index.name: index for index in indexes}
+        found = {str(index.name): index for table in metadata.tables.values() for index in table.indexes}
         for name in names:
             found[name].create(conn, checkfirst=True)
 
@@ -51,6 +54,44 @@ def _add_column(table: str, name: str) -> Callable[[Connection, MetaData], None]
     return apply
 
 
+def _hash_plugins_by_content(conn: Connection, metadata: MetaData) -> None:
+    """Cells stored with plugins were hashed by the folders' absolute paths; rehash them by the folders' content.
+
+    Older stores never recorded the content, so the content read now stands for it: a folder still at
+    its recorded path is assumed unedited since (what `--resume` from that checkout assumed too). A cell
+    whose folder is gone, or whose new identity another cell of its run already holds, keeps its old
+    hash: still readable, paired with nothing new (as before).
+    """
+    cells = metadata.tables["cells"]
+    rows = conn.execute(
+        select(cells.c.id, cells.c.run_id, cells.c.repeat, cells.c.config).where(cells.c.config.like('%"plugins": ["%'))
+    ).all()
+    taken = {tuple(key) for key in conn.execute(select(cells.c.run_id, cells.c.config_hash, cells.c.repeat))}
+    digests: dict[str, Optional[str]] = {}
+    for cell_id, run_id, repeat, stored in rows:
+        config = json.loads(stored)
+        folders = config.get("plugins") or []
+        if not folders or config.get("plugin_digests"):
+            continue
+        for folder in folders:
+            if folder not in digests:
+                digests[folder] = folder_digest(Path(folder)) if Path(folder).is_dir() else None
+        found = [digests[folder] for folder in folders]
+        if None in found:
+            continue
+        config["plugin_digests"] = found
+        new_hash = config_hash_of(config)
+        if (run_id, new_hash, repeat) in taken:
+            continue
+        taken.add((run_id, new_hash, repeat))
+        config["config_hash"] = new_hash
+        conn.execute(
+            update(cells)
+            .where(cells.c.id == cell_id)
+            .values(config_hash=new_hash, config=json.dumps(config, sort_keys=True))
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
@@ -61,6 +102,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         3,
         "cells.data_provenance: where each cell's data came from (official, generated or user; NULL before)",
         _add_column("cells", "data_provenance"),
+    ),
+    Migration(
+        4,
+        "cells.config_hash by plugin content: cells with plugins rehashed by their folders' sha256, not their paths",
+        _hash_plugins_by_content,
     ),
 )
 LATEST = MIGRATIONS[-1].version

@@ -18,7 +18,7 @@ from workloads.errors import UsageError
 if TYPE_CHECKING:
     import numpy as np
 
-    from workloads.models import InputSpec, Model
+    from workloads.models import InputSpec, Model, ModelInfo
     from workloads.timing import Recorder
 
 OptionValue = Union[bool, str, None]
@@ -224,14 +224,18 @@ def parse_options(framework: str, pairs: list[str], device: Optional[str] = None
 
 def model_builder(framework: str, model: Model) -> Any:
     """The builder ``model`` has for ``framework``'s API, or a UsageError saying which APIs it has."""
+    check_api(framework, model.info())
+    return model.builder(FRAMEWORKS[framework].api)
+
+
+def check_api(framework: str, model: ModelInfo) -> None:
+    """A UsageError unless ``model`` has a builder for ``framework``'s API (saying which APIs it has)."""
     api = FRAMEWORKS[framework].api
-    builder = model.builder(api)
-    if builder is None:
+    if api not in model.apis:
         raise UsageError(
             f"model {model.name} has no {api} builder, so it cannot run on {framework} "
-            f"(it has: {', '.join(model.apis())})"
+            f"(it has: {', '.join(model.apis)})"
         )
-    return builder
 
 
 def create(

@@ -5,7 +5,8 @@ Keras 2.2.4), ``torch`` and ``gluon``. A builder receives the framework module a
 ``InputSpec`` and returns an untrained network that outputs *logits*: the Keras adapter
 appends the softmax, PyTorch and Gluon fold it into their cross-entropy loss, so the
 parameters are the same everywhere. Builders import nothing at module level, so the
-registry can be read on the host (``plan``) without any framework installed.
+registry can be read without the framework installed; plugins are read only in a container
+(``workloads.discover``), the host learns their models as ``ModelInfo``.
 
 Parameter counts are *trainable* parameters (what the optimiser updates): BatchNorm's
 running statistics are buffers in PyTorch, non-trainable weights in Keras and Gluon, and
@@ -20,9 +21,20 @@ import sys
 from pathlib import Path
 
 from workloads.errors import UsageError
-from workloads.models.base import APIS, INPUT_KINDS, Builder, InputSpec, Model
+from workloads.models.base import APIS, INPUT_KINDS, Builder, InputSpec, Model, ModelInfo
 
-__all__ = ["APIS", "INPUT_KINDS", "MODELS", "Builder", "InputSpec", "Model", "get", "load_plugins", "register"]
+__all__ = [
+    "APIS",
+    "INPUT_KINDS",
+    "MODELS",
+    "Builder",
+    "InputSpec",
+    "Model",
+    "ModelInfo",
+    "get",
+    "load_plugins",
+    "register",
+]
 MODELS: dict[str, Model] = {}
 
 

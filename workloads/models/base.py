@@ -57,3 +57,16 @@ class Model:
 
     def apis(self) -> tuple[str, ...]:
         return tuple(api for api in APIS if self.builder(api) is not None)
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(self.name, self.input_kind, self.description, self.apis())
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model is without its builders: what the host learns of a plugin's model (see ``workloads.discover``)."""
+
+    name: str
+    input_kind: str
+    description: str
+    apis: tuple[str, ...]

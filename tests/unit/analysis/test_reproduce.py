@@ -1,5 +1,6 @@
 """`reproduce CELL` without an engine: the stored cell rebuilt from its config (and refused when it does
-not rebuild its hash), the image checks (gone, tag moved), the data check, the host comparison, bad ids."""
+not rebuild its hash, or its plugin files changed), the image checks (gone, tag moved), the data check,
+the host comparison, bad ids."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from orchestrator.analysis import reproduce as again
 from orchestrator.cli.main import main
 from orchestrator.errors import ExitCode, NotReproducible, UsageError
 from orchestrator.run import data
+from orchestrator.run.plugins import folder_digest
 from orchestrator.store.database import Store
 from tests.stores import add_run, cell
 from tests.unit.run.test_scheduler import BASE
@@ -32,6 +34,16 @@ def test_a_config_that_does_not_rebuild_its_hash_is_refused():
         again.rebuilt_cell(stored_row(batch_size=64))
     with pytest.raises(NotReproducible, match="stored configuration is incomplete"):
         again.rebuilt_cell({"id": 7, "config": {"system": "cpu"}, "config_hash": "x"})
+
+
+def test_a_plugin_folder_that_changed_since_is_refused(tmp_path):
+    (tmp_path / "model.py").write_text("MODEL = 1\n")
+    plugged = replace(CELL, plugins=(str(tmp_path),), plugin_digests=(folder_digest(tmp_path),))
+    row = {"id": 7, "config": plugged.to_dict(), "config_hash": plugged.config_hash}
+    assert again.rebuilt_cell(row) == plugged
+    (tmp_path / "model.py").write_text("MODEL = 2\n")
+    with pytest.raises(NotReproducible, match=f"plugin folder {tmp_path} is gone or its files changed since"):
+        again.rebuilt_cell(row)
 
 
 @dataclass

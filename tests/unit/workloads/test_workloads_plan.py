@@ -10,9 +10,11 @@ import pytest
 from orchestrator.backends import workload_command
 from orchestrator.errors import SpecError
 from orchestrator.run.plan import Filters, plan
+from orchestrator.run.plugins import folder_digest
 from orchestrator.run.result import metrics_from
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.spec.matrix import load_spec
+from tests.discovery import HostDiscoverer
 
 REPO = Path(__file__).resolve().parents[3]
 SEEDS = REPO / "matrices" / "seeds.yaml"
@@ -102,8 +104,9 @@ def test_plugin_models_appear_in_the_plan_and_are_mounted(tmp_path, catalog):
     workload = "{name: p, model: mnist_mlp, dataset: mnist, batch_sizes: [128]}"
     extra = f"plugins: [{PLUGINS}]\n"
     spec_path = write_spec(tmp_path, '{name: mxnet, version: "1.9.1"}', workload, extra)
-    (cell,) = plan(load_spec(spec_path), spec_path, catalog)
+    (cell,) = plan(load_spec(spec_path), spec_path, catalog, discover=HostDiscoverer(spec_path, tmp_path))
     assert cell.model == "mnist_mlp" and cell.plugins == (str(PLUGINS),)
+    assert cell.plugin_digests == (folder_digest(PLUGINS),)
     command = workload_command(cell)
     assert command[command.index("--plugin-dir") + 1] == "/opt/benchmatrix/plugins/0"
     plain = plan(load_spec(write_spec(tmp_path, '{name: mxnet, version: "1.9.1"}', MLP)), spec_path, catalog)[0]
@@ -116,12 +119,32 @@ def test_a_broken_plugin_is_refused_naming_the_file(tmp_path, catalog):
     plugins.mkdir()
     (plugins / "broken.py").write_text("import not_a_module_anywhere\n")
     spec_path = write_spec(tmp_path, '{name: mxnet, version: "1.9.1"}', MLP, "plugins: [plugins]\n")
-    with pytest.raises(SpecError, match="broken.py: plugin failed to import: ModuleNotFoundError") as caught:
-        plan(load_spec(spec_path), spec_path, catalog)
+    discover = HostDiscoverer(spec_path, tmp_path / "cache")
+    with pytest.raises(SpecError, match=f"{plugins}/broken.py: plugin failed to import: ModuleNotFoundError") as caught:
+        plan(load_spec(spec_path), spec_path, catalog, discover=discover)
     assert caught.value.key_path == "plugins.0"
     missing = write_spec(tmp_path, '{name: mxnet, version: "1.9.1"}', MLP, "plugins: [nowhere]\n")
-    with pytest.raises(SpecError, match="plugin folder .*nowhere does not exist"):
-        plan(load_spec(missing), missing, catalog)
+    with pytest.raises(SpecError, match="plugin folder .*nowhere does not exist") as caught:
+        plan(load_spec(missing), missing, catalog, discover=discover)
+    assert caught.value.key_path == "plugins.0"
+
+
+def test_a_discovered_plugin_model_is_checked_against_each_framework(tmp_path, catalog):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "torch_only.py").write_text(
+        "from workloads.models import Model, register\n"
+        "register(Model('torch_only', 'image', 'PyTorch only', torch=lambda torch, spec: None))\n"
+    )
+    workload = "{name: p, model: torch_only, dataset: mnist, batch_sizes: [8]}"
+    frameworks = '{name: pytorch, version: "2.13.0"}, {name: mxnet, version: "1.9.1"}'
+    spec_path = write_spec(tmp_path, frameworks, workload, "plugins: [plugins]\n")
+    with pytest.raises(SpecError, match="model torch_only has no gluon builder, so it cannot run on mxnet") as caught:
+        plan(load_spec(spec_path), spec_path, catalog, discover=HostDiscoverer(spec_path, tmp_path / "cache"))
+    assert caught.value.key_path == "workloads.p.model"
+    only_torch = write_spec(tmp_path, '{name: pytorch, version: "2.13.0"}', workload, "plugins: [plugins]\n")
+    (cell,) = plan(load_spec(only_torch), only_torch, catalog, discover=HostDiscoverer(only_torch, tmp_path / "cache"))
+    assert cell.model == "torch_only"
 
 
 def test_plugin_paths_cannot_smuggle_mount_separators(tmp_path):
@@ -131,8 +154,11 @@ def test_plugin_paths_cannot_smuggle_mount_separators(tmp_path):
     assert caught.value.key_path == "plugins.0"
 
 
-def test_seeds_matrix_lists_every_seed_experiment(cli):
-    done = cli("plan", "--spec", str(SEEDS), "--system", "cpu", "--json")
+def test_seeds_matrix_lists_every_seed_experiment(cli, tmp_path, catalog):
+    # The seeds name a plugin: discoveries cached first, `plan` then needs no engine (none answers here).
+    plan(load_spec(SEEDS), SEEDS, catalog, Filters(system="cpu"), discover=HostDiscoverer(SEEDS, tmp_path))
+    env = {"BENCHMATRIX_CACHE": str(tmp_path), "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    done = cli("plan", "--spec", str(SEEDS), "--system", "cpu", "--json", env=env)
     assert done.returncode == 0, done.stderr
     cells = json.loads(done.stdout)
     experiments = {(c["workload"], c["model"], c["dataset"]) for c in cells}
@@ -165,10 +191,11 @@ def test_seeds_matrix_lists_every_seed_experiment(cli):
     assert {c["framework"] for c in cells if c["workload"] == "s002-ops"} == {"tensorflow", "pytorch", "mxnet", "jax"}
 
 
-def test_seeds_matrix_plans_on_every_system(catalog):
+def test_seeds_matrix_plans_on_every_system(catalog, tmp_path):
     spec = load_spec(SEEDS)
+    discover = HostDiscoverer(SEEDS, tmp_path)
     for system in spec.systems:
-        assert plan(spec, SEEDS, catalog, Filters(system=system)), system
+        assert plan(spec, SEEDS, catalog, Filters(system=system), discover=discover), system
 
 
 def test_result_metrics_list_and_new_keys_become_metrics():
