@@ -25,9 +25,10 @@ from orchestrator.backends.interference import DISTURBED
 from orchestrator.errors import BenchmatrixError, EngineLostTwice
 from orchestrator.run.interrupts import InterruptGuard
 from orchestrator.run.plan import Cell
-from orchestrator.run.result import ResultError, classify, load_result, metrics_from, signal_note
+from orchestrator.run.result import classify, metrics_from, signal_note
 from orchestrator.run.scheduler import Allocator, Placement
 from orchestrator.store.database import CellRecord, Store, now
+from workloads.result import Document, ResultError, read_result
 
 LOG_TAIL_CHARS = 4000
 POLL_S = 0.5
@@ -222,7 +223,7 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
     result_path = task.cell_dir / RESULT_FILE
     notes = list(notes) + list(ended.notes)
     try:
-        result: Optional[dict] = load_result(result_path) if ended.exit_code == 0 else None
+        result: Optional[Document] = read_result(result_path) if ended.exit_code == 0 else None
     except ResultError as exc:
         result, notes = None, notes + [str(exc)]
     if ended.interrupted:
@@ -233,7 +234,7 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
     if ended_by:
         notes.append(ended_by)
     if result is not None:
-        notes += [result["warmup"]["note"]] + list(result.get("notes") or [])  # a sample cap among them
+        notes += [result.warmup.note, *result.notes]  # a sample cap among them
     # Values only from cells that ended ok; a failed cell's monitoring series stay in its files.
     measured = metrics_from(result) + list(ended.metrics) if result and status == "ok" else []
     return CellRecord(
@@ -244,9 +245,9 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
         finished_at=now(),
         log_path=str(task.cell_dir / LOG_FILE),
         result_path=str(result_path) if result else None,
-        versions=(result or {}).get("versions", {}),
+        versions=result.versions if result else {},
         notes=notes,
         log_tail=None if status == "ok" else ended.logs[-LOG_TAIL_CHARS:],
         metrics=measured,
-        data_provenance=(result or {}).get("data_provenance"),
+        data_provenance=result.data_provenance if result else None,
     )
