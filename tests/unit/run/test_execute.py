@@ -8,9 +8,9 @@ SDK's connection to the engine breaks.
 from __future__ import annotations
 
 import io
-import json
 import threading
 import time
+from dataclasses import replace
 
 import docker.errors
 import pytest
@@ -23,20 +23,21 @@ from orchestrator.run.execute import Execution, failed_record
 from orchestrator.run.interrupts import InterruptGuard
 from orchestrator.run.scheduler import Allocator, Resources
 from orchestrator.store.database import Store, now
+from tests.results import result
 from tests.stores import add_run
 from tests.unit.run.test_scheduler import cell
+from workloads.result import Warmup, write_result
 
-RESULT = {
-    "schema": "benchmatrix.result/1",
-    "warmup": {"kind": "steps", "steps": 5, "note": "first 5 steps of epoch 1 excluded from train_img_per_s"},
-    "train_img_per_s": 1000.0,
-    "versions": {"mxnet": "1.9.1"},
-}
+RESULT = result(
+    warmup=Warmup("steps", 5, "first 5 steps of epoch 1 excluded from train_img_per_s"),
+    train_img_per_s=1000.0,
+    versions={"mxnet": "1.9.1"},
+)
 
 
 def ok_run(task: CellTask) -> CellRun:
     task.cell_dir.mkdir(parents=True, exist_ok=True)
-    (task.cell_dir / "result.json").write_text(json.dumps(RESULT))
+    write_result(RESULT, task.cell_dir / "result.json")
     return CellRun(exit_code=0, timed_out=False, oom_killed=False, logs="done")
 
 
@@ -171,7 +172,7 @@ def test_a_cells_data_provenance_is_stored_from_its_result(store, tmp_path):
 
     def generated_run(task):
         task.cell_dir.mkdir(parents=True, exist_ok=True)
-        (task.cell_dir / "result.json").write_text(json.dumps({**RESULT, "data_provenance": generated}))
+        write_result(replace(RESULT, data_provenance=generated), task.cell_dir / "result.json")
         return CellRun(exit_code=0, timed_out=False, oom_killed=False, logs="done")
 
     execution(ScriptedBackend(generated_run), store, tmp_path).run([cell()])
