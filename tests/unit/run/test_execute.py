@@ -32,6 +32,7 @@ RESULT = result(
     warmup=Warmup("steps", 5, "first 5 steps of epoch 1 excluded from train_img_per_s"),
     train_img_per_s=1000.0,
     versions={"mxnet": "1.9.1"},
+    notes=["trained on the first 100 samples"],
 )
 
 
@@ -98,6 +99,7 @@ def test_a_cell_that_lost_the_engine_is_stored_retryable_then_retried_once(store
     assert len(rows) == 1  # the retry replaced the retryable row
     assert rows[0]["status"] == "ok" and rows[0]["metrics"]["train_img_per_s"] == 1000.0
     assert rows[0]["notes"][0].startswith("retried once: the first attempt lost the backend")
+    assert rows[0]["notes"][-2:] == [RESULT.warmup.note, *RESULT.notes]  # the result's own notes, after the runner's
     assert run.statuses == {"ok": 1}
 
 
