@@ -18,8 +18,15 @@ import sys
 import traceback
 from pathlib import Path
 
-from workloads import contract
-from workloads.contract import EXIT_CHECK_FAILED, EXIT_OOM, EXIT_USAGE, OOM_MARKER, RunArgs, int_at_least
+from workloads.contract import (
+    EXIT_CHECK_FAILED,
+    EXIT_OOM,
+    EXIT_USAGE,
+    OOM_MARKER,
+    RunArgs,
+    add_arguments,
+    int_at_least,
+)
 from workloads.errors import UsageError, oom_reason
 from workloads.frameworks import FRAMEWORKS, parse_options
 from workloads.models import load_plugins
@@ -39,11 +46,17 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    options = "; ".join(
+def _known() -> dict[str, object]:
+    """What ``run``'s flags choose from, and each framework's options for ``--option``'s help."""
+    option_help = "; ".join(
         f"{name}: {', '.join(sorted(spec.options)) or 'none'}" for name, spec in sorted(FRAMEWORKS.items())
     )
-    contract.add_common_arguments(parser, sorted(FRAMEWORKS), options)
+    return {
+        "frameworks": sorted(FRAMEWORKS),
+        "models": known_models(),
+        "datasets": known_datasets(),
+        "option_help": option_help,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,14 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="train and evaluate one model, write a result JSON")
-    _common(run_parser)
-    contract.add_run_arguments(run_parser, known_models(), known_datasets())
+    add_arguments(run_parser, _known())
     arg = run_parser.add_argument
     arg("--ops-sizes", type=_sizes, default=DEFAULT_SIZES, help=f"{OPS_MODEL}: matrix sides to sweep")
     arg("--ops-repeats", type=int_at_least(1), default=DEFAULT_REPEATS, help=f"{OPS_MODEL}: timed calls per point")
 
     check_parser = commands.add_parser("check", help="build, size and briefly train models; write a check JSON")
-    _common(check_parser)
+    add_arguments(check_parser, _known(), shared_only=True)
     arg = check_parser.add_argument
     arg(
         "--case", action="append", required=True, metavar="MODEL=DATASET", help="a model and the dataset to check it on"
@@ -87,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
     from workloads.pairing import check_pairing
 
     check_pairing(args.framework, args.model, args.dataset)
-    options = parse_options(args.framework, args.option)
+    options = parse_options(args.framework, args.options)
     if args.model == OPS_MODEL:
         from workloads.ops import run_ops
 
@@ -98,24 +110,7 @@ def _run(args: argparse.Namespace) -> int:
     # Imported only now, so that --help and argument errors need no framework.
     from workloads.run import RunConfig, run
 
-    given = RunArgs.from_namespace(args)
-    config = RunConfig(
-        framework=given.framework,
-        model=given.model,
-        dataset=given.dataset,
-        data_dir=given.data_dir,
-        batch_size=given.batch_size,
-        epochs=given.epochs,
-        optimizer=given.optimizer,
-        lr=given.lr,
-        max_samples=given.max_samples,
-        warmup_steps=given.warmup_steps,
-        options=options,
-        seed=given.seed,
-        replicas=given.replicas,
-        generated_samples=given.generated_samples,
-        window_steps=given.window_steps,
-    )
+    config = RunConfig(RunArgs.from_namespace(args), options)
     result = run(config)
     if is_primary():
         write_result(result, args.out)
@@ -126,7 +121,7 @@ def _check(args: argparse.Namespace) -> int:
     from workloads.check import check_case, write_check
     from workloads.pairing import check_pairing
 
-    options = parse_options(args.framework, args.option)
+    options = parse_options(args.framework, args.options)
     cases = []
     for text in args.case:
         model, sep, dataset = text.partition("=")

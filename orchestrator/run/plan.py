@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional, Union
 
@@ -13,6 +13,7 @@ from orchestrator.errors import SpecError, UsageError
 from orchestrator.spec.catalog import Catalog
 from orchestrator.spec.matrix import FrameworkSel, Spec, System
 from workloads import frameworks as workload_frameworks
+from workloads.contract import Training
 from workloads.datasets import spec as dataset_spec
 from workloads.errors import UsageError as WorkloadUsageError
 from workloads.models import load_plugins
@@ -72,6 +73,11 @@ class Cell:
             f"{self.system}/{self.framework}@{self.version}-{self.variant}/{self.workload}"
             f"/bs{self.batch_size}{options}/r{self.repeat}"
         )
+
+    @property
+    def training(self) -> Training:
+        """What the cell trains, as the workload takes it: Training's fields, which Cell names alike."""
+        return Training(**{spec.name: getattr(self, spec.name) for spec in fields(Training)})
 
     def to_dict(self) -> dict:
         return {**asdict(self), "config_hash": self.config_hash}

@@ -390,15 +390,16 @@ def test_plugin_models_become_model_choices(monkeypatch: pytest.MonkeyPatch, dat
 
 
 def test_the_orchestrators_argv_parses_back_to_the_same_arguments(tmp_path: Path) -> None:
-    from workloads.__main__ import build_parser
-    from workloads.contract import RunArgs
+    """Every field set away from its default, so a field the parser or argv leaves out fails here."""
+    from dataclasses import MISSING, fields
 
-    given = RunArgs(
+    from workloads.__main__ import build_parser
+    from workloads.contract import RunArgs, Training
+
+    training = Training(
         framework="jax",
         model="resnet50",
         dataset="synthetic",
-        out=tmp_path / "r.json",
-        data_dir=tmp_path / "d",
         batch_size=256,
         epochs=3,
         optimizer="sgd",
@@ -406,12 +407,22 @@ def test_the_orchestrators_argv_parses_back_to_the_same_arguments(tmp_path: Path
         max_samples=5000,
         generated_samples=4096,
         warmup_steps=7,
+    )
+    given = RunArgs(
+        training,
+        out=tmp_path / "r.json",
+        data_dir=tmp_path / "d",
         window_steps=5,
         seed=2,
         replicas=4,
         options=(("precision", "bf16"), ("input", "host")),
         plugin_dirs=(tmp_path / "plugins",),
     )
+    for value in (training, given):
+        assert [f.name for f in fields(value) if f.default is not MISSING and getattr(value, f.name) == f.default] == []
     assert RunArgs.from_namespace(build_parser().parse_args(given.argv())) == given
-    defaults = RunArgs(framework="mxnet", model="mlp", dataset="fashion_mnist", out=tmp_path / "r.json")
+    defaults = RunArgs(Training(framework="mxnet", model="mlp", dataset="fashion_mnist"), out=tmp_path / "r.json")
     assert RunArgs.from_namespace(build_parser().parse_args(defaults.argv())) == defaults
+    assert RunArgs.from_namespace(build_parser().parse_args(defaults.argv()[:7] + ["--out", "r"])) == RunArgs(
+        defaults.training, out=Path("r")
+    )  # the CLI's defaults are the dataclasses' own
