@@ -5,9 +5,9 @@ a result JSON; ``check`` builds, sizes and briefly trains several models and wri
 check JSON. ``--plugin-dir`` (repeatable) imports model plugins first, so their models are
 valid ``--model`` choices.
 
-Exit codes: 0 ok (JSON written), 1 a check failed, 2 bad arguments or data, 3 out of
-memory (after a ``BENCHMATRIX_OOM`` line on stdout), anything else an unexpected failure
-with its traceback on stderr.
+Exit codes (``contract.WorkloadExit``, apart from the orchestrator's): 0 ok (JSON written), 2 bad
+arguments or data, 20 an unexpected failure (its traceback on stderr), 21 a check failed, 22 out of
+memory (after a ``BENCHMATRIX_OOM`` line on stdout); a native crash ends it by its signal (128 + N).
 """
 
 from __future__ import annotations
@@ -18,15 +18,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from workloads.contract import (
-    EXIT_CHECK_FAILED,
-    EXIT_OOM,
-    EXIT_USAGE,
-    OOM_MARKER,
-    RunArgs,
-    add_arguments,
-    int_at_least,
-)
+from workloads.contract import OOM_MARKER, RunArgs, WorkloadExit, add_arguments, int_at_least
 from workloads.errors import UsageError, oom_reason
 from workloads.frameworks import FRAMEWORKS, parse_options
 from workloads.models import load_plugins
@@ -150,7 +142,7 @@ def _check(args: argparse.Namespace) -> int:
         )
         results.append(result)
     write_check(args.out, args.framework, results)
-    return 0 if all(r.ok for r in results) else EXIT_CHECK_FAILED
+    return 0 if all(r.ok for r in results) else WorkloadExit.CHECK_FAILED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,14 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         code = _run(args) if args.command == "run" else _check(args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
-        return EXIT_USAGE
+        return WorkloadExit.USAGE
     except Exception as exc:
         reason = oom_reason(exc)
-        if reason is None:
-            raise
-        print(f"{OOM_MARKER} {reason}", flush=True)
+        if reason is not None:
+            print(f"{OOM_MARKER} {reason}", flush=True)
         traceback.print_exc()
-        return EXIT_OOM
+        return WorkloadExit.CRASHED if reason is None else WorkloadExit.OOM
     if is_primary():
         print(f"written to {args.out}", flush=True)
     return code

@@ -11,18 +11,28 @@ import argparse
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import IntEnum
 from pathlib import Path
 from typing import Any, Optional
 
 RESULT_SCHEMA = "benchmatrix.result/1"
-OOM_MARKER = "BENCHMATRIX_OOM"  # printed on stdout before exiting EXIT_OOM
+OOM_MARKER = "BENCHMATRIX_OOM"  # printed on stdout before exiting WorkloadExit.OOM
 # Starts each note that says why a result's own timing checks distrust its img/s; tables read them back.
 TIMING_SUSPECT_PREFIX = "timing-suspect: "
 
-EXIT_OK = 0
-EXIT_CHECK_FAILED = 1  # `check`: some model failed its check
-EXIT_USAGE = 2  # bad arguments or data: nothing was measured
-EXIT_OOM = 3  # host or device memory ran out (after an OOM_MARKER line)
+
+class WorkloadExit(IntEnum):
+    """How ``python -m workloads`` ends. USAGE is 2 on both sides (argparse's own code, and the
+    orchestrator's ``ExitCode.USAGE``); the workload's other outcomes count from 20, so no number
+    means one thing in a cell and another from the orchestrator (``orchestrator/errors.py``: 0–10,
+    70, 130), and none is a signal's (128 + N)."""
+
+    OK = 0
+    USAGE = 2  # bad arguments or data: nothing was measured
+    CRASHED = 20  # an unexpected exception; its traceback is on stderr
+    CHECK_FAILED = 21  # `check`: some model failed its check
+    OOM = 22  # host or device memory ran out (after an OOM_MARKER line)
+
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 DEFAULT_WARMUP_STEPS = 10

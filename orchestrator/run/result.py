@@ -13,7 +13,7 @@ from statistics import median
 from typing import Optional, TypeGuard
 
 from orchestrator.store.database import Metric
-from workloads.contract import EXIT_OOM, OOM_MARKER
+from workloads.contract import OOM_MARKER, WorkloadExit
 from workloads.result import Document, OpsResult, ResultError, TrainWindow, read_result
 
 # result key → (metric name, unit)
@@ -50,7 +50,7 @@ def train_window(path: Path) -> Optional[TrainWindow]:
 def classify(exit_code: Optional[int], timed_out: bool, oom_killed: bool, logs: str, result_ok: bool) -> str:
     if timed_out:
         return "timeout"
-    if oom_killed or exit_code == EXIT_OOM or OOM_MARKER in logs:
+    if oom_killed or exit_code == WorkloadExit.OOM or OOM_MARKER in logs:
         return "oom"
     if exit_code == 0 and result_ok:
         return "ok"

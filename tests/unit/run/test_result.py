@@ -16,9 +16,10 @@ from workloads.result import Metric, OpsResult, Warmup
     [
         (0, False, False, "", True, "ok"),
         (0, False, False, "", False, "error"),
-        (1, False, False, "Traceback", False, "error"),
+        (20, False, False, "Traceback", False, "error"),
         (137, False, True, "", False, "oom"),
-        (3, False, False, "BENCHMATRIX_OOM out of memory", False, "oom"),
+        (22, False, False, "", False, "oom"),
+        (20, False, False, "BENCHMATRIX_OOM out of memory", False, "oom"),
         (137, True, False, "", False, "timeout"),
     ],
 )

@@ -13,7 +13,7 @@ import pytest
 import workloads.__main__
 import workloads.run
 from workloads.__main__ import main
-from workloads.contract import RESULT_SCHEMA
+from workloads.contract import RESULT_SCHEMA, WorkloadExit
 from workloads.datasets.idx import FILES as IDX_FILES
 from workloads.datasets.idx import write_sample
 from workloads.errors import UsageError, oom_reason
@@ -238,21 +238,25 @@ def test_unknown_model_exits_2(data_dir: Path, tmp_path: Path) -> None:
     assert exit_info.value.code == 2
 
 
-def test_oom_exits_3_with_marker(
+def test_oom_exits_22_with_marker(
     monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _use_fake(monkeypatch, RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
-    assert main(_args(data_dir, tmp_path / "r.json", "--warmup-steps", "2")) == 3
+    assert main(_args(data_dir, tmp_path / "r.json", "--warmup-steps", "2")) == WorkloadExit.OOM == 22
     captured = capsys.readouterr()
     assert captured.out.splitlines()[-1].startswith("BENCHMATRIX_OOM RuntimeError: CUDA out of memory")
     assert "Traceback" in captured.err
     assert not (tmp_path / "r.json").exists()
 
 
-def test_other_failures_propagate(monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path) -> None:
+def test_other_failures_exit_crashed_with_their_traceback(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _use_fake(monkeypatch, ZeroDivisionError("bug"))
-    with pytest.raises(ZeroDivisionError):
-        main(_args(data_dir, tmp_path / "r.json", "--warmup-steps", "2"))
+    assert main(_args(data_dir, tmp_path / "r.json", "--warmup-steps", "2")) == WorkloadExit.CRASHED == 20
+    captured = capsys.readouterr()
+    assert "ZeroDivisionError: bug" in captured.err and "Traceback" in captured.err
+    assert "BENCHMATRIX_OOM" not in captured.out
 
 
 def test_parse_options_defaults_and_values() -> None:
