@@ -19,6 +19,7 @@ CONTAINER_CODE = "/opt/benchmatrix"
 CONTAINER_PLUGINS = f"{CONTAINER_CODE}/plugins"
 RESULT_FILE = "result.json"
 LOG_FILE = "log.txt"
+LOG_TAIL_CHARS = 4000  # the end of a cell's log a backend reads back and the store keeps of a failed cell
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, ValidationError, model_validator
 from rich.console import Console
 
 from orchestrator import __version__
 from orchestrator.bundle.files import byte_progress, sha256_file
 from orchestrator.errors import SpecError, UsageError
 from orchestrator.spec.validate import Name
-from orchestrator.spec.yamlfile import _expected
+from orchestrator.spec.yamlfile import Strict, _expected
 
 FORMAT = "benchmatrix.bundle/1"
 MANIFEST_NAME = "manifest.json"
@@ -46,10 +46,6 @@ def _inside_bundle(path: str) -> str:
 
 
 BundlePath = Annotated[str, AfterValidator(_inside_bundle)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class FileEntry(Strict):

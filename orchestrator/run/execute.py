@@ -20,7 +20,7 @@ import docker.errors
 from rich.console import Console
 from rich.progress import Progress
 
-from orchestrator.backends import LOG_FILE, RESULT_FILE, Backend, BackendLost, CellRun, CellTask
+from orchestrator.backends import LOG_FILE, LOG_TAIL_CHARS, RESULT_FILE, Backend, BackendLost, CellRun, CellTask
 from orchestrator.backends.interference import DISTURBED
 from orchestrator.errors import BenchmatrixError, EngineLostTwice
 from orchestrator.run.interrupts import InterruptGuard
@@ -30,7 +30,6 @@ from orchestrator.run.scheduler import Allocator, Placement
 from orchestrator.store.database import CellRecord, Store, now
 from workloads.result import Document, ResultError, read_result
 
-LOG_TAIL_CHARS = 4000
 POLL_S = 0.5
 
 

@@ -7,19 +7,17 @@ import itertools
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
 from orchestrator.errors import SpecError, UsageError
 from orchestrator.spec.catalog import Catalog
-from orchestrator.spec.matrix import FrameworkSel, Spec, System
+from orchestrator.spec.matrix import FrameworkSel, OptionSetting, Spec, System
 from workloads import frameworks as workload_frameworks
 from workloads.contract import Training
 from workloads.datasets import spec as dataset_spec
 from workloads.errors import UsageError as WorkloadUsageError
 from workloads.models import load_plugins
 from workloads.pairing import check_pairing
-
-OptionValue = Union[bool, int, float, str]
 
 # The model and option registry is the workloads' own (built-in models, plugins, options and
 # the values each device can run), so plan refuses exactly what a cell would refuse.
@@ -52,7 +50,7 @@ class Cell:
     memory: Optional[str] = None
     gpus: int = 0
     device_ids: Optional[tuple[int, ...]] = None
-    options: tuple[tuple[str, OptionValue], ...] = field(default_factory=tuple)
+    options: tuple[tuple[str, OptionSetting], ...] = field(default_factory=tuple)
     repeat: int = 0
     plugins: tuple[str, ...] = ()  # host folders of model plugins, mounted read-only into the cell
     generated_samples: Optional[int] = None  # training samples of a generated dataset
