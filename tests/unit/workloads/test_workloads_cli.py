@@ -238,25 +238,34 @@ def test_unknown_model_exits_2(data_dir: Path, tmp_path: Path) -> None:
     assert exit_info.value.code == 2
 
 
-def test_oom_exits_22_with_marker(
-    monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("raised", "code", "marker"),
+    [
+        (
+            RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+            WorkloadExit.OOM,
+            "BENCHMATRIX_OOM RuntimeError",
+        ),
+        (ZeroDivisionError("bug"), WorkloadExit.CRASHED, None),
+    ],
+    ids=["oom", "crash"],
+)
+def test_a_failure_exits_with_its_own_code_and_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    raised,
+    code,
+    marker,
 ) -> None:
-    _use_fake(monkeypatch, RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
-    assert main(_args(data_dir, tmp_path / "r.json", "--warmup-steps", "2")) == WorkloadExit.OOM == 22
+    """Out of memory exits OOM after its marker line on stdout; anything else exits CRASHED."""
+    _use_fake(monkeypatch, raised)
+    assert main(_args(data_dir, tmp_path / "r.json", "--warmup-steps", "2")) == code
     captured = capsys.readouterr()
-    assert captured.out.splitlines()[-1].startswith("BENCHMATRIX_OOM RuntimeError: CUDA out of memory")
-    assert "Traceback" in captured.err
+    assert "Traceback" in captured.err and str(raised) in captured.err
+    assert captured.out.splitlines()[-1].startswith(marker) if marker else "BENCHMATRIX_OOM" not in captured.out
     assert not (tmp_path / "r.json").exists()
-
-
-def test_other_failures_exit_crashed_with_their_traceback(
-    monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    _use_fake(monkeypatch, ZeroDivisionError("bug"))
-    assert main(_args(data_dir, tmp_path / "r.json", "--warmup-steps", "2")) == WorkloadExit.CRASHED == 20
-    captured = capsys.readouterr()
-    assert "ZeroDivisionError: bug" in captured.err and "Traceback" in captured.err
-    assert "BENCHMATRIX_OOM" not in captured.out
 
 
 def test_parse_options_defaults_and_values() -> None:
