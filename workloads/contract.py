@@ -62,18 +62,23 @@ def positive_float(text: str) -> float:
     return value
 
 
-def _flag(
-    parse: Optional[Callable[[str], Any]] = None,
-    help: Optional[str] = None,
-    choices: Optional[str] = None,
-    shared: bool = False,
-    name: Optional[str] = None,
-    quiet_default: bool = False,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Flag:
     """A field's command-line flag: how its text parses, its help, the name of its list of choices
     (given when the parser is built), whether ``check`` has it too, its name when it is not the
     field's (``--option`` for ``options``), and whether ``argv`` leaves it out at its default."""
-    return {"parse": parse, "help": help, "choices": choices, "shared": shared, "name": name, "quiet": quiet_default}
+
+    parse: Optional[Callable[[str], Any]] = None
+    help: Optional[str] = None
+    choices: Optional[str] = None
+    shared: bool = False
+    name: Optional[str] = None
+    quiet_default: bool = False
+
+
+def _flag(parse: Optional[Callable[[str], Any]] = None, help: Optional[str] = None, **given: Any) -> dict[str, Flag]:
+    """Field metadata holding the field's Flag."""
+    return {"flag": Flag(parse, help, **given)}
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ class RunArgs:
         spelt out (but for a single replica, the usual case)."""
         argv = ["run"]
         for spec, value in _flags(self):
-            if spec.metadata["quiet"] and value == spec.default:
+            if spec.metadata["flag"].quiet_default and value == spec.default:
                 continue
             for item in value if isinstance(value, tuple) else (value,):
                 if item is not None:
@@ -177,7 +182,7 @@ def _flags(value: Any) -> Iterator[tuple[dataclasses.Field, Any]]:
 
 
 def _flag_name(spec: dataclasses.Field) -> str:
-    return "--" + (spec.metadata["name"] or spec.name.replace("_", "-"))
+    return "--" + (spec.metadata["flag"].name or spec.name.replace("_", "-"))
 
 
 def add_arguments(parser: argparse.ArgumentParser, known: dict[str, Any], shared_only: bool = False) -> None:
@@ -186,18 +191,18 @@ def add_arguments(parser: argparse.ArgumentParser, known: dict[str, Any], shared
     choose from (frameworks, models, datasets) and ``option_help``, each framework's options."""
     known = {**known, "optimizers": list(OPTIMIZERS)}
     for spec, _ in _flags(RunArgs):
-        meta = spec.metadata
-        if shared_only and not meta["shared"]:
+        flag: Flag = spec.metadata["flag"]
+        if shared_only and not flag.shared:
             continue
-        options: dict[str, Any] = {"dest": spec.name, "help": meta["help"] and meta["help"].format_map(known)}
-        if meta["choices"]:
-            options["choices"] = known[meta["choices"]]
+        options: dict[str, Any] = {"dest": spec.name, "help": flag.help and flag.help.format_map(known)}
+        if flag.choices:
+            options["choices"] = known[flag.choices]
         if isinstance(spec.default, tuple):  # repeatable
-            options.update(action="append", default=[], metavar="KEY=VALUE" if meta["name"] == "option" else None)
+            options.update(action="append", default=[], metavar="KEY=VALUE" if flag.name == "option" else None)
         elif spec.default is dataclasses.MISSING:
             options["required"] = True
         else:
             options["default"] = spec.default
-        if meta["parse"] is not None:
-            options["type"] = meta["parse"]
+        if flag.parse is not None:
+            options["type"] = flag.parse
         parser.add_argument(_flag_name(spec), **options)
