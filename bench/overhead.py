@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 from orchestrator.backends import CONTAINER_CODE  # noqa: E402
 from orchestrator.backends.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerSpec, Mount, connect  # noqa: E402
 from orchestrator.run import data  # noqa: E402
-from workloads.contract import RunArgs  # noqa: E402
+from workloads.contract import RunArgs, Training  # noqa: E402
 
 # Samples per epoch: the default matrix's (mlp runs all of Fashion-MNIST, cnn is capped at 6000).
 DEFAULT_SAMPLES = {"mlp": 60000, "cnn": 6000}
@@ -43,16 +43,15 @@ DEFAULT_SAMPLES = {"mlp": 60000, "cnn": 6000}
 
 def workload_args(framework: str, model: str, data_dir: str, out: str, args: argparse.Namespace) -> list[str]:
     """The one command line both sides run; only the paths differ."""
-    run_args = RunArgs(
+    training = Training(
         framework=framework,
         model=model,
         dataset="fashion_mnist",
-        out=Path(out),
-        data_dir=Path(data_dir),
         batch_size=args.batch_size,
         max_samples=args.max_samples or DEFAULT_SAMPLES.get(model, 6000),
         warmup_steps=args.warmup_steps,
     )
+    run_args = RunArgs(training, out=Path(out), data_dir=Path(data_dir))
     return ["-m", "workloads", *run_args.argv()]
 
 

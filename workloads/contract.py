@@ -114,7 +114,7 @@ class Training:
 @dataclass(frozen=True)
 class RunArgs:
     """Everything ``python -m workloads run`` takes, with the CLI's defaults: each field's flag is
-    declared here once (its metadata), and ``argv``, ``add_run_arguments`` and ``from_namespace``
+    declared here once (its metadata), and ``argv``, ``add_arguments`` and ``from_namespace``
     follow the fields."""
 
     training: Training
