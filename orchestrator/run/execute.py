@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
@@ -177,23 +177,19 @@ def cell_dir_name(cell: Cell) -> str:
     return f"{cell.system}_{build}_{cell.workload}_bs{cell.batch_size}_{cell.config_hash}_r{cell.repeat}"
 
 
+# The cell's identity as the store keeps it: the fields a Cell and a CellRecord both name (system,
+# framework, version, variant, workload, model, dataset, batch size, epochs, image, repeat, options).
+_STORED_CELL_FIELDS = tuple(f.name for f in fields(Cell) if f.name in {r.name for r in fields(CellRecord)})
+
+
 def _identity(run_id: str, cell: Cell, image_id: Optional[str]) -> dict:
+    stored = {name: getattr(cell, name) for name in _STORED_CELL_FIELDS}
     return dict(
+        stored,
+        options=dict(cell.options),
         run_id=run_id,
         config_hash=cell.config_hash,
-        repeat=cell.repeat,
-        system=cell.system,
-        framework=cell.framework,
-        version=cell.version,
-        variant=cell.variant,
-        workload=cell.workload,
-        model=cell.model,
-        dataset=cell.dataset,
-        batch_size=cell.batch_size,
-        epochs=cell.epochs,
-        options=dict(cell.options),
         config=cell.to_dict(),
-        image=cell.image,
         image_id=image_id,
     )
 

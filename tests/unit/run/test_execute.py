@@ -179,3 +179,20 @@ def test_a_cells_data_provenance_is_stored_from_its_result(store, tmp_path):
 
     execution(ScriptedBackend(generated_run), store, tmp_path).run([cell()])
     assert [row["data_provenance"] for row in store.cell_rows("run1")] == [generated]
+
+
+def test_a_stored_cell_carries_the_cells_identity():
+    planned = cell(system="box", framework="jax", version="0.10.2", variant="cpu", image="benchmatrix/jax:x",
+                   workload="w", model="cnn", dataset="cifar10", batch_size=8, epochs=3, repeat=2,
+                   options=(("precision", "bf16"),))  # fmt: skip
+    record = failed_record("run1", planned, "sha256:abc", "error", now(), "no runtime")
+    assert (record.run_id, record.config_hash, record.image_id, record.config) == (
+        "run1", planned.config_hash, "sha256:abc", planned.to_dict()
+    )  # fmt: skip
+    assert (record.system, record.framework, record.version, record.variant, record.image) == (
+        "box", "jax", "0.10.2", "cpu", "benchmatrix/jax:x"
+    )  # fmt: skip
+    assert (record.workload, record.model, record.dataset, record.batch_size, record.epochs, record.repeat) == (
+        "w", "cnn", "cifar10", 8, 3, 2
+    )  # fmt: skip
+    assert record.options == {"precision": "bf16"}
