@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import importlib.util
 import io
+import os
 import statistics
 import sys
 import tempfile
@@ -41,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from workloads import models
+from workloads.contract import RunArgs, Training
 from workloads.datasets.idx import write_sample
 from workloads.datasets.selection import TooManySamples, select
 from workloads.frameworks import FRAMEWORKS, create, parse_options
@@ -70,11 +72,10 @@ def installed(framework: str) -> bool:
 
 def config(args: argparse.Namespace, framework: str, data_dir: Path | None, options: dict[str, Any]) -> RunConfig:
     dataset = DATASET[args.model]
-    return RunConfig(
+    training = Training(
         framework=framework,
         model=args.model,
         dataset=dataset,
-        data_dir=data_dir,
         batch_size=args.batch_size,
         epochs=args.epochs,
         optimizer=args.optimizer,
@@ -82,14 +83,15 @@ def config(args: argparse.Namespace, framework: str, data_dir: Path | None, opti
         max_samples=args.samples if dataset != "synthetic" else None,
         generated_samples=args.samples if dataset == "synthetic" else None,
         warmup_steps=args.warmup_steps,
-        options=options,
     )
+    return RunConfig(RunArgs(training, out=Path(os.devnull), data_dir=data_dir), options)
 
 
-def bare(cfg: RunConfig) -> float:
+def bare(config: RunConfig) -> float:
     """img/s of the plainest timed loop over resident data, same model and compile settings as the cell."""
-    data = select(cfg.dataset, cfg.data_dir, cfg.max_samples, cfg.seed, cfg.generated_samples)
-    adapter: Any = create(cfg.framework, cfg.options, lr=cfg.lr, seed=cfg.seed, optimizer=cfg.optimizer)
+    run_args, options, cfg = config.args, config.options, config.training
+    data = select(cfg.dataset, run_args.data_dir, cfg.max_samples, run_args.seed, cfg.generated_samples)
+    adapter: Any = create(cfg.framework, options, lr=cfg.lr, seed=run_args.seed, optimizer=cfg.optimizer)
     adapter.options["input"] = "device"
     x = to_layout(data.x_train, adapter)
     keep = len(x) - len(x) % cfg.batch_size

@@ -32,7 +32,7 @@ from pathlib import Path
 from orchestrator.backends import CONTAINER_CODE
 from orchestrator.backends.engine import CELL_LABEL, RUN_LABEL, CellContainer, ContainerSpec, Mount, connect
 from orchestrator.run import data
-from workloads.contract import RunArgs
+from workloads.contract import RunArgs, Training
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,16 +42,15 @@ DEFAULT_SAMPLES = {"mlp": 60000, "cnn": 6000}
 
 def workload_args(framework: str, model: str, data_dir: str, out: str, args: argparse.Namespace) -> list[str]:
     """The one command line both sides run; only the paths differ."""
-    run_args = RunArgs(
+    training = Training(
         framework=framework,
         model=model,
         dataset="fashion_mnist",
-        out=Path(out),
-        data_dir=Path(data_dir),
         batch_size=args.batch_size,
         max_samples=args.max_samples or DEFAULT_SAMPLES.get(model, 6000),
         warmup_steps=args.warmup_steps,
     )
+    run_args = RunArgs(training, out=Path(out), data_dir=Path(data_dir))
     return ["-m", "workloads", *run_args.argv()]
 
 

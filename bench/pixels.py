@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import statistics
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.harness import IMPORTS, installed
+from workloads.contract import RunArgs, Training
 from workloads.datasets.idx import FILES, TRAIN_IMAGES, read_images, write_idx, write_sample
 from workloads.frameworks import FRAMEWORKS, parse_options
 from workloads.run import RunConfig, run
@@ -51,16 +53,10 @@ def datasets(root: Path, samples: int) -> dict[str, Path]:
 
 
 def img_per_s(framework: str, model: str, data_dir: Path, args: argparse.Namespace) -> float:
+    training = Training(framework, model, "fashion_mnist", batch_size=args.batch_size, epochs=args.epochs)
     config = RunConfig(
-        framework=framework,
-        model=model,
-        dataset="fashion_mnist",
-        data_dir=data_dir,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        options=parse_options(
-            framework, [f for f in args.option if f.partition("=")[0] in FRAMEWORKS[framework].options]
-        ),
+        RunArgs(training, out=Path(os.devnull), data_dir=data_dir),
+        parse_options(framework, [f for f in args.option if f.partition("=")[0] in FRAMEWORKS[framework].options]),
     )
     with contextlib.redirect_stdout(io.StringIO()):
         return run(config).train_img_per_s

@@ -5,9 +5,9 @@ a result JSON; ``check`` builds, sizes and briefly trains several models and wri
 check JSON. ``--plugin-dir`` (repeatable) imports model plugins first, so their models are
 valid ``--model`` choices.
 
-Exit codes: 0 ok (JSON written), 1 a check failed, 2 bad arguments or data, 3 out of
-memory (after a ``BENCHMATRIX_OOM`` line on stdout), anything else an unexpected failure
-with its traceback on stderr.
+Exit codes (``contract.WorkloadExit``, apart from the orchestrator's): 0 ok (JSON written), 2 bad
+arguments or data, 20 an unexpected failure (its traceback on stderr), 21 a check failed, 22 out of
+memory (after a ``BENCHMATRIX_OOM`` line on stdout); a native crash ends it by its signal (128 + N).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from workloads import contract
-from workloads.contract import EXIT_CHECK_FAILED, EXIT_OOM, EXIT_USAGE, OOM_MARKER, RunArgs, int_at_least
+from workloads.contract import OOM_MARKER, RunArgs, WorkloadExit, add_arguments, int_at_least
 from workloads.errors import UsageError, oom_reason
 from workloads.frameworks import FRAMEWORKS, parse_options
 from workloads.models import load_plugins
@@ -39,11 +38,17 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    options = "; ".join(
+def _known() -> dict[str, object]:
+    """What ``run``'s flags choose from, and each framework's options for ``--option``'s help."""
+    option_help = "; ".join(
         f"{name}: {', '.join(sorted(spec.options)) or 'none'}" for name, spec in sorted(FRAMEWORKS.items())
     )
-    contract.add_common_arguments(parser, sorted(FRAMEWORKS), options)
+    return {
+        "frameworks": sorted(FRAMEWORKS),
+        "models": known_models(),
+        "datasets": known_datasets(),
+        "option_help": option_help,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,14 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="train and evaluate one model, write a result JSON")
-    _common(run_parser)
-    contract.add_run_arguments(run_parser, known_models(), known_datasets())
+    add_arguments(run_parser, _known())
     arg = run_parser.add_argument
     arg("--ops-sizes", type=_sizes, default=DEFAULT_SIZES, help=f"{OPS_MODEL}: matrix sides to sweep")
     arg("--ops-repeats", type=int_at_least(1), default=DEFAULT_REPEATS, help=f"{OPS_MODEL}: timed calls per point")
 
     check_parser = commands.add_parser("check", help="build, size and briefly train models; write a check JSON")
-    _common(check_parser)
+    add_arguments(check_parser, _known(), shared_only=True)
     arg = check_parser.add_argument
     arg(
         "--case", action="append", required=True, metavar="MODEL=DATASET", help="a model and the dataset to check it on"
@@ -87,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     from workloads.pairing import check_pairing
 
     check_pairing(args.framework, args.model, args.dataset)
-    options = parse_options(args.framework, args.option)
+    options = parse_options(args.framework, args.options)
     if args.model == OPS_MODEL:
         from workloads.ops import run_ops
 
@@ -98,24 +102,7 @@ def _run(args: argparse.Namespace) -> int:
     # Imported only now, so that --help and argument errors need no framework.
     from workloads.run import RunConfig, run
 
-    given = RunArgs.from_namespace(args)
-    config = RunConfig(
-        framework=given.framework,
-        model=given.model,
-        dataset=given.dataset,
-        data_dir=given.data_dir,
-        batch_size=given.batch_size,
-        epochs=given.epochs,
-        optimizer=given.optimizer,
-        lr=given.lr,
-        max_samples=given.max_samples,
-        warmup_steps=given.warmup_steps,
-        options=options,
-        seed=given.seed,
-        replicas=given.replicas,
-        generated_samples=given.generated_samples,
-        window_steps=given.window_steps,
-    )
+    config = RunConfig(RunArgs.from_namespace(args), options)
     result = run(config)
     if is_primary():
         write_result(result, args.out)
@@ -126,7 +113,7 @@ def _check(args: argparse.Namespace) -> int:
     from workloads.check import check_case, write_check
     from workloads.pairing import check_pairing
 
-    options = parse_options(args.framework, args.option)
+    options = parse_options(args.framework, args.options)
     cases = []
     for text in args.case:
         model, sep, dataset = text.partition("=")
@@ -155,7 +142,7 @@ def _check(args: argparse.Namespace) -> int:
         )
         results.append(result)
     write_check(args.out, args.framework, results)
-    return 0 if all(r.ok for r in results) else EXIT_CHECK_FAILED
+    return 0 if all(r.ok for r in results) else WorkloadExit.CHECK_FAILED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,14 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         code = _run(args) if args.command == "run" else _check(args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
-        return EXIT_USAGE
+        return WorkloadExit.USAGE
     except Exception as exc:
         reason = oom_reason(exc)
-        if reason is None:
-            raise
-        print(f"{OOM_MARKER} {reason}", flush=True)
+        if reason is not None:
+            print(f"{OOM_MARKER} {reason}", flush=True)
         traceback.print_exc()
-        return EXIT_OOM
+        return WorkloadExit.CRASHED if reason is None else WorkloadExit.OOM
     if is_primary():
         print(f"written to {args.out}", flush=True)
     return code

@@ -14,7 +14,7 @@ import sys
 from dataclasses import asdict
 from typing import Any, Optional
 
-from workloads.contract import EXIT_USAGE
+from workloads.contract import WorkloadExit
 from workloads.errors import UsageError
 from workloads.models import MODELS, ModelInfo, load_plugins
 
@@ -46,7 +46,7 @@ def model_infos(found: dict[str, Any]) -> list[ModelInfo]:
 def main(argv: Optional[list[str]] = None) -> int:
     found = discover(sys.argv[1:] if argv is None else argv)
     print(f"{MARKER} {json.dumps(found, sort_keys=True)}", flush=True)
-    return EXIT_USAGE if "error" in found else 0
+    return WorkloadExit.USAGE if "error" in found else WorkloadExit.OK
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from workloads import models
-from workloads.contract import DEFAULT_WARMUP_STEPS, DEFAULT_WINDOW_STEPS, suspect_note
+from workloads.contract import RunArgs, Training, suspect_note
 from workloads.datasets import provenance, synthetic
 from workloads.datasets import spec as dataset_spec
 from workloads.datasets.selection import Selected, select
@@ -46,28 +46,14 @@ DEVICE_SHARE = 0.25
 
 @dataclass(frozen=True)
 class RunConfig:
-    """The CLI's arguments, validated."""
+    """``run``'s arguments with the framework's options parsed and checked."""
 
-    framework: str
-    model: str
-    dataset: str
-    data_dir: Optional[Path]
-    batch_size: int = 32
-    epochs: int = 1
-    optimizer: str = "adam"
-    lr: float = 0.001
-    max_samples: Optional[int] = None
-    warmup_steps: int = DEFAULT_WARMUP_STEPS
+    args: RunArgs
     options: dict[str, OptionValue] = field(default_factory=dict)
-    seed: int = 0
-    replicas: int = 1
-    generated_samples: Optional[int] = None
-    window_steps: int = DEFAULT_WINDOW_STEPS
 
     @property
-    def global_batch(self) -> int:
-        """Samples per training step over all replicas (``batch_size`` is per replica)."""
-        return self.batch_size * self.replicas
+    def training(self) -> Training:
+        return self.args.training
 
 
 @dataclass(frozen=True)
@@ -128,128 +114,200 @@ def drop_remainder(data: Selected, global_batch: int, generated: bool) -> Option
     )
 
 
+@dataclass(frozen=True)
+class Trained:
+    """A model trained and timed: what the result reports of its training."""
+
+    adapter: Adapter
+    x: np.ndarray
+    params: int
+    versions: dict[str, str]
+    warmup: list[int]
+    recorder: Recorder
+    timing: Timing
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """Accuracy and inference after training, and the sizes of the splits they used."""
+
+    inference: Inference
+    validation_accuracy: Optional[float]
+    validation_samples: int
+    test_accuracy: Optional[float]
+    test_samples: int
+
+
 def run(config: RunConfig) -> Result:
     """Train and measure as ``config`` says; raise UsageError if it cannot be measured."""
-    check_pairing(config.framework, config.model, config.dataset)
-    model = models.get(config.model)
-    generated = not dataset_spec(config.dataset).needs_files
-    data = select(config.dataset, config.data_dir, config.max_samples, config.seed, config.generated_samples)
-    origin = data_provenance(config)
+    training = config.training
+    check_pairing(training.framework, training.model, training.dataset)
+    generated = not dataset_spec(training.dataset).needs_files
+    data = select(
+        training.dataset, config.args.data_dir, training.max_samples, config.args.seed, training.generated_samples
+    )
+    origin = data_provenance(training, config.args.data_dir)
+    data_notes = prepare(data, config, generated)
+    adapter, input_note = make_adapter(config, data, generated)
+    trained = train_model(config, data, adapter, input_note)
+    notes = [input_note, *adapter.notes, *data_notes, *training_notes(config, trained.timing)]
+    evaluated = evaluate(adapter, data, trained.x, training.batch_size)
+    log_line(summary_line(trained, evaluated))
+    if data.test is None:
+        notes.append("no test split: inference timed on the training samples, no test accuracy")
+    if len(trained.x) % config.args.global_batch:
+        notes.append(f"last step of each epoch is a partial batch of {len(trained.x) % config.args.global_batch}")
+    return result(config, trained, evaluated, notes, origin)
+
+
+def prepare(data: Selected, config: RunConfig, generated: bool) -> list[str]:
+    """Trim the training split so every replica gets a share of each step and, unless the
+    ``drop_remainder`` option is off, every step is full; say what was left out."""
     notes = list(data.notes)
-    kept = usable_samples(len(data.x_train), config.replicas)
+    kept = usable_samples(len(data.x_train), config.args.replicas)
     if kept < len(data.x_train):
         notes.append(f"{len(data.x_train) - kept} training samples left out so every replica gets a share of each step")
         data.x_train, data.y_train = data.x_train[:kept], data.y_train[:kept]
     if config.options.get("drop_remainder", True):
-        dropped = drop_remainder(data, config.global_batch, generated)
+        dropped = drop_remainder(data, config.args.global_batch, generated)
         notes += [dropped] if dropped else []
-    random.seed(config.seed)
-    np.random.seed(config.seed)
+    return notes
 
+
+def make_adapter(config: RunConfig, data: Selected, generated: bool) -> tuple[Adapter, str]:
+    """The seeded adapter with its input placement decided, and the note saying why that placement."""
+    random.seed(config.args.seed)
+    np.random.seed(config.args.seed)
+    training = config.training
     adapter = create(
-        config.framework,
+        training.framework,
         config.options,
-        lr=config.lr,
-        seed=config.seed,
-        optimizer=config.optimizer,
-        replicas=config.replicas,
+        lr=training.lr,
+        seed=config.args.seed,
+        optimizer=training.optimizer,
+        replicas=config.args.replicas,
     )
     where, input_note = resolve_input(config.options.get("input"), generated, data.x_train.nbytes, adapter)
     adapter.options["input"] = where
+    return adapter, input_note
+
+
+def train_model(config: RunConfig, data: Selected, adapter: Adapter, input_note: str) -> Trained:
+    """Build the model, place the data, warm up and train the timed epochs."""
+    training, batch = config.training, config.args.global_batch
     x = to_layout(data.x_train, adapter)
-    params = build(adapter, model, x.shape[1:], data.num_classes)
-    steps = steps_per_epoch(len(x), config.global_batch)
+    params = build(adapter, models.get(training.model), x.shape[1:], data.num_classes)
     versions = {"python": platform.python_version(), "numpy": np.__version__, **adapter.versions}
     log_line(
-        f"benchmatrix: {config.framework} {config.model} on {adapter.device}, {params} params, "
-        f"{len(x)} samples {x.shape[1:]}, {steps} steps/epoch of {config.global_batch} samples "
-        f"({config.replicas} replicas × {config.batch_size}), {input_note}, versions {versions}"
+        f"benchmatrix: {training.framework} {training.model} on {adapter.device}, {params} params, "
+        f"{len(x)} samples {x.shape[1:]}, {steps_per_epoch(len(x), batch)} steps/epoch of {batch} samples "
+        f"({config.args.replicas} replicas × {training.batch_size}), {input_note}, versions {versions}"
     )
+    adapter.place(x, data.y_train, str(adapter.options["input"]))
+    recorder = Recorder(training.epochs, config.args.window_steps, sync=adapter.synchronize)
+    warm = warmup_batches(len(x), batch, training.warmup_steps)
+    timing = train(adapter, warm, batch, training.epochs, recorder)
+    return Trained(adapter, x, params, versions, warm, recorder, timing)
 
-    adapter.place(x, data.y_train, where)
-    recorder = Recorder(config.epochs, config.window_steps, sync=adapter.synchronize)
-    warm = warmup_batches(len(x), config.global_batch, config.warmup_steps)
-    timing = train(adapter, warm, config.global_batch, config.epochs, recorder)
-    notes = [input_note, *adapter.notes, *notes]
-    if config.replicas > 1:
+
+def training_notes(config: RunConfig, timing: Timing) -> list[str]:
+    """What a reader of the figures must know about how training ran: replicas, suspects, test hooks."""
+    notes = []
+    if config.args.replicas > 1:
         notes.append(
-            f"data-parallel over {config.replicas} replicas: global batch {config.global_batch} = "
-            f"{config.batch_size} per replica × {config.replicas}; img/s counts all replicas' samples; "
+            f"data-parallel over {config.args.replicas} replicas: global batch {config.args.global_batch} = "
+            f"{config.training.batch_size} per replica × {config.args.replicas}; img/s counts all replicas' samples; "
             "inference is timed with the per-replica batch"
         )
     notes += [suspect_note(reason) for reason in timing.suspects]
     if delay := injected_step_delay():
         notes.append(f"test-only: {delay} s slept inside the clock at every step ({TEST_STEP_DELAY})")
+    return notes
 
+
+def evaluate(adapter: Adapter, data: Selected, x: np.ndarray, batch_size: int) -> Evaluated:
+    """Validation accuracy, then inference over the test split (the training samples where there is none)."""
     validation_accuracy = None
     if data.validation is not None:
-        validation_accuracy = _accuracy(adapter, to_layout(data.validation[0], adapter), data.validation[1], config)
+        validation_accuracy = _accuracy(adapter, to_layout(data.validation[0], adapter), data.validation[1], batch_size)
     if data.test is not None:
-        evaluation = (to_layout(data.test[0], adapter), data.test[1])
+        inference = measure_inference(adapter, to_layout(data.test[0], adapter), data.test[1], batch_size)
     else:
-        evaluation = (x, data.y_train)
-        notes.append("no test split: inference timed on the training samples, no test accuracy")
-    inference = measure_inference(adapter, *evaluation, config.batch_size)
-    test_accuracy = inference.accuracy if data.test is not None else None
-    log_line(
-        f"train {timing.img_per_s:.1f} img/s after {recorder.warmup_seconds:.2f} s of warm-up"
-        f"{' (TIMING-SUSPECT)' if timing.suspect else ''}, inference {inference.img_per_s:.1f} img/s "
-        f"(p50 {inference.latency_p50_ms:.2f} ms, p99 {inference.latency_p99_ms:.2f} ms per batch), "
-        f"validation accuracy {validation_accuracy}, test accuracy {test_accuracy}"
+        inference = measure_inference(adapter, x, data.y_train, batch_size)
+    return Evaluated(
+        inference=inference,
+        validation_accuracy=validation_accuracy,
+        validation_samples=len(data.validation[1]) if data.validation is not None else 0,
+        test_accuracy=inference.accuracy if data.test is not None else None,
+        test_samples=len(data.test[1]) if data.test is not None else 0,
     )
 
-    if len(x) % config.global_batch:
-        notes.append(f"last step of each epoch is a partial batch of {len(x) % config.global_batch}")
+
+def summary_line(trained: Trained, evaluated: Evaluated) -> str:
+    timing, inference = trained.timing, evaluated.inference
+    return (
+        f"train {timing.img_per_s:.1f} img/s after {trained.recorder.warmup_seconds:.2f} s of warm-up"
+        f"{' (TIMING-SUSPECT)' if timing.suspect else ''}, inference {inference.img_per_s:.1f} img/s "
+        f"(p50 {inference.latency_p50_ms:.2f} ms, p99 {inference.latency_p99_ms:.2f} ms per batch), "
+        f"validation accuracy {evaluated.validation_accuracy}, test accuracy {evaluated.test_accuracy}"
+    )
+
+
+def result(
+    config: RunConfig, trained: Trained, evaluated: Evaluated, notes: list[str], origin: provenance.Provenance
+) -> Result:
+    """The result document of a trained and evaluated run."""
+    training, recorder, timing = config.training, trained.recorder, trained.timing
     return Result(
-        framework=config.framework,
-        versions=versions,
-        model=config.model,
-        dataset=config.dataset,
-        device=adapter.device,
-        params=params,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        samples_per_epoch=len(x),
-        max_samples=config.max_samples,
-        optimizer=config.optimizer,
-        lr=config.lr,
-        options=dict(adapter.options),
-        warmup=_warmup(warm, recorder.warmup_seconds),
+        framework=training.framework,
+        versions=trained.versions,
+        model=training.model,
+        dataset=training.dataset,
+        device=trained.adapter.device,
+        params=trained.params,
+        batch_size=training.batch_size,
+        epochs=training.epochs,
+        samples_per_epoch=len(trained.x),
+        max_samples=training.max_samples,
+        optimizer=training.optimizer,
+        lr=training.lr,
+        options=dict(trained.adapter.options),
+        warmup=_warmup(trained.warmup, recorder.warmup_seconds),
         epoch_seconds=recorder.epoch_seconds,
         train_seconds=sum(recorder.epoch_seconds),
         train_img_per_s=timing.img_per_s,
         step_seconds_median=timing.step_seconds_median,
         final_loss=recorder.losses[-1],
         final_accuracy=recorder.accuracies[-1],
-        test_accuracy=test_accuracy,
-        inference_img_per_s=inference.img_per_s,
+        test_accuracy=evaluated.test_accuracy,
+        inference_img_per_s=evaluated.inference.img_per_s,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        seed=config.seed,
-        test_samples=len(data.test[1]) if data.test is not None else 0,
+        seed=config.args.seed,
+        test_samples=evaluated.test_samples,
         notes=notes,
-        validation_accuracy=validation_accuracy,
-        validation_samples=len(data.validation[1]) if data.validation is not None else 0,
-        inference_latency_p50_ms=inference.latency_p50_ms,
-        inference_latency_p99_ms=inference.latency_p99_ms,
-        inference_batches=inference.batches,
-        peak_device_memory_mb=adapter.peak_device_memory_mb(),
+        validation_accuracy=evaluated.validation_accuracy,
+        validation_samples=evaluated.validation_samples,
+        inference_latency_p50_ms=evaluated.inference.latency_p50_ms,
+        inference_latency_p99_ms=evaluated.inference.latency_p99_ms,
+        inference_batches=evaluated.inference.batches,
+        peak_device_memory_mb=trained.adapter.peak_device_memory_mb(),
         epoch_losses=list(recorder.losses),
-        replicas=config.replicas,
-        global_batch_size=config.global_batch,
+        replicas=config.args.replicas,
+        global_batch_size=config.args.global_batch,
         warmup_seconds=recorder.warmup_seconds,
-        timing=_timing_fields(timing, config.window_steps),
+        timing=_timing_fields(timing, config.args.window_steps),
         timing_suspect=timing.suspect,
         train_window=TrainWindow(recorder.wall_start or 0.0, recorder.wall_end or 0.0, timing.samples),
         data_provenance=origin.to_dict(),
     )
 
 
-def data_provenance(config: RunConfig) -> provenance.Provenance:
+def data_provenance(training: Training, data_dir: Optional[Path]) -> provenance.Provenance:
     """Where the cell's data came from: generated here, or the folder's provenance checked against its files."""
-    dataset = dataset_spec(config.dataset)
-    if not dataset.needs_files or config.data_dir is None:
-        return synthetic.provenance(config.dataset, config.generated_samples)
-    return provenance.read(dataset.reader, config.data_dir)
+    dataset = dataset_spec(training.dataset)
+    if not dataset.needs_files or data_dir is None:
+        return synthetic.provenance(training.dataset, training.generated_samples)
+    return provenance.read(dataset.reader, data_dir)
 
 
 def train(adapter: Adapter, warmup: list[int], batch_size: int, epochs: int, recorder: Recorder) -> Timing:
@@ -290,8 +348,7 @@ def _timing_fields(timing: Timing, window_steps: int) -> dict[str, object]:
     }
 
 
-def _accuracy(adapter: Adapter, x: np.ndarray, y: np.ndarray, config: RunConfig) -> float:
-    size = config.batch_size
+def _accuracy(adapter: Adapter, x: np.ndarray, y: np.ndarray, size: int) -> float:
     scores = [adapter.predict_batch(x[start : start + size]) for start in range(0, len(x), size)]
     return float(np.mean(np.argmax(np.concatenate(scores), axis=1) == y))
 

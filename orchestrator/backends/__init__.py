@@ -19,6 +19,7 @@ CONTAINER_CODE = "/opt/benchmatrix"
 CONTAINER_PLUGINS = f"{CONTAINER_CODE}/plugins"
 RESULT_FILE = "result.json"
 LOG_FILE = "log.txt"
+LOG_TAIL_CHARS = 4000  # the end of a cell's log a backend reads back and the store keeps of a failed cell
 
 
 @dataclass(frozen=True)
@@ -80,18 +81,9 @@ class Backend(Protocol):
 def workload_command(cell: Cell) -> list[str]:
     """The in-container command line; every value comes from a validated spec or the catalog."""
     args = RunArgs(
-        framework=cell.framework,
-        model=cell.model,
-        dataset=cell.dataset,
+        cell.training,
         out=Path(CONTAINER_RESULTS) / RESULT_FILE,
         data_dir=Path(CONTAINER_DATA) / cell.dataset,
-        batch_size=cell.batch_size,
-        epochs=cell.epochs,
-        optimizer=cell.optimizer,
-        lr=cell.lr,
-        max_samples=cell.max_samples,
-        generated_samples=cell.generated_samples,
-        warmup_steps=cell.warmup_steps,
         seed=cell.repeat,
         # Data-parallel over the cell's GPUs (the batch is per GPU); the ops benchmark uses one device.
         replicas=cell.gpus if cell.gpus > 1 and cell.model != OPS_MODEL else 1,

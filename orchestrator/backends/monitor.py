@@ -44,6 +44,7 @@ from orchestrator.backends.interference import (
     load1,
 )
 from orchestrator.store.database import Metric
+from workloads.result import TrainWindow
 
 GPU_SERIES = "gpu.csv"
 CONTAINER_SERIES = "container.csv"
@@ -78,19 +79,6 @@ class ContainerSample:
     host_busy_s: Optional[float] = None  # busy time of the cell's CPUs so far (/proc/stat), same tick
     load1: Optional[float] = None
     host_steal_s: Optional[float] = None  # of it, time stolen by the hypervisor
-
-
-@dataclass(frozen=True)
-class TrainWindow:
-    """The workload's timed training, in unix seconds, and the samples it trained (its result's `train_window`)."""
-
-    start_unix: float
-    end_unix: float
-    samples: int
-
-    @property
-    def seconds(self) -> float:
-        return self.end_unix - self.start_unix
 
 
 UNITS = {"util_pct": "%", "mem_used_mb": "MB", "power_w": "W", "sm_clock_mhz": "MHz", "temp_c": "C", "cpu_pct": "%"}

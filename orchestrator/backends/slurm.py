@@ -26,7 +26,7 @@ from typing import Optional
 
 from pydantic import ValidationError
 
-from orchestrator.backends import LOG_FILE, BackendLost, CellRun, CellTask, Reaped
+from orchestrator.backends import LOG_FILE, LOG_TAIL_CHARS, BackendLost, CellRun, CellTask, Reaped
 from orchestrator.backends.engine import owner_alive, owner_id
 from orchestrator.backends.slurm_node import OUTCOME_FILE, read_outcome, write_job_file
 from orchestrator.errors import UsageError
@@ -40,7 +40,6 @@ COMMENT_PREFIX = "benchmatrix run="
 # How long the controller may not answer before the cells in flight count as lost (retried once).
 CONTROLLER_GRACE_S = 120
 COMMAND_TIMEOUT_S = 60
-LOG_TAIL_CHARS = 4000
 JOB_SCRIPT = '#!/bin/sh\n# benchmatrix: runs its arguments (python -m orchestrator run-cell JOB_FILE)\nexec "$@"\n'
 FINAL_STATES = {
     "COMPLETED",

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, ValidationError, model_validator
 from rich.console import Console
 
 from orchestrator import __version__
@@ -19,7 +19,7 @@ from orchestrator.bundle.files import byte_progress, sha256_file
 from orchestrator.errors import SpecError, UsageError
 from orchestrator.progress import step
 from orchestrator.spec.validate import Name
-from orchestrator.spec.yamlfile import invalid
+from orchestrator.spec.yamlfile import Strict, invalid
 
 FORMAT: Final = "benchmatrix.bundle/1"
 MANIFEST_NAME = "manifest.json"
@@ -47,10 +47,6 @@ def _inside_bundle(path: str) -> str:
 
 
 BundlePath = Annotated[str, AfterValidator(_inside_bundle)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class FileEntry(Strict):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
@@ -20,17 +20,17 @@ import docker.errors
 from rich.console import Console
 from rich.progress import Progress
 
-from orchestrator.backends import LOG_FILE, RESULT_FILE, Backend, BackendLost, CellRun, CellTask
+from orchestrator.backends import LOG_FILE, LOG_TAIL_CHARS, RESULT_FILE, Backend, BackendLost, CellRun, CellTask
 from orchestrator.backends.interference import DISTURBED
 from orchestrator.errors import BenchmatrixError, EngineLostTwice
 from orchestrator.progress import step
 from orchestrator.run.interrupts import InterruptGuard
 from orchestrator.run.plan import Cell
-from orchestrator.run.result import ResultError, classify, load_result, metrics_from, signal_note
+from orchestrator.run.result import classify, metrics_from, signal_note
 from orchestrator.run.scheduler import Allocator, Placement
 from orchestrator.store.database import CellRecord, Store, now
+from workloads.result import Document, ResultError, read_result
 
-LOG_TAIL_CHARS = 4000
 POLL_S = 0.5
 
 
@@ -183,23 +183,19 @@ def cell_dir_name(cell: Cell) -> str:
     return f"{cell.system}_{build}_{cell.workload}_bs{cell.batch_size}_{cell.config_hash}_r{cell.repeat}"
 
 
+# The cell's identity as the store keeps it: the fields a Cell and a CellRecord both name (system,
+# framework, version, variant, workload, model, dataset, batch size, epochs, image, repeat, options).
+_STORED_CELL_FIELDS = tuple(f.name for f in fields(Cell) if f.name in {r.name for r in fields(CellRecord)})
+
+
 def _identity(run_id: str, cell: Cell, image_id: Optional[str]) -> dict:
+    stored = {name: getattr(cell, name) for name in _STORED_CELL_FIELDS}
     return dict(
+        stored,
+        options=dict(cell.options),
         run_id=run_id,
         config_hash=cell.config_hash,
-        repeat=cell.repeat,
-        system=cell.system,
-        framework=cell.framework,
-        version=cell.version,
-        variant=cell.variant,
-        workload=cell.workload,
-        model=cell.model,
-        dataset=cell.dataset,
-        batch_size=cell.batch_size,
-        epochs=cell.epochs,
-        options=dict(cell.options),
         config=cell.to_dict(),
-        image=cell.image,
         image_id=image_id,
     )
 
@@ -228,7 +224,7 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
     result_path = task.cell_dir / RESULT_FILE
     notes = list(notes) + list(ended.notes)
     try:
-        result: Optional[dict] = load_result(result_path) if ended.exit_code == 0 else None
+        result: Optional[Document] = read_result(result_path) if ended.exit_code == 0 else None
     except ResultError as exc:
         result, notes = None, notes + [str(exc)]
     if ended.interrupted:
@@ -239,7 +235,7 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
     if ended_by:
         notes.append(ended_by)
     if result is not None:
-        notes += [result["warmup"]["note"]] + list(result.get("notes") or [])  # a sample cap among them
+        notes += [result.warmup.note, *result.notes]  # a sample cap among them
     # Values only from cells that ended ok; a failed cell's monitoring series stay in its files.
     measured = metrics_from(result) + list(ended.metrics) if result and status == "ok" else []
     return CellRecord(
@@ -250,9 +246,9 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
         finished_at=now(),
         log_path=str(task.cell_dir / LOG_FILE),
         result_path=str(result_path) if result else None,
-        versions=(result or {}).get("versions", {}),
+        versions=result.versions if result else {},
         notes=notes,
         log_tail=None if status == "ok" else ended.logs[-LOG_TAIL_CHARS:],
         metrics=measured,
-        data_provenance=(result or {}).get("data_provenance"),
+        data_provenance=result.data_provenance if result else None,
     )

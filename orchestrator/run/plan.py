@@ -7,21 +7,20 @@ import hashlib
 import itertools
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from orchestrator.errors import SpecError, UsageError
 from orchestrator.run.plugins import Discoverer, PluginFolder, folder_digest
 from orchestrator.spec.catalog import Catalog
-from orchestrator.spec.matrix import FrameworkSel, Spec, System
+from orchestrator.spec.matrix import FrameworkSel, OptionSetting, Spec, System
 from workloads import frameworks as workload_frameworks
+from workloads.contract import Training
 from workloads.datasets import spec as dataset_spec
 from workloads.errors import UsageError as WorkloadUsageError
 from workloads.models import ModelInfo
 from workloads.pairing import check_pairing
-
-OptionValue = Union[bool, int, float, str]
 
 # The model and option registry is the workloads' own (built-in models, plugins, options and
 # the values each device can run), so plan refuses exactly what a cell would refuse.
@@ -56,7 +55,7 @@ class Cell:
     memory: Optional[str] = None
     gpus: int = 0
     device_ids: Optional[tuple[int, ...]] = None
-    options: tuple[tuple[str, OptionValue], ...] = field(default_factory=tuple)
+    options: tuple[tuple[str, OptionSetting], ...] = field(default_factory=tuple)
     repeat: int = 0
     plugins: tuple[str, ...] = ()  # host folders of model plugins, mounted read-only into the cell (location)
     generated_samples: Optional[int] = None  # training samples of a generated dataset
@@ -73,6 +72,11 @@ class Cell:
             f"{self.system}/{self.framework}@{self.version}-{self.variant}/{self.workload}"
             f"/bs{self.batch_size}{options}/r{self.repeat}"
         )
+
+    @property
+    def training(self) -> Training:
+        """What the cell trains, as the workload takes it: Training's fields, which Cell names alike."""
+        return Training(**{spec.name: getattr(self, spec.name) for spec in fields(Training)})
 
     def to_dict(self) -> dict:
         return {**asdict(self), "config_hash": self.config_hash}

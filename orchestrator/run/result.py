@@ -1,4 +1,4 @@
-"""Read a workload's result JSON (schema benchmatrix.result/1) and decide a cell's status.
+"""Decide a cell's status and turn its result document (read by `workloads.result`) into metrics.
 
 Status and measured values stay apart: `classify` looks only at how the container ended, and
 `metrics_from` turns only numbers into metrics.
@@ -6,16 +6,15 @@ Status and measured values stay apart: `classify` looks only at how the containe
 
 from __future__ import annotations
 
-import json
+import math
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
-from typing import Optional
+from typing import Optional, TypeGuard
 
-from orchestrator.backends.monitor import TrainWindow
 from orchestrator.store.database import Metric
-from workloads.contract import EXIT_OOM, OOM_MARKER, RESULT_SCHEMA
+from workloads.contract import OOM_MARKER, WorkloadExit
+from workloads.result import Document, OpsResult, ResultError, TrainWindow, read_result
 
 # result key → (metric name, unit)
 METRICS: dict[str, tuple[str, str]] = {
@@ -38,44 +37,20 @@ METRICS: dict[str, tuple[str, str]] = {
 TIMING_SUSPECT = "timing_suspect"  # 1 when the result's own checks distrust its img/s (its notes say why)
 
 
-class ResultError(ValueError):
-    """The result file is missing, unreadable or of an unknown schema."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str
-    notes: list[str]
-
-
-def load_result(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ResultError(f"{path}: the workload wrote no result") from exc
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResultError(f"{path}: unreadable result ({exc})") from exc
-    if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
-        raise ResultError(
-            f"{path}: expected schema {RESULT_SCHEMA}, got {data.get('schema') if isinstance(data, dict) else data!r}"
-        )
-    return data
-
-
 def train_window(path: Path) -> Optional[TrainWindow]:
     """The result's timed training window, or None when the result or its window is missing (a failed cell)."""
     try:
-        window = load_result(path).get("train_window") or {}
-        found = TrainWindow(float(window["start_unix"]), float(window["end_unix"]), int(window["samples"]))
-    except (ResultError, KeyError, TypeError, ValueError):
+        document = read_result(path)
+    except ResultError:
         return None
-    return found if 0 < found.start_unix <= found.end_unix else None
+    found = None if isinstance(document, OpsResult) else document.train_window
+    return found if found is not None and 0 < found.start_unix <= found.end_unix else None
 
 
 def classify(exit_code: Optional[int], timed_out: bool, oom_killed: bool, logs: str, result_ok: bool) -> str:
     if timed_out:
         return "timeout"
-    if oom_killed or exit_code == EXIT_OOM or OOM_MARKER in logs:
+    if oom_killed or exit_code == WorkloadExit.OOM or OOM_MARKER in logs:
         return "oom"
     if exit_code == 0 and result_ok:
         return "ok"
@@ -94,23 +69,20 @@ def signal_note(exit_code: Optional[int]) -> Optional[str]:
     return f"exit code {exit_code}: the workload was ended by {name}"
 
 
-def metrics_from(result: dict) -> list[Metric]:
+def metrics_from(result: Document) -> list[Metric]:
     found = [
-        Metric(name, float(result[key]), unit) for key, (name, unit) in METRICS.items() if _is_number(result.get(key))
+        Metric(name, float(value), unit)
+        for key, (name, unit) in METRICS.items()
+        if _is_number(value := getattr(result, key, None))
     ]
-    epochs = [float(s) for s in result.get("epoch_seconds") or []]
-    if epochs:
-        found.append(Metric("epoch_seconds_median", median(epochs), "s"))
-    if "timing_suspect" in result:
-        found.append(Metric(TIMING_SUSPECT, float(bool(result["timing_suspect"])), "flag"))
-    # A result may carry its own named metrics (the `ops` benchmark: one per operation and size).
-    found += [
-        Metric(str(item["name"]), float(item["value"]), str(item["unit"]))
-        for item in result.get("metrics") or []
-        if isinstance(item, dict) and _is_number(item.get("value"))
-    ]
+    if isinstance(result, OpsResult):  # the `ops` benchmark carries its own metrics, one per operation and size
+        return found + [Metric(m.name, m.value, m.unit) for m in result.metrics if _is_number(m.value)]
+    if result.epoch_seconds:
+        found.append(Metric("epoch_seconds_median", median(result.epoch_seconds), "s"))
+    found.append(Metric(TIMING_SUSPECT, float(result.timing_suspect), "flag"))
     return found
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _is_number(value: object) -> TypeGuard[float]:
+    """A finite number: a diverged loss (read back as NaN) or a missing value is no metric."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from orchestrator.errors import SpecError, UsageError
 from orchestrator.images.cuda import newest_supported, support_note
@@ -23,7 +23,7 @@ from orchestrator.spec.validate import (
     PipRequirement,
     Version,
 )
-from orchestrator.spec.yamlfile import load_model
+from orchestrator.spec.yamlfile import Strict, load_model
 from workloads.timing import TEST_HOOKS, TEST_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +32,6 @@ DEFAULT_CATALOG = Path(os.environ.get("BENCHMATRIX_CATALOG") or REPO_ROOT / "ima
 TEMPLATES_DIR = REPO_ROOT / "images" / "templates"
 SUITES = ("bullseye", "bookworm", "trixie")
 VERSION_FIELD = "{version}"  # the placeholder a family's pip and description templates use
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Base(Strict):

@@ -6,20 +6,18 @@ import hashlib
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from orchestrator.errors import SpecError
 from orchestrator.spec.validate import Cpuset, Memory, Name, Version, is_option_value
-from orchestrator.spec.yamlfile import load_model
+from orchestrator.spec.yamlfile import Strict, load_model
 from workloads.contract import DEFAULT_WARMUP_STEPS
 
 DEFAULT_SPEC = Path("matrices/default.yaml")
 DEFAULT_REFERENCE = "tensorflow"
-OptionValue = Union[bool, int, float, str]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# A value a spec sets a framework option to, as YAML gives it; the workload parses its text
+# (workloads.frameworks.OptionValue is the parsed value).
+OptionSetting = Union[bool, int, float, str]
 
 
 SlurmName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -60,7 +58,7 @@ class FrameworkSel(Strict):
     name: Name
     version: Version
     variants: Optional[list[Name]] = None
-    options: dict[Name, Union[OptionValue, list[OptionValue]]] = Field(default_factory=dict)
+    options: dict[Name, Union[OptionSetting, list[OptionSetting]]] = Field(default_factory=dict)
 
     @field_validator("options")
     @classmethod

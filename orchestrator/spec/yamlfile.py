@@ -7,12 +7,19 @@ from pathlib import Path
 from typing import TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
 from orchestrator.errors import SpecError
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """The base of every file model (spec, catalog, bundle manifest): an unknown key is an error, not
+    a silently ignored typo, and a loaded model is frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def load_model(path: Path, model: type[Model]) -> Model:

@@ -16,11 +16,11 @@ from orchestrator.backends import CellTask
 from orchestrator.backends.local import LocalBackend
 from orchestrator.run import data
 from orchestrator.run.plan import Filters, plan
-from orchestrator.run.result import load_result
 from orchestrator.run.scheduler import Placement
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.spec.matrix import load_spec
 from tests.integration.test_bundle import build_labelled, on_engine, remove_image
+from workloads.result import Result, read_result
 
 SPEC = """
 name: roundtrip
@@ -90,6 +90,6 @@ def test_save_remove_load_then_run_a_cell_offline(engine, framework_image, sampl
         )
     )
     assert ended.exit_code == 0, ended.logs[-3000:]
-    result = load_result(cell_dir / "result.json")
-    assert result["versions"]["mxnet"] == "1.9.1" and result["train_img_per_s"] > 0
+    result = read_result(cell_dir / "result.json")
+    assert isinstance(result, Result) and result.versions["mxnet"] == "1.9.1" and result.train_img_per_s > 0
     assert network_connects(engine, framework_image.id, since) == ["none"]

@@ -12,6 +12,7 @@ import pytest
 from orchestrator import errors
 from orchestrator.cli import main as cli_main
 from orchestrator.errors import BenchmatrixError, ExitCode
+from workloads.contract import WorkloadExit
 
 REPO = Path(__file__).resolve().parents[3]
 EXIT_CODES_DOC = REPO / "docs" / "commands.md"
@@ -34,6 +35,15 @@ def test_the_documented_table_lists_each_code_once():
     for cls in error_classes():
         if "exit_code" in vars(cls):
             assert named[cls.exit_code] == cls.__name__
+
+
+def test_no_number_means_one_thing_from_a_cell_and_another_from_the_orchestrator():
+    """A cell's exit code lands in the store and logs beside the orchestrator's own: 2 is a usage
+    error on both sides; every other code a workload ends with is one the orchestrator never uses."""
+    shared = {int(code) for code in WorkloadExit} & {int(code) for code in ExitCode}
+    assert shared == {ExitCode.OK, ExitCode.USAGE}
+    assert WorkloadExit.OK == ExitCode.OK and WorkloadExit.USAGE == ExitCode.USAGE
+    assert all(code < 128 for code in WorkloadExit)  # none reads as a signal (128 + N)
 
 
 def handler_raising(exc: BaseException):

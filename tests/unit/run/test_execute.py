@@ -8,10 +8,10 @@ SDK's connection to the engine breaks.
 from __future__ import annotations
 
 import io
-import json
 import re
 import threading
 import time
+from dataclasses import replace
 
 import docker.errors
 import pytest
@@ -24,20 +24,22 @@ from orchestrator.run.execute import Execution, failed_record
 from orchestrator.run.interrupts import InterruptGuard
 from orchestrator.run.scheduler import Allocator, Resources
 from orchestrator.store.database import Store, now
+from tests.results import result
 from tests.stores import add_run
 from tests.unit.run.test_scheduler import cell
+from workloads.result import Warmup, write_result
 
-RESULT = {
-    "schema": "benchmatrix.result/1",
-    "warmup": {"kind": "steps", "steps": 5, "note": "first 5 steps of epoch 1 excluded from train_img_per_s"},
-    "train_img_per_s": 1000.0,
-    "versions": {"mxnet": "1.9.1"},
-}
+RESULT = result(
+    warmup=Warmup("steps", 5, "first 5 steps of epoch 1 excluded from train_img_per_s"),
+    train_img_per_s=1000.0,
+    versions={"mxnet": "1.9.1"},
+    notes=["trained on the first 100 samples"],
+)
 
 
 def ok_run(task: CellTask) -> CellRun:
     task.cell_dir.mkdir(parents=True, exist_ok=True)
-    (task.cell_dir / "result.json").write_text(json.dumps(RESULT))
+    write_result(RESULT, task.cell_dir / "result.json")
     return CellRun(exit_code=0, timed_out=False, oom_killed=False, logs="done")
 
 
@@ -98,6 +100,7 @@ def test_a_cell_that_lost_the_engine_is_stored_retryable_then_retried_once(store
     assert len(rows) == 1  # the retry replaced the retryable row
     assert rows[0]["status"] == "ok" and rows[0]["metrics"]["train_img_per_s"] == 1000.0
     assert rows[0]["notes"][0].startswith("retried once: the first attempt lost the backend")
+    assert rows[0]["notes"][-2:] == [RESULT.warmup.note, *RESULT.notes]  # the result's own notes, after the runner's
     assert run.statuses == {"ok": 1}
 
 
@@ -172,7 +175,7 @@ def test_a_cells_data_provenance_is_stored_from_its_result(store, tmp_path):
 
     def generated_run(task):
         task.cell_dir.mkdir(parents=True, exist_ok=True)
-        (task.cell_dir / "result.json").write_text(json.dumps({**RESULT, "data_provenance": generated}))
+        write_result(replace(RESULT, data_provenance=generated), task.cell_dir / "result.json")
         return CellRun(exit_code=0, timed_out=False, oom_killed=False, logs="done")
 
     execution(ScriptedBackend(generated_run), store, tmp_path).run([cell()])
@@ -186,3 +189,20 @@ def test_in_a_log_each_cell_says_when_it_starts_and_ends(store, tmp_path):
     label = cell().label
     started = next(i for i, line in enumerate(lines) if line.endswith(f"cell {label}: started"))
     assert re.search(rf"cell {re.escape(label)}: done in \d+\.\d s$", lines[started + 1])
+
+
+def test_a_stored_cell_carries_the_cells_identity():
+    planned = cell(system="box", framework="jax", version="0.10.2", variant="cpu", image="benchmatrix/jax:x",
+                   workload="w", model="cnn", dataset="cifar10", batch_size=8, epochs=3, repeat=2,
+                   options=(("precision", "bf16"),))  # fmt: skip
+    record = failed_record("run1", planned, "sha256:abc", "error", now(), "no runtime")
+    assert (record.run_id, record.config_hash, record.image_id, record.config) == (
+        "run1", planned.config_hash, "sha256:abc", planned.to_dict()
+    )  # fmt: skip
+    assert (record.system, record.framework, record.version, record.variant, record.image) == (
+        "box", "jax", "0.10.2", "cpu", "benchmatrix/jax:x"
+    )  # fmt: skip
+    assert (record.workload, record.model, record.dataset, record.batch_size, record.epochs, record.repeat) == (
+        "w", "cnn", "cifar10", 8, 3, 2
+    )  # fmt: skip
+    assert record.options == {"precision": "bf16"}

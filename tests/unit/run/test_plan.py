@@ -12,6 +12,8 @@ from orchestrator.errors import SpecError, UsageError
 from orchestrator.run.plan import Filters, plan
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.spec.matrix import load_spec
+from workloads.__main__ import build_parser
+from workloads.contract import RunArgs, Training
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 DEFAULT = Path("matrices/default.yaml")
@@ -145,3 +147,18 @@ def test_generated_samples_size_generated_datasets_only(tmp_path, catalog):
         plan(load_spec(path), path, catalog)
     assert caught.value.key_path == "workloads.seq.generated_samples"
     assert "applies to generated datasets only; fashion_mnist is read from files" in caught.value.expected
+
+
+def test_a_cells_command_parses_back_in_the_cell_to_what_the_spec_says(tmp_path):
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "name: w\nsystems: {cpu: {kind: cpu}}\nframeworks: [{name: jax, version: '0.10.2'}]\nworkloads:\n"
+        "  - {name: w, model: cnn, dataset: fashion_mnist, batch_sizes: [8], epochs: 3, optimizer: sgd, lr: 0.05,\n"
+        "     max_samples: 640, warmup_steps: 4}\n"
+    )
+    (cell,) = plan(load_spec(path), path, load_catalog(), repeats=1)
+    parsed = RunArgs.from_namespace(build_parser().parse_args(workload_command(cell)[3:]))
+    assert parsed.training == Training(
+        framework="jax", model="cnn", dataset="fashion_mnist", batch_size=8, epochs=3, optimizer="sgd", lr=0.05,
+        max_samples=640, generated_samples=None, warmup_steps=4,
+    )  # fmt: skip

@@ -11,10 +11,11 @@ from pathlib import Path
 from orchestrator.run import data
 from orchestrator.store.database import Store
 from tests.stores import add_run, cell
+from workloads.contract import Training
 from workloads.datasets import idx, provenance
 from workloads.datasets.provenance import PROVENANCE_FILE, Kind, Provenance
 from workloads.datasets.synthetic import DATA_SEED
-from workloads.run import RunConfig, data_provenance
+from workloads.run import data_provenance
 
 
 def _serve_idx(monkeypatch, tmp_path: Path) -> Path:
@@ -91,9 +92,9 @@ def test_an_image_folder_is_listed_not_hashed(tmp_path):
 
 
 def test_generated_datasets_say_generated_with_the_data_seed():
-    found = data_provenance(RunConfig("pytorch", "mlp", "synthetic", None, generated_samples=64))
+    found = data_provenance(Training("pytorch", "mlp", "synthetic", generated_samples=64), None)
     assert (found.kind, found.seed, found.n) == (Kind.GENERATED, DATA_SEED, 64)
-    assert data_provenance(RunConfig("pytorch", "lstm", "synthetic_seq", None)).n == 10_000
+    assert data_provenance(Training("pytorch", "lstm", "synthetic_seq"), None).n == 10_000
 
 
 def test_round_trip_through_a_dict_and_the_store(tmp_path):

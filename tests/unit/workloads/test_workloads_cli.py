@@ -13,7 +13,7 @@ import pytest
 import workloads.__main__
 import workloads.run
 from workloads.__main__ import main
-from workloads.contract import RESULT_SCHEMA
+from workloads.contract import RESULT_SCHEMA, WorkloadExit
 from workloads.datasets.idx import FILES as IDX_FILES
 from workloads.datasets.idx import write_sample
 from workloads.errors import UsageError, oom_reason
@@ -238,21 +238,34 @@ def test_unknown_model_exits_2(data_dir: Path, tmp_path: Path) -> None:
     assert exit_info.value.code == 2
 
 
-def test_oom_exits_3_with_marker(
-    monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("raised", "code", "marker"),
+    [
+        (
+            RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+            WorkloadExit.OOM,
+            "BENCHMATRIX_OOM RuntimeError",
+        ),
+        (ZeroDivisionError("bug"), WorkloadExit.CRASHED, None),
+    ],
+    ids=["oom", "crash"],
+)
+def test_a_failure_exits_with_its_own_code_and_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    raised,
+    code,
+    marker,
 ) -> None:
-    _use_fake(monkeypatch, RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
-    assert main(_args(data_dir, tmp_path / "r.json", "--warmup-steps", "2")) == 3
+    """Out of memory exits OOM after its marker line on stdout; anything else exits CRASHED."""
+    _use_fake(monkeypatch, raised)
+    assert main(_args(data_dir, tmp_path / "r.json", "--warmup-steps", "2")) == code
     captured = capsys.readouterr()
-    assert captured.out.splitlines()[-1].startswith("BENCHMATRIX_OOM RuntimeError: CUDA out of memory")
-    assert "Traceback" in captured.err
+    assert "Traceback" in captured.err and str(raised) in captured.err
+    assert captured.out.splitlines()[-1].startswith(marker) if marker else "BENCHMATRIX_OOM" not in captured.out
     assert not (tmp_path / "r.json").exists()
-
-
-def test_other_failures_propagate(monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path) -> None:
-    _use_fake(monkeypatch, ZeroDivisionError("bug"))
-    with pytest.raises(ZeroDivisionError):
-        main(_args(data_dir, tmp_path / "r.json", "--warmup-steps", "2"))
 
 
 def test_parse_options_defaults_and_values() -> None:
@@ -390,15 +403,16 @@ def test_plugin_models_become_model_choices(monkeypatch: pytest.MonkeyPatch, dat
 
 
 def test_the_orchestrators_argv_parses_back_to_the_same_arguments(tmp_path: Path) -> None:
-    from workloads.__main__ import build_parser
-    from workloads.contract import RunArgs
+    """Every field set away from its default, so a field the parser or argv leaves out fails here."""
+    from dataclasses import MISSING, fields
 
-    given = RunArgs(
+    from workloads.__main__ import build_parser
+    from workloads.contract import RunArgs, Training
+
+    training = Training(
         framework="jax",
         model="resnet50",
         dataset="synthetic",
-        out=tmp_path / "r.json",
-        data_dir=tmp_path / "d",
         batch_size=256,
         epochs=3,
         optimizer="sgd",
@@ -406,12 +420,22 @@ def test_the_orchestrators_argv_parses_back_to_the_same_arguments(tmp_path: Path
         max_samples=5000,
         generated_samples=4096,
         warmup_steps=7,
+    )
+    given = RunArgs(
+        training,
+        out=tmp_path / "r.json",
+        data_dir=tmp_path / "d",
         window_steps=5,
         seed=2,
         replicas=4,
         options=(("precision", "bf16"), ("input", "host")),
         plugin_dirs=(tmp_path / "plugins",),
     )
+    for value in (training, given):
+        assert [f.name for f in fields(value) if f.default is not MISSING and getattr(value, f.name) == f.default] == []
     assert RunArgs.from_namespace(build_parser().parse_args(given.argv())) == given
-    defaults = RunArgs(framework="mxnet", model="mlp", dataset="fashion_mnist", out=tmp_path / "r.json")
+    defaults = RunArgs(Training(framework="mxnet", model="mlp", dataset="fashion_mnist"), out=tmp_path / "r.json")
     assert RunArgs.from_namespace(build_parser().parse_args(defaults.argv())) == defaults
+    assert RunArgs.from_namespace(build_parser().parse_args(defaults.argv()[:7] + ["--out", "r"])) == RunArgs(
+        defaults.training, out=Path("r")
+    )  # the CLI's defaults are the dataclasses' own

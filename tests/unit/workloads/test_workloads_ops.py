@@ -13,6 +13,7 @@ import pytest
 from orchestrator.run.result import metrics_from
 from workloads import ops
 from workloads.__main__ import main
+from workloads.result import read_result
 
 
 class NumpyBackend:
@@ -85,7 +86,7 @@ def test_ops_run_writes_one_metric_per_op_and_size(numpy_backend, tmp_path, caps
     assert names == [ops.metric_name(op, n) for n in (4, 16) for op in ops.OPERATIONS]
     assert all(m["unit"] == "s" and m["value"] > 0 for m in result["metrics"])
     assert "first 3 calls of each (op, size) excluded" in result["warmup"]["note"]
-    stored = {m.name: m.unit for m in metrics_from(result)}
+    stored = {m.name: m.unit for m in metrics_from(read_result(out))}
     assert stored["op_gemm_n16"] == "s" and stored["peak_rss_mb"] == "MB" and len(stored) == 22 + 1
 
 

@@ -11,7 +11,6 @@ from orchestrator.backends import workload_command
 from orchestrator.errors import SpecError
 from orchestrator.run.plan import Filters, plan
 from orchestrator.run.plugins import folder_digest
-from orchestrator.run.result import metrics_from
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.spec.matrix import load_spec
 from tests.discovery import HostDiscoverer
@@ -196,20 +195,3 @@ def test_seeds_matrix_plans_on_every_system(catalog, tmp_path):
     discover = HostDiscoverer(SEEDS, tmp_path)
     for system in spec.systems:
         assert plan(spec, SEEDS, catalog, Filters(system=system), discover=discover), system
-
-
-def test_result_metrics_list_and_new_keys_become_metrics():
-    result = {
-        "validation_accuracy": 0.9,
-        "inference_latency_p50_ms": 1.5,
-        "inference_latency_p99_ms": 2.5,
-        "peak_device_memory_mb": None,
-        "metrics": [{"name": "op_gemm_n64", "value": 1e-5, "unit": "s"}, {"name": "bad", "value": True, "unit": "s"}],
-    }
-    found = {(m.name, m.value, m.unit) for m in metrics_from(result)}
-    assert found == {
-        ("validation_accuracy", 0.9, "1"),
-        ("inference_latency_p50_ms", 1.5, "ms"),
-        ("inference_latency_p99_ms", 2.5, "ms"),
-        ("op_gemm_n64", 1e-5, "s"),
-    }

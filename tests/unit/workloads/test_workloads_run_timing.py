@@ -16,6 +16,7 @@ from orchestrator.backends.monitor import GpuSample, TrainWindow, energy_joules
 from orchestrator.run.result import train_window
 from tests.unit.workloads.test_workloads_timing import AsyncDevice, FakeClock
 from workloads import run as run_module
+from workloads.contract import RunArgs, Training
 from workloads.datasets.idx import write_sample
 from workloads.result import write_result
 from workloads.run import RunConfig, run
@@ -91,9 +92,10 @@ def fake_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[LoopShape
     return adapter, clock, data
 
 
-def _config(data: Path, **given: Any) -> RunConfig:
+def _config(data: Path, replicas: int = 1, **given: Any) -> RunConfig:
     settings = {"batch_size": 16, "epochs": 2, "max_samples": 640, "warmup_steps": 3, **given}
-    return RunConfig(framework="pytorch", model="mlp", dataset="fashion_mnist", data_dir=data, **settings)
+    training = Training(framework="pytorch", model="mlp", dataset="fashion_mnist", **settings)
+    return RunConfig(RunArgs(training, out=data / "unused.json", data_dir=data, replicas=replicas))
 
 
 def test_warmup_trains_global_batches_when_there_are_replicas(fake_run) -> None:
