@@ -26,13 +26,13 @@ from orchestrator import __version__
 from orchestrator.analysis.stats import Summary, summarize
 from orchestrator.backends import hostinfo
 from orchestrator.backends.interference import DISTURBED
-from orchestrator.backends.local import LocalBackend
+from orchestrator.backends.local import LocalBackend, host_resources
 from orchestrator.errors import NotReproducible, UsageError
 from orchestrator.render.table import SPEED
 from orchestrator.run.execute import Execution
 from orchestrator.run.interrupts import interrupt_guard
 from orchestrator.run.plan import Cell
-from orchestrator.run.runner import host_resources, new_run_id
+from orchestrator.run.runner import new_run_id
 from orchestrator.run.scheduler import Allocator
 from orchestrator.store.database import Store, cells
 from workloads.datasets import provenance, synthetic

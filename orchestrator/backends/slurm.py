@@ -26,7 +26,7 @@ from typing import Optional
 
 from pydantic import ValidationError
 
-from orchestrator.backends import LOG_FILE, BackendLost, CellRun, CellTask, Reaped
+from orchestrator.backends import LOG_FILE, BackendError, BackendLost, CellRun, CellTask, Reaped
 from orchestrator.backends.engine import owner_alive, owner_id
 from orchestrator.backends.slurm_node import OUTCOME_FILE, read_outcome, write_job_file
 from orchestrator.errors import UsageError
@@ -357,10 +357,15 @@ class SlurmBackend:
         self._cancelled = False
 
     def run_cell(self, task: CellTask) -> CellRun:
-        task.cell_dir.mkdir(parents=True, exist_ok=True)
-        (task.cell_dir / OUTCOME_FILE).unlink(missing_ok=True)
-        job_file = write_job_file(task, self.data_dir, self.sample_hz)
-        script = self._script(task.cell_dir.parent)
+        """The node's outcome, its host record included; a job file that cannot be written is the cell's
+        error, a node that lost its engine is `BackendLost`, one whose engine refused the cell `BackendError`."""
+        try:
+            task.cell_dir.mkdir(parents=True, exist_ok=True)
+            (task.cell_dir / OUTCOME_FILE).unlink(missing_ok=True)
+            job_file = write_job_file(task, self.data_dir, self.sample_hz)
+            script = self._script(task.cell_dir.parent)
+        except OSError as exc:
+            raise BackendError(f"{task.cell.label}: cannot write its Slurm job: {exc}") from exc
         with self._lock:
             if self._cancelled:
                 return CellRun(exit_code=None, timed_out=False, oom_killed=False, logs="", interrupted=True)
@@ -379,6 +384,8 @@ class SlurmBackend:
         outcome = read_outcome(task, logs)
         if outcome is not None and outcome["lost"]:
             raise BackendLost(f"slurm job {job_id} on {end.node}: {outcome['lost']}")
+        if outcome is not None and outcome.get("error"):
+            raise BackendError(f"slurm job {job_id} on {end.node}: {outcome['error']}")
         return outcome_from_job(end, outcome["ended"] if outcome else None, logs)
 
     def cancel(self) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from orchestrator.backends.registry import BackendName
 from orchestrator.backends.slurm import SlurmOptions
 from orchestrator.backends.slurm_node import run_cell_file
 
@@ -14,8 +15,9 @@ from orchestrator.backends.slurm_node import run_cell_file
 def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--backend",
-        choices=("local", "slurm"),
-        default="local",
+        type=BackendName,
+        choices=list(BackendName),
+        default=BackendName.LOCAL,
         help="local: this host's Docker engine; slurm: one sbatch job per cell (default %(default)s)",
     )
     run.add_argument("--slurm-partition", help="sbatch --partition (default: the system's slurm.partition)")

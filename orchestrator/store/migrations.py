@@ -61,6 +61,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "cells.data_provenance: where each cell's data came from (official, generated or user; NULL before)",
         _add_column("cells", "data_provenance"),
     ),
+    Migration(
+        4,
+        "cells.host: the machine that ran each cell (a Slurm cell's node, not the submit host; NULL before)",
+        _add_column("cells", "host"),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 

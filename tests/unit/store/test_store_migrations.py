@@ -51,12 +51,12 @@ def test_a_foundation_store_is_migrated_in_place(tmp_path):
     path = v1_store(tmp_path / "old.db")
     assert "ix_cells_run_id" not in indexes(path)
     store = Store(str(path))
-    assert store.schema_version == migrations.LATEST == 3
+    assert store.schema_version == migrations.LATEST == 4
     assert {"ix_cells_run_id", "ix_cells_config_hash", "ix_cells_build", "ix_runs_started_at"} <= indexes(path)
-    assert "data_provenance" in columns(path, "cells")
+    assert {"data_provenance", "host"} <= columns(path, "cells")
     assert store.resolve_run("last") == "old"
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
 
 
 def test_a_schema_2_store_gains_the_provenance_column_and_keeps_its_cells(tmp_path):
@@ -69,10 +69,26 @@ def test_a_schema_2_store_gains_the_provenance_column_and_keeps_its_cells(tmp_pa
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     assert "data_provenance" not in columns(path, "cells")
     migrated = Store(str(path))
-    assert migrated.schema_version == 3 and "data_provenance" in columns(path, "cells")
+    assert migrated.schema_version == migrations.LATEST and "data_provenance" in columns(path, "cells")
     assert [row["data_provenance"] for row in migrated.cell_rows("run1")] == [None]
     migrated.record_cell(cell(config_hash="new", data_provenance={"kind": "user"}))
     assert migrated.cell_rows("run1")[-1]["data_provenance"] == {"kind": "user"}
+
+
+def test_a_schema_3_store_gains_the_cell_host_column_and_keeps_its_cells(tmp_path):
+    path = tmp_path / "v3.db"
+    store = Store(str(path))
+    add_run(store, "run1")
+    store.record_cell(cell())
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE cells DROP COLUMN host")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    migrated = Store(str(path))
+    assert migrated.schema_version == migrations.LATEST and "host" in columns(path, "cells")
+    assert [row["host"] for row in migrated.cell_rows("run1")] == [None]
+    node = {"hostname": "node7", "slurm_node": "node7", "gpus": []}
+    migrated.record_cell(cell(config_hash="new", host=node))
+    assert migrated.cell_rows("run1")[-1]["host"] == node
 
 
 def test_a_newer_store_is_refused_with_what_to_run_and_left_alone(tmp_path):
@@ -80,7 +96,7 @@ def test_a_newer_store_is_refused_with_what_to_run_and_left_alone(tmp_path):
     Store(str(path))
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
-    with pytest.raises(UsageError, match=r"has schema 7, but this benchmatrix .* knows schemas up to 3: upgrade"):
+    with pytest.raises(UsageError, match=r"has schema 7, but this benchmatrix .* knows schemas up to 4: upgrade"):
         Store(str(path))
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM meta").fetchone() == ("7",)
@@ -100,7 +116,7 @@ def test_processes_opening_one_fresh_store_at_once_create_it_once(tmp_path):
     ]
     outputs = [process.communicate(timeout=120) for process in processes]
     assert [process.returncode for process in processes] == [0] * 4, [err for _, err in outputs]
-    assert [out.strip() for out, _ in outputs] == ["3"] * 4
+    assert [out.strip() for out, _ in outputs] == [str(migrations.LATEST)] * 4
     assert sorted(Store(str(path)).run_ids()) == [f"run{k}" for k in range(4)]
 
 
