@@ -233,5 +233,5 @@ def run(
         summarize(values(stored.repeats)),
         summarize(values(rows)),
         [row["status"] for row in rows],
-        host_differences(json.loads(stored.run["host"] or "{}"), host),
+        host_differences(stored.row["host"] or json.loads(stored.run["host"] or "{}"), host),
     )

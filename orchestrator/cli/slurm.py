@@ -12,10 +12,19 @@ from orchestrator.backends.slurm import SlurmOptions
 from orchestrator.backends.slurm_node import run_cell_file
 
 
+def backend_name(text: str) -> BackendName:
+    """A registered backend's name (orchestrator/backends/registry.py), or argparse's usual refusal."""
+    try:
+        return BackendName(text)
+    except ValueError:
+        known = ", ".join(repr(name.value) for name in BackendName)
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {known})") from None
+
+
 def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--backend",
-        type=BackendName,
+        type=backend_name,
         choices=list(BackendName),
         default=BackendName.LOCAL,
         help="local: this host's Docker engine; slurm: one sbatch job per cell (default %(default)s)",
