@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
@@ -69,10 +70,17 @@ class Reaped:
     description: str
 
 
+class BackendName(StrEnum):
+    """The backends `run --backend` offers; `orchestrator.backends.registry` builds each."""
+
+    LOCAL = "local"  # this host's Docker engine
+    SLURM = "slurm"  # one sbatch job per cell, run on its node's engine
+
+
 class Backend(Protocol):
     """What every backend implements; `orchestrator.backends.registry` names them and builds them."""
 
-    name: str
+    name: BackendName
 
     def run_cell(self, task: CellTask) -> CellRun:
         """Run one cell to its end; raise BackendLost when contact is lost, BackendError when the cell is

@@ -21,6 +21,7 @@ from orchestrator.backends import (
     RESULT_FILE,
     BackendError,
     BackendLost,
+    BackendName,
     CellRun,
     CellTask,
     Reaped,
@@ -51,7 +52,7 @@ ENGINE_WAIT_S = 120
 
 
 class LocalBackend:
-    name = "local"
+    name = BackendName.LOCAL
 
     def __init__(self, client: docker.DockerClient, data_dir: Path, sample_hz: float = 1.0) -> None:
         self.client = client

@@ -6,23 +6,17 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import docker
 
-from orchestrator.backends import Backend
+from orchestrator.backends import Backend, BackendName
 from orchestrator.backends.hostinfo import host_info
 from orchestrator.backends.local import LocalBackend, host_resources
 from orchestrator.backends.slurm import ClusterAllocator, SlurmBackend, SlurmOptions
 from orchestrator.run.plan import Cell
 from orchestrator.run.scheduler import DEFAULT_CPUS_PER_CELL, Allocator
-
-
-class BackendName(StrEnum):
-    LOCAL = "local"  # this host's Docker engine
-    SLURM = "slurm"  # one sbatch job per cell, run on its node's engine
 
 
 def _ignore(_: str) -> None:
@@ -69,7 +63,7 @@ def _slurm(_: docker.DockerClient, setup: BackendSetup) -> Backend:
 
 
 def _submit_host(_: docker.DockerClient) -> dict[str, Any]:
-    return {"backend": BackendName.SLURM.value, "submit_host": socket.gethostname()}
+    return {"backend": BackendName.SLURM, "submit_host": socket.gethostname()}
 
 
 BACKENDS: dict[BackendName, BackendKind] = {

@@ -26,7 +26,7 @@ from typing import Optional
 
 from pydantic import ValidationError
 
-from orchestrator.backends import LOG_FILE, BackendError, BackendLost, CellRun, CellTask, Reaped
+from orchestrator.backends import LOG_FILE, BackendError, BackendLost, BackendName, CellRun, CellTask, Reaped
 from orchestrator.backends.engine import owner_alive, owner_id
 from orchestrator.backends.slurm_node import OUTCOME_FILE, read_outcome, write_job_file
 from orchestrator.errors import UsageError
@@ -83,7 +83,7 @@ class SlurmOptions:
             placement = SlurmPlacement(partition=partition, account=account, time_limit_min=time_limit_min)
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise UsageError(f"{CLI_NAMES[first['loc'][0]]} {first['input']!r}: {first['msg']}") from exc
+            raise UsageError(f"{CLI_NAMES[str(first['loc'][0])]} {first['input']!r}: {first['msg']}") from exc
         return cls(placement=placement, cpus_per_cell=cpus_per_cell, exclusive=not pack)
 
     def for_system(self, system: Optional[SlurmPlacement]) -> SlurmOptions:
@@ -334,7 +334,7 @@ def _controller_down(stderr: str) -> bool:
 class SlurmBackend:
     """Backend whose `run_cell` submits one job and waits for it; the runner calls it from worker threads."""
 
-    name = "slurm"
+    name = BackendName.SLURM
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from orchestrator.backends.registry import BackendName
+from orchestrator.backends import BackendName
 from orchestrator.backends.slurm import SlurmOptions
 from orchestrator.backends.slurm_node import run_cell_file
 

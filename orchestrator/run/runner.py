@@ -23,10 +23,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from orchestrator import __version__
-from orchestrator.backends import Backend, hostinfo
+from orchestrator.backends import Backend, BackendName, hostinfo
 from orchestrator.backends.engine import connect, owner_alive, owner_id
 from orchestrator.backends.interference import DISTURBING_OTHER_CPUS
-from orchestrator.backends.registry import BackendName, BackendSetup, backend_kind
+from orchestrator.backends.registry import BackendSetup, backend_kind
 from orchestrator.backends.slurm import SlurmOptions
 from orchestrator.errors import BenchmatrixError, HostBusy, Interrupted, UsageError
 from orchestrator.images.build import BuildOptions, ensure_image
@@ -158,7 +158,8 @@ def _check_environment(cells: list[Cell], strict: bool, console: Console) -> Non
 
 def unsupported_images(entries: Iterable[ImageSpec], gpus: list[dict]) -> list[str]:
     """Each catalog entry whose CUDA build cannot run on one of the host's GPUs, with why."""
-    return [f"{entry.tag}: {', '.join(found)}" for entry in entries if (found := unsupported_gpus(entry.cuda, gpus))]
+    checked = ((entry, unsupported_gpus(entry.cuda, gpus)) for entry in entries if entry.cuda)
+    return [f"{entry.tag}: {', '.join(found)}" for entry, found in checked if found]
 
 
 def run_matrix(request: RunRequest, console: Console) -> RunSummary:

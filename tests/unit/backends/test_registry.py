@@ -6,8 +6,9 @@ import argparse
 
 import pytest
 
+from orchestrator.backends import BackendName
 from orchestrator.backends.local import LocalBackend
-from orchestrator.backends.registry import BACKENDS, BackendName, BackendSetup, backend_kind
+from orchestrator.backends.registry import BACKENDS, BackendSetup, backend_kind
 from orchestrator.cli.slurm import add_run_options
 
 

@@ -196,7 +196,8 @@ def test_a_run_of_only_failures_still_reports(tmp_path):
 
 def test_the_report_names_the_machines_that_ran_the_cells_not_the_submit_host(tmp_path):
     store = Store(str(tmp_path / "results.db"))
-    add_run(store, "slurm", host=json.dumps({"backend": "slurm", "submit_host": "login1", "orchestrator": "login1/1/2"}))
+    submit_host = {"backend": "slurm", "submit_host": "login1", "orchestrator": "login1/1/2"}
+    add_run(store, "slurm", host=json.dumps(submit_host))
     for repeat, node in enumerate(("node7", "node8", "node7")):
         host = {"hostname": node, "cpu_model": "EPYC", "cores": 64, "gpus": [{"name": "H100"}], "slurm_node": node}
         store.record_cell(replace(record("mxnet", "cpu", 0, "mlp", 32, 1, repeat, run_id="slurm"), host=host))
