@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from orchestrator.render import plots, report
+from orchestrator.render import plots, report, views
 from orchestrator.render.table import SPEED
 from orchestrator.store.database import Metric, Store
 from tests.stores import add_run, cell
@@ -204,6 +204,7 @@ def test_the_report_names_the_machines_that_ran_the_cells_not_the_submit_host(tm
     facts = report.to_markdown(report.build(store, "slurm"))
     assert "node7 (Slurm node node7): EPYC, 64 cores" in facts and "node8 (Slurm node node8)" in facts
     assert facts.count("Slurm node node7") == 1 and "login1" not in facts
+    assert [row["host"] for row in views.flat_rows(store, "slurm")] == ["node7", "node8", "node7"]  # exports too
 
 
 def test_report_cli_bad_input_exits_2(tmp_path, cli):

@@ -59,36 +59,30 @@ def test_a_foundation_store_is_migrated_in_place(tmp_path):
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
 
 
-def test_a_schema_2_store_gains_the_provenance_column_and_keeps_its_cells(tmp_path):
-    path = tmp_path / "v2.db"
+# The cell columns each older schema lacks, with a value each: what a store of that schema gains.
+ADDED_AFTER = {
+    2: {"data_provenance": {"kind": "user"}, "host": {"hostname": "node7", "slurm_node": "node7", "gpus": []}},
+    3: {"host": {"hostname": "node7", "slurm_node": "node7", "gpus": []}},
+}
+
+
+@pytest.mark.parametrize("version", sorted(ADDED_AFTER))
+def test_an_older_store_gains_the_later_cell_columns_and_keeps_its_cells(tmp_path, version):
+    added = ADDED_AFTER[version]
+    path = tmp_path / f"v{version}.db"
     store = Store(str(path))
     add_run(store, "run1")
     store.record_cell(cell())
     with sqlite3.connect(path) as conn:
-        conn.execute("ALTER TABLE cells DROP COLUMN data_provenance")
-        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
-    assert "data_provenance" not in columns(path, "cells")
+        for column in added:
+            conn.execute(f"ALTER TABLE cells DROP COLUMN {column}")
+        conn.execute(f"UPDATE meta SET value = '{version}' WHERE key = 'schema_version'")
+    assert not set(added) & columns(path, "cells")
     migrated = Store(str(path))
-    assert migrated.schema_version == migrations.LATEST and "data_provenance" in columns(path, "cells")
-    assert [row["data_provenance"] for row in migrated.cell_rows("run1")] == [None]
-    migrated.record_cell(cell(config_hash="new", data_provenance={"kind": "user"}))
-    assert migrated.cell_rows("run1")[-1]["data_provenance"] == {"kind": "user"}
-
-
-def test_a_schema_3_store_gains_the_cell_host_column_and_keeps_its_cells(tmp_path):
-    path = tmp_path / "v3.db"
-    store = Store(str(path))
-    add_run(store, "run1")
-    store.record_cell(cell())
-    with sqlite3.connect(path) as conn:
-        conn.execute("ALTER TABLE cells DROP COLUMN host")
-        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
-    migrated = Store(str(path))
-    assert migrated.schema_version == migrations.LATEST and "host" in columns(path, "cells")
-    assert [row["host"] for row in migrated.cell_rows("run1")] == [None]
-    node = {"hostname": "node7", "slurm_node": "node7", "gpus": []}
-    migrated.record_cell(cell(config_hash="new", host=node))
-    assert migrated.cell_rows("run1")[-1]["host"] == node
+    assert migrated.schema_version == migrations.LATEST and set(added) <= columns(path, "cells")
+    assert [{column: row[column] for column in added} for row in migrated.cell_rows("run1")] == [dict.fromkeys(added)]
+    migrated.record_cell(cell(config_hash="new", **added))
+    assert {column: migrated.cell_rows("run1")[-1][column] for column in added} == added
 
 
 def test_a_newer_store_is_refused_with_what_to_run_and_left_alone(tmp_path):
