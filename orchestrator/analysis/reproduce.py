@@ -147,6 +147,11 @@ def host_facts(host: dict) -> dict[str, str]:
     return facts
 
 
+def recorded_host(stored: StoredCell) -> dict:
+    """The machine that ran the stored cell: its own record (a Slurm cell's node), else its run's (before schema 4)."""
+    return stored.row.get("host") or json.loads(stored.run.get("host") or "{}")
+
+
 def host_differences(before: dict, now: dict) -> list[tuple[str, str, str, bool]]:
     """Every host field: stored, now, and whether it is the same."""
     old, new = host_facts(before), host_facts(now)
@@ -233,5 +238,5 @@ def run(
         summarize(values(stored.repeats)),
         summarize(values(rows)),
         [row["status"] for row in rows],
-        host_differences(stored.row["host"] or json.loads(stored.run["host"] or "{}"), host),
+        host_differences(recorded_host(stored), host),
     )
