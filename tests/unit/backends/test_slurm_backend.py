@@ -369,7 +369,10 @@ def test_the_nodes_names_come_from_slurms_environment():
 
 def test_cuda_limits_are_checked_against_the_gpus_slurm_gave_the_job_on_its_node(tmp_path):
     gpu_cell = make_cell(system_kind="gpu", gpus=1)
-    on_gpu = lambda index: replace(make_task(tmp_path, gpu_cell), placement=Placement(device_ids=(index,)))  # noqa: E731
+
+    def on_gpu(index: int) -> CellTask:
+        return replace(make_task(tmp_path, gpu_cell), placement=Placement(device_ids=(index,)))
+
     assert cuda_refusal(on_gpu(0), "12.1", NODE_HOST) is None  # Hopper: CUDA 12.1 compiles for it
     refused = cuda_refusal(on_gpu(1), "12.1", NODE_HOST)
     assert refused is not None and "node node7's GPUs" in refused and "GPU 1 (NVIDIA B200" in refused
