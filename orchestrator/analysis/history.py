@@ -15,7 +15,7 @@ from typing import Optional
 
 import pandas as pd
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from orchestrator.analysis.compare import closest_first
 from orchestrator.backends.interference import DISTURBED
@@ -100,7 +100,7 @@ def stored_cells(store: Store, framework: str, metric: str = SPEED) -> pd.DataFr
             cells.c.batch_size,
             cells.c.options,
             cells.c.status,
-            runs.c.host,
+            func.coalesce(cells.c.host, runs.c.host).label("host"),  # the cell's machine; before schema 4 the run's
             metrics.c.value,
             flags.c.value.label("disturbed"),
         )

@@ -26,14 +26,14 @@ from orchestrator import __version__
 from orchestrator.analysis.stats import Summary, summarize
 from orchestrator.backends import hostinfo
 from orchestrator.backends.interference import DISTURBED
-from orchestrator.backends.local import LocalBackend
+from orchestrator.backends.local import LocalBackend, host_resources
 from orchestrator.errors import NotReproducible, UsageError
 from orchestrator.render.table import SPEED
 from orchestrator.run.execute import Execution
 from orchestrator.run.interrupts import interrupt_guard
 from orchestrator.run.plan import Cell
 from orchestrator.run.plugins import folder_digest
-from orchestrator.run.runner import host_resources, new_run_id
+from orchestrator.run.runner import new_run_id
 from orchestrator.run.scheduler import Allocator
 from orchestrator.store.database import Store, cells
 from workloads.datasets import provenance, synthetic
@@ -154,6 +154,11 @@ def host_facts(host: dict) -> dict[str, str]:
     return facts
 
 
+def recorded_host(stored: StoredCell) -> dict:
+    """The machine that ran the stored cell: its own record (a Slurm cell's node), else its run's (before schema 4)."""
+    return stored.row.get("host") or json.loads(stored.run.get("host") or "{}")
+
+
 def host_differences(before: dict, now: dict) -> list[tuple[str, str, str, bool]]:
     """Every host field: stored, now, and whether it is the same."""
     old, new = host_facts(before), host_facts(now)
@@ -240,5 +245,5 @@ def run(
         summarize(values(stored.repeats)),
         summarize(values(rows)),
         [row["status"] for row in rows],
-        host_differences(json.loads(stored.run["host"] or "{}"), host),
+        host_differences(recorded_host(stored), host),
     )

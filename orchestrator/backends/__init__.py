@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import Any, Optional, Protocol
 
 from orchestrator.run.plan import Cell
 from orchestrator.run.scheduler import Placement
@@ -45,6 +46,8 @@ class CellRun:
     interrupted: bool = False  # stopped by `cancel`
     metrics: tuple[Metric, ...] = ()  # what the backend measured from outside (monitoring)
     notes: tuple[str, ...] = ()
+    # The machine that ran the cell, as `hostinfo.host_info` describes it (a Slurm cell: its node, seen there).
+    host: Optional[dict[str, Any]] = None
 
 
 class BackendLost(Exception):
@@ -52,6 +55,12 @@ class BackendLost(Exception):
 
     The cell's outcome is unknown, not failed: the runner records it retryable and retries once.
     """
+
+
+class BackendError(Exception):
+    """What runs cells answered, and refused this cell (no GPU runtime for its devices, a folder it
+    cannot write): the cell is stored as an error and the matrix goes on. Each backend turns its
+    engine's own errors (Docker's, Slurm's, the file system's) into this or `BackendLost`."""
 
 
 @dataclass(frozen=True)
@@ -62,11 +71,21 @@ class Reaped:
     description: str
 
 
+class BackendName(StrEnum):
+    """The backends `run --backend` offers; `orchestrator.backends.registry` builds each."""
+
+    LOCAL = "local"  # this host's Docker engine
+    SLURM = "slurm"  # one sbatch job per cell, run on its node's engine
+
+
 class Backend(Protocol):
-    name: str
+    """What every backend implements; `orchestrator.backends.registry` names them and builds them."""
+
+    name: BackendName
 
     def run_cell(self, task: CellTask) -> CellRun:
-        """Run one cell to its end; raise BackendLost when contact is lost. Called from worker threads."""
+        """Run one cell to its end; raise BackendLost when contact is lost, BackendError when the cell is
+        refused — never the engine's own exceptions. Called from worker threads."""
         ...
 
     def cancel(self) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from pathlib import Path
+from typing import Any, Optional
 
 import docker
 import docker.errors
@@ -17,7 +19,9 @@ from orchestrator.backends import (
     CONTAINER_RESULTS,
     LOG_FILE,
     RESULT_FILE,
+    BackendError,
     BackendLost,
+    BackendName,
     CellRun,
     CellTask,
     Reaped,
@@ -33,11 +37,13 @@ from orchestrator.backends.engine import (
     find_orphans,
     writable_by_cell,
 )
-from orchestrator.backends.monitor import CONTAINER_SERIES, GPU_SERIES, CellMonitor
+from orchestrator.backends.hostinfo import host_info
+from orchestrator.backends.monitor import CONTAINER_SERIES, GPU_SERIES, CellMonitor, host_gpu_ids
+from orchestrator.errors import UsageError
 from orchestrator.run.devices import device_request
 from orchestrator.run.plan import Cell
 from orchestrator.run.result import train_window
-from orchestrator.run.scheduler import parse_cpuset
+from orchestrator.run.scheduler import Resources, parse_cpuset
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent.parent / "workloads"
 MONITORING_OFF = "monitoring off (--sample-hz 0): no monitoring figures, no interference check"
@@ -46,7 +52,7 @@ ENGINE_WAIT_S = 120
 
 
 class LocalBackend:
-    name = "local"
+    name = BackendName.LOCAL
 
     def __init__(self, client: docker.DockerClient, data_dir: Path, sample_hz: float = 1.0) -> None:
         self.client = client
@@ -56,13 +62,30 @@ class LocalBackend:
         self._running: set[CellContainer] = set()
         self._cancelled = False
         self._lost = False
+        self._host: Optional[dict[str, Any]] = None
 
     def run_cell(self, task: CellTask) -> CellRun:
+        """Docker's and the file system's errors become the interface's: an engine that no longer answers
+        is lost (the cell is retried); one that answers but refuses the cell (`APIError`, also a requests
+        error) and a folder the cell cannot have are the cell's error."""
         try:
             return self._run(task)
+        except docker.errors.APIError as exc:
+            if not self._engine_answers():
+                self._lost = True
+                raise BackendLost(f"lost the Docker engine during {task.cell.label}: {exc}") from exc
+            raise BackendError(f"the Docker engine refused {task.cell.label}: {exc}") from exc
         except requests.exceptions.RequestException as exc:
             self._lost = True
             raise BackendLost(f"lost the Docker engine during {task.cell.label}: {exc}") from exc
+        except (docker.errors.DockerException, OSError) as exc:
+            raise BackendError(f"{task.cell.label}: {exc}") from exc
+
+    def host(self) -> dict[str, Any]:
+        """This host as the store records it (asked once: the machine does not change within a run)."""
+        if self._host is None:
+            self._host = host_info(self.client)
+        return self._host
 
     def cancel(self) -> None:
         with self._lock:
@@ -126,7 +149,15 @@ class LocalBackend:
             metrics=tuple(metrics),
             # The backend says who killed a cell: here the cell's own timeout, under Slurm its time limit.
             notes=(*monitored, *((f"killed after {task.timeout_s:g} s",) if ended.timed_out else ())),
+            host=self.host(),
         )
+
+    def _engine_answers(self) -> bool:
+        try:
+            self.client.ping()
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return False
+        return True
 
     def _wait_for_engine(self) -> None:
         deadline = time.monotonic() + ENGINE_WAIT_S
@@ -147,6 +178,17 @@ class LocalBackend:
         for container in self.client.containers.list(all=True, filters={"label": labels}):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
+
+
+def host_resources(cells: list[Cell]) -> Resources:
+    """This process's CPUs, and the GPUs NVML sees (looked for only when a cell needs one)."""
+    gpus: tuple[int, ...] = ()
+    if any(cell.gpus for cell in cells):
+        gpus, note = host_gpu_ids()
+        if note:
+            system = next(cell.system for cell in cells if cell.gpus)
+            raise UsageError(f"system {system} needs GPUs, but {note}: run `python -m orchestrator doctor`")
+    return Resources(gpus=gpus, cpus=tuple(sorted(os.sched_getaffinity(0))))
 
 
 def cell_container_spec(task: CellTask, data_dir: Path) -> ContainerSpec:

@@ -26,7 +26,16 @@ from typing import Optional
 
 from pydantic import ValidationError
 
-from orchestrator.backends import LOG_FILE, LOG_TAIL_CHARS, BackendLost, CellRun, CellTask, Reaped
+from orchestrator.backends import (
+    LOG_FILE,
+    LOG_TAIL_CHARS,
+    BackendError,
+    BackendLost,
+    BackendName,
+    CellRun,
+    CellTask,
+    Reaped,
+)
 from orchestrator.backends.engine import owner_alive, owner_id
 from orchestrator.backends.slurm_node import OUTCOME_FILE, read_outcome, write_job_file
 from orchestrator.errors import UsageError
@@ -82,7 +91,7 @@ class SlurmOptions:
             placement = SlurmPlacement(partition=partition, account=account, time_limit_min=time_limit_min)
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise UsageError(f"{CLI_NAMES[first['loc'][0]]} {first['input']!r}: {first['msg']}") from exc
+            raise UsageError(f"{CLI_NAMES[str(first['loc'][0])]} {first['input']!r}: {first['msg']}") from exc
         return cls(placement=placement, cpus_per_cell=cpus_per_cell, exclusive=not pack)
 
     def for_system(self, system: Optional[SlurmPlacement]) -> SlurmOptions:
@@ -333,7 +342,7 @@ def _controller_down(stderr: str) -> bool:
 class SlurmBackend:
     """Backend whose `run_cell` submits one job and waits for it; the runner calls it from worker threads."""
 
-    name = "slurm"
+    name = BackendName.SLURM
 
     def __init__(
         self,
@@ -356,10 +365,15 @@ class SlurmBackend:
         self._cancelled = False
 
     def run_cell(self, task: CellTask) -> CellRun:
-        task.cell_dir.mkdir(parents=True, exist_ok=True)
-        (task.cell_dir / OUTCOME_FILE).unlink(missing_ok=True)
-        job_file = write_job_file(task, self.data_dir, self.sample_hz)
-        script = self._script(task.cell_dir.parent)
+        """The node's outcome, its host record included; a job file that cannot be written is the cell's
+        error, a node that lost its engine is `BackendLost`, one whose engine refused the cell `BackendError`."""
+        try:
+            task.cell_dir.mkdir(parents=True, exist_ok=True)
+            (task.cell_dir / OUTCOME_FILE).unlink(missing_ok=True)
+            job_file = write_job_file(task, self.data_dir, self.sample_hz)
+            script = self._script(task.cell_dir.parent)
+        except OSError as exc:
+            raise BackendError(f"{task.cell.label}: cannot write its Slurm job: {exc}") from exc
         with self._lock:
             if self._cancelled:
                 return CellRun(exit_code=None, timed_out=False, oom_killed=False, logs="", interrupted=True)
@@ -378,6 +392,8 @@ class SlurmBackend:
         outcome = read_outcome(task, logs)
         if outcome is not None and outcome["lost"]:
             raise BackendLost(f"slurm job {job_id} on {end.node}: {outcome['lost']}")
+        if outcome is not None and outcome.get("error"):
+            raise BackendError(f"slurm job {job_id} on {end.node}: {outcome['error']}")
         return outcome_from_job(end, outcome["ended"] if outcome else None, logs)
 
     def cancel(self) -> None:

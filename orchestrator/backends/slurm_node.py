@@ -2,8 +2,10 @@
 
 The job file (written by `SlurmBackend` before `sbatch`) holds one `CellTask`; the node runs it
 with `LocalBackend` on its own Docker engine — the very code a local run uses — and writes how it
-ended (`CellRun`) as `slurm-outcome.json` beside the cell's result and log, where the submitting
-orchestrator reads it. SIGTERM (scancel, the job's time limit) stops the container cleanly first.
+ended (`CellRun`, with this node's host record) as `slurm-outcome.json` beside the cell's result and
+log, where the submitting orchestrator reads it. The node's GPUs are known only here, so a GPU
+image's CUDA limits are checked here. SIGTERM (scancel, the job's time limit) stops the container
+cleanly first.
 """
 
 from __future__ import annotations
@@ -16,18 +18,22 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Optional
 
+import docker
 import docker.errors
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 
-from orchestrator.backends import LOG_FILE, BackendLost, CellRun, CellTask
+from orchestrator.backends import LOG_FILE, BackendError, BackendLost, CellRun, CellTask
 from orchestrator.backends.engine import connect
+from orchestrator.backends.hostinfo import host_info
 from orchestrator.backends.local import LocalBackend
 from orchestrator.bundle.files import write_stream
 from orchestrator.errors import SpecError
+from orchestrator.images.cuda import unsupported_gpus
 from orchestrator.run.interrupts import interrupt_guard
 from orchestrator.run.plan import Cell
 from orchestrator.run.scheduler import Placement, format_cpuset
+from orchestrator.spec.catalog import load_catalog
 from orchestrator.store.database import Metric
 
 JOB_FILE = "slurm-job.json"
@@ -112,7 +118,40 @@ def node_placement(cell: Cell, environ: Optional[dict[str, str]] = None) -> Plac
     return Placement(device_ids=device_ids, cpuset=cpuset)
 
 
-def write_outcome(task: CellTask, ended: Optional[CellRun], lost: Optional[str] = None) -> None:
+def slurm_names(environ: Optional[dict[str, str]] = None) -> dict[str, Optional[str]]:
+    """The names Slurm gives this node and job; what tells a node from its submit host when both
+    are one machine (a test cluster, a login node that also runs jobs)."""
+    env = os.environ if environ is None else environ
+    return {"slurm_node": env.get("SLURMD_NODENAME"), "slurm_job_id": env.get("SLURM_JOB_ID")}
+
+
+def node_host(client: docker.DockerClient) -> dict[str, Any]:
+    """This node as the store records a cell's host: what a local run records of its host, and Slurm's names."""
+    return {**host_info(client), **slurm_names()}
+
+
+def cuda_refusal(task: CellTask, cuda: Optional[str], host: dict[str, Any]) -> Optional[str]:
+    """Why the cell's CUDA build cannot run on the GPUs Slurm gave it on this node, or None."""
+    if not cuda or not task.cell.gpus:
+        return None
+    given = set(task.placement.device_ids)
+    gpus = [gpu for gpu in host.get("gpus") or [] if not given or gpu["index"] in given]
+    problems = unsupported_gpus(cuda, gpus)
+    if not problems:
+        return None
+    where = host.get("slurm_node") or host.get("hostname")
+    return f"image {task.cell.image} cannot run on node {where}'s GPUs: {'; '.join(problems)}"
+
+
+def image_cuda(tag: str) -> Optional[str]:
+    """The CUDA version the catalog (of this checkout, shared with the submit host) names for an image."""
+    return next((entry.cuda for entry in load_catalog().images if entry.tag == tag), None)
+
+
+def write_outcome(
+    task: CellTask, ended: Optional[CellRun], lost: Optional[str] = None, error: Optional[str] = None
+) -> None:
+    """`ended`, or why there is none: `lost` (the engine went away: retried) or `error` (the engine refused it)."""
     outcome = {
         "schema": OUTCOME_SCHEMA,
         "run_id": task.run_id,
@@ -122,13 +161,14 @@ def write_outcome(task: CellTask, ended: Optional[CellRun], lost: Optional[str] 
         "job_id": os.environ.get("SLURM_JOB_ID"),
         "node": socket.gethostname(),
         "lost": lost,
+        "error": error,
         "ended": None if ended is None else {k: v for k, v in dataclasses.asdict(ended).items() if k != "logs"},
     }
     write_stream([json.dumps(outcome, indent=2).encode()], task.cell_dir / OUTCOME_FILE)
 
 
 def read_outcome(task: CellTask, logs: str) -> Optional[dict]:
-    """The node's outcome for exactly this task (None when the job wrote none): `lost` or a `CellRun`."""
+    """The node's outcome for exactly this task (None when the job wrote none): `lost`, `error` or a `CellRun`."""
     try:
         outcome = json.loads((task.cell_dir / OUTCOME_FILE).read_text())
     except (OSError, json.JSONDecodeError):
@@ -157,18 +197,19 @@ def run_cell_file(path: Path, console: Console) -> None:
     """Run the job file's cell on this node's engine and write its outcome; SIGTERM stops it cleanly."""
     task, data_dir, sample_hz = read_job_file(path)
     client = connect()
+    host = node_host(client)
     try:
         client.images.get(task.image_id)
+        refusal = cuda_refusal(task, image_cuda(task.cell.image), host)
     except docker.errors.ImageNotFound:
-        missing = CellRun(
-            exit_code=None,
-            timed_out=False,
-            oom_killed=False,
-            logs=f"image {task.image_id} ({task.cell.image}) is not on node {socket.gethostname()}: "
-            "load it there with `python -m orchestrator bundle load BUNDLE`",
+        refusal = (
+            f"image {task.image_id} ({task.cell.image}) is not on node {socket.gethostname()}: "
+            "load it there with `python -m orchestrator bundle load BUNDLE`"
         )
-        (task.cell_dir / LOG_FILE).write_text(missing.logs)
-        write_outcome(task, missing)
+    if refusal:
+        refused = CellRun(exit_code=None, timed_out=False, oom_killed=False, logs=refusal, host=host)
+        (task.cell_dir / LOG_FILE).write_text(refused.logs)
+        write_outcome(task, refused)
         return
     backend = LocalBackend(client, data_dir, sample_hz)
     with interrupt_guard() as guard, ThreadPoolExecutor(max_workers=1) as pool:
@@ -185,5 +226,9 @@ def run_cell_file(path: Path, console: Console) -> None:
             write_outcome(task, None, lost=str(exc))
             console.print(f"{task.cell.label} on {socket.gethostname()}: {exc}")
             return
-    write_outcome(task, ended)
+        except BackendError as exc:  # stored as the cell's error, as for a local cell
+            write_outcome(task, None, error=str(exc))
+            console.print(f"{task.cell.label} on {socket.gethostname()}: {exc}")
+            return
+    write_outcome(task, dataclasses.replace(ended, host=host))
     console.print(f"{task.cell.label} on {socket.gethostname()}: exit {ended.exit_code}")

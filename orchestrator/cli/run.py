@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from orchestrator.backends import BackendName
 from orchestrator.backends.slurm import SlurmOptions
 from orchestrator.cli.common_args import (
     Subparsers,
@@ -44,15 +45,25 @@ def register(commands: Subparsers) -> None:
         help="refuse to start (exit 9) when other work busies the host's CPUs or GPUs, instead of warning",
     )
     add_build_options(run)
-    _add_backend_options(run)
+    add_backend_options(run)
     run.set_defaults(handler=cmd_run)
 
 
-def _add_backend_options(run: argparse.ArgumentParser) -> None:
+def backend_name(text: str) -> BackendName:
+    """A registered backend's name (orchestrator/backends/registry.py), or argparse's usual refusal."""
+    try:
+        return BackendName(text)
+    except ValueError:
+        known = ", ".join(repr(name.value) for name in BackendName)
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {known})") from None
+
+
+def add_backend_options(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--backend",
-        choices=("local", "slurm"),
-        default="local",
+        type=backend_name,
+        choices=list(BackendName),
+        default=BackendName.LOCAL,
         help="local: this host's Docker engine; slurm: one sbatch job per cell (default %(default)s)",
     )
     run.add_argument("--slurm-partition", help="sbatch --partition (default: the system's slurm.partition)")

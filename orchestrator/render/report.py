@@ -53,6 +53,13 @@ class Report:
     notes: list[str]
     figures: list[plots.Plot]
     context: plots.Context  # versions and data, named at the top of the page and under each figure
+    hosts: tuple[dict, ...] = ()  # the machines that ran the cells (machines()); none stored: the run's host
+
+
+def machines(rows: list[dict]) -> tuple[dict, ...]:
+    """Each machine that ran a cell, once (a Slurm run: its nodes); none for cells stored before schema 4."""
+    found = {(row["host"].get("slurm_node"), row["host"].get("hostname")): row["host"] for row in rows if row["host"]}
+    return tuple(found.values())
 
 
 def by_system(rows: list[dict]) -> dict[str, list[dict]]:
@@ -353,7 +360,7 @@ def build(store: Store, run_id: str, reference: Optional[str] = None) -> Report:
     for found in history.for_run(store, rows):
         tables[f"History: {found.wanted.framework} across versions (every run in the store)"] = found.display()
         figures += found.figures
-    return Report(run_id, run, tables, notes, figures, context)
+    return Report(run_id, run, tables, notes, figures, context, machines(rows))
 
 
 def write(report: Report, out: Path) -> list[Path]:
@@ -369,16 +376,21 @@ def write(report: Report, out: Path) -> list[Path]:
     return [out / "index.html", out / "summary.md", *written]
 
 
-def _run_facts(report: Report) -> list[tuple[str, str]]:
-    run, host = report.run, json.loads(report.run["host"] or "{}")
+def _host_facts(host: dict) -> list[tuple[str, str]]:
     gpus = ", ".join(g.get("name", "?") for g in host.get("gpus") or []) or "none"
+    name = host.get("hostname", "?") + (f" (Slurm node {host['slurm_node']})" if host.get("slurm_node") else "")
+    return [("host", f"{name}: {host.get('cpu_model', '?')}, {host.get('cores', '?')} cores"), ("GPUs", gpus)]
+
+
+def _run_facts(report: Report) -> list[tuple[str, str]]:
+    run = report.run
+    hosts = report.hosts or (json.loads(run["host"] or "{}"),)
     return [
         ("run", report.run_id),
         ("spec", f"{run['spec_name']} ({run['spec_path']})"),
         ("status", run["status"]),
         ("started", str(run["started_at"])),
-        ("host", f"{host.get('hostname', '?')}: {host.get('cpu_model', '?')}, {host.get('cores', '?')} cores"),
-        ("GPUs", gpus),
+        *[fact for host in hosts for fact in _host_facts(host)],
         ("tool", f"benchmatrix {run['tool_version']}"),
         *[(f"{label} in the container", text) for label, text in report.context.versions.items()],
         *[("data", note.removeprefix("data: ")) for note in report.context.data],

@@ -194,7 +194,7 @@ def flat_rows(store: Store, run_id: str) -> list[dict]:
     for row in store.cell_rows(run_id):
         record = {
             "run_id": run_id,
-            "host": host.get("hostname"),
+            "host": (row["host"] or host).get("hostname"),  # the cell's machine (a Slurm node); older: the run's
             "cell_id": row["id"],
             "status": row["status"],
             "system": row["system"],

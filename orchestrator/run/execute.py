@@ -16,11 +16,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
-import docker.errors
 from rich.console import Console
 from rich.progress import Progress
 
-from orchestrator.backends import LOG_FILE, LOG_TAIL_CHARS, RESULT_FILE, Backend, BackendLost, CellRun, CellTask
+from orchestrator.backends import (
+    LOG_FILE,
+    LOG_TAIL_CHARS,
+    RESULT_FILE,
+    Backend,
+    BackendError,
+    BackendLost,
+    CellRun,
+    CellTask,
+)
 from orchestrator.backends.interference import DISTURBED
 from orchestrator.errors import BenchmatrixError, EngineLostTwice
 from orchestrator.progress import step
@@ -125,7 +133,7 @@ class Execution:
                 self.failure = EngineLostTwice(f"{exc} (again, on the retry); the run stops here")
                 self._cancel("the backend is gone")
             return True
-        except (docker.errors.DockerException, OSError) as exc:  # e.g. no GPU runtime for a device request
+        except BackendError as exc:  # e.g. no GPU runtime for a device request
             self.fail(cell, flight.started, "error", str(exc))
             return True
         task = self._task(cell, flight.placement)
@@ -251,4 +259,5 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
         log_tail=None if status == "ok" else ended.logs[-LOG_TAIL_CHARS:],
         metrics=measured,
         data_provenance=result.data_provenance if result else None,
+        host=ended.host,
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import secrets
 import sys
 from collections import Counter
@@ -24,13 +23,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from orchestrator import __version__
-from orchestrator.backends import Backend, hostinfo
+from orchestrator.backends import Backend, BackendName, hostinfo
 from orchestrator.backends.discovery import ContainerDiscoverer
 from orchestrator.backends.engine import connect, owner_alive, owner_id
 from orchestrator.backends.interference import DISTURBING_OTHER_CPUS
-from orchestrator.backends.local import LocalBackend
-from orchestrator.backends.monitor import host_gpu_ids
-from orchestrator.backends.slurm import ClusterAllocator, SlurmBackend, SlurmOptions
+from orchestrator.backends.registry import BackendSetup, backend_kind
+from orchestrator.backends.slurm import SlurmOptions
 from orchestrator.errors import BenchmatrixError, HostBusy, Interrupted, UsageError
 from orchestrator.images.build import BuildOptions, ensure_image
 from orchestrator.images.cuda import unsupported_gpus
@@ -38,7 +36,7 @@ from orchestrator.run import data
 from orchestrator.run.execute import Execution
 from orchestrator.run.interrupts import InterruptGuard, interrupt_guard
 from orchestrator.run.plan import Cell, Filters, plan
-from orchestrator.run.scheduler import DEFAULT_CPUS_PER_CELL, Allocator, Resources
+from orchestrator.run.scheduler import DEFAULT_CPUS_PER_CELL, Allocator
 from orchestrator.spec.catalog import Catalog, ImageSpec, load_catalog
 from orchestrator.spec.matrix import Spec, load_spec, spec_hash
 from orchestrator.store.database import Store, now
@@ -63,7 +61,7 @@ class RunRequest:
     pack: bool = False
     cpus_per_cell: int = DEFAULT_CPUS_PER_CELL
     sample_hz: float = 1.0
-    backend: str = "local"  # "slurm": each cell an sbatch job (orchestrator/backends/slurm.py)
+    backend: BackendName = BackendName.LOCAL  # orchestrator/backends/registry.py
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     strict_environment: bool = False  # a busy host refuses the run instead of a warning
 
@@ -84,6 +82,8 @@ class Prepared:
     catalog: Catalog
     cells: list[Cell]
     allocator: Allocator
+    setup: BackendSetup
+    notes: tuple[str, ...] = ()  # said before the first cell (CUDA limits left to the nodes)
 
 
 def new_run_id() -> str:
@@ -108,20 +108,30 @@ def prepare(request: RunRequest) -> Prepared:
             "these images cannot be built here: "
             + "; ".join(f"{tag}: {' '.join(reason.split())}" for tag, reason in unbuildable.items())
         )
+    kind = backend_kind(request.backend)
     limited = {c.image: e for c in cells for e in catalog.images if e.tag == c.image and e.cuda and c.gpus}
-    if limited:
+    notes: tuple[str, ...] = ()
+    if limited and kind.on_this_host:
         problems = unsupported_images(limited.values(), hostinfo.gpus())
         if problems:
             raise UsageError("these GPU images cannot run on this host's GPUs: " + "; ".join(problems))
-    allocator = (
-        ClusterAllocator(request.slurm.for_system(spec.systems[cells[0].system].slurm))
-        if request.backend == "slurm"
-        else Allocator(host_resources(cells), pack=request.pack, cpus_per_cell=request.cpus_per_cell)
+    elif limited:
+        notes = (
+            f"the {kind.name} backend's machines are known only as each cell starts: the CUDA limits of "
+            f"{', '.join(sorted(limited))} are checked there, against that machine's GPUs",
+        )
+    setup = BackendSetup(
+        data_dir=request.data_dir,
+        sample_hz=request.sample_hz,
+        pack=request.pack,
+        cpus_per_cell=request.cpus_per_cell,
+        slurm=request.slurm.for_system(spec.systems[cells[0].system].slurm),
     )
+    allocator = kind.allocator(cells, setup)
     allocator.check(cells)
     for dataset in sorted({cell.dataset for cell in cells}):
         data.require(dataset, request.data_dir / dataset)
-    return Prepared(spec, catalog, cells, allocator)
+    return Prepared(spec, catalog, cells, allocator, setup, notes)
 
 
 def _build_image(catalog: Catalog, options: BuildOptions, client: docker.DockerClient, tag: str) -> None:
@@ -155,18 +165,8 @@ def _check_environment(cells: list[Cell], strict: bool, console: Console) -> Non
 
 def unsupported_images(entries: Iterable[ImageSpec], gpus: list[dict]) -> list[str]:
     """Each catalog entry whose CUDA build cannot run on one of the host's GPUs, with why."""
-    return [f"{entry.tag}: {', '.join(found)}" for entry in entries if (found := unsupported_gpus(entry.cuda, gpus))]
-
-
-def host_resources(cells: list[Cell]) -> Resources:
-    """This process's CPUs, and the GPUs NVML sees (looked for only when a cell needs one)."""
-    gpus: tuple[int, ...] = ()
-    if any(cell.gpus for cell in cells):
-        gpus, note = host_gpu_ids()
-        if note:
-            system = next(cell.system for cell in cells if cell.gpus)
-            raise UsageError(f"system {system} needs GPUs, but {note}: run `python -m orchestrator doctor`")
-    return Resources(gpus=gpus, cpus=tuple(sorted(os.sched_getaffinity(0))))
+    checked = ((entry, unsupported_gpus(entry.cuda, gpus)) for entry in entries if entry.cuda)
+    return [f"{entry.tag}: {', '.join(found)}" for entry, found in checked if found]
 
 
 def run_matrix(request: RunRequest, console: Console) -> RunSummary:
@@ -174,16 +174,15 @@ def run_matrix(request: RunRequest, console: Console) -> RunSummary:
     system = request.filters.system or (resumed["system"] if resumed else "cpu")
     request = replace(request, filters=replace(request.filters, system=system))
     prepared = prepare(request)
-    if request.backend == "local":
+    kind = backend_kind(request.backend)
+    if kind.on_this_host:
         _check_environment(prepared.cells, request.strict_environment, console)
+    for note in prepared.notes:
+        console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     client = connect()
     store = Store(request.store)
-    if request.backend == "slurm":
-        options = request.slurm.for_system(prepared.spec.systems[system].slurm)
-        on_pending = functools.partial(console.print, style="yellow", markup=False, highlight=False)
-        backend: Backend = SlurmBackend(options, request.data_dir.resolve(), request.sample_hz, on_pending)
-    else:
-        backend = LocalBackend(client, request.data_dir.resolve(), request.sample_hz)
+    on_pending = functools.partial(console.print, style="yellow", markup=False, highlight=False)
+    backend = kind.create(client, replace(prepared.setup, on_pending=on_pending))
     _reap_orphans(backend, store, console)
     if resumed:
         run_id = resumed["id"]
@@ -204,7 +203,7 @@ def run_matrix(request: RunRequest, console: Console) -> RunSummary:
             system=system,
             command=json.dumps(sys.argv),
             tool_version=__version__,
-            host=json.dumps({**hostinfo.host_info(client), OWNER_KEY: owner_id()}),
+            host=json.dumps({**kind.run_host(client), OWNER_KEY: owner_id()}),
         )
     console.print(f"run [bold]{run_id}[/] — {len(prepared.cells)} cells, store {request.store}")
     with interrupt_guard() as guard:

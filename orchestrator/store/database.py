@@ -103,6 +103,7 @@ cells = Table(
     Column("notes", Text),
     Column("log_tail", Text),
     Column("data_provenance", Text),  # schema 3: JSON, workloads.datasets.provenance
+    Column("host", Text),  # schema 4: JSON, the machine that ran the cell (hostinfo; a Slurm cell's node)
     UniqueConstraint("run_id", "config_hash", "repeat", name="uq_cell_identity"),
 )
 
@@ -160,6 +161,7 @@ class CellRecord:
     log_tail: Optional[str]
     metrics: list[Metric]
     data_provenance: Optional[dict] = None  # where the data came from, as the cell's result says
+    host: Optional[dict] = None  # the machine that ran it, as its backend saw it there
 
 
 def now() -> datetime:
@@ -357,7 +359,7 @@ class Store:
             cursor.close()
         for row in rows:
             row["metrics"] = by_cell.get(row["id"], {})
-            for key in ("options", "config", "versions", "notes", "data_provenance"):
+            for key in ("options", "config", "versions", "notes", "data_provenance", "host"):
                 row[key] = json.loads(row[key]) if row[key] else None
         return rows
 
@@ -368,7 +370,7 @@ def _cell_values(record: CellRecord) -> dict:
     values = {
         key: getattr(record, key)
         for key in CellRecord.__dataclass_fields__
-        if key not in ("metrics", "options", "config", "versions", "notes", "data_provenance")
+        if key not in ("metrics", "options", "config", "versions", "notes", "data_provenance", "host")
     }
     values.update(
         options=json.dumps(record.options, sort_keys=True),
@@ -376,6 +378,7 @@ def _cell_values(record: CellRecord) -> dict:
         versions=json.dumps(record.versions, sort_keys=True),
         notes=json.dumps(record.notes),
         data_provenance=json.dumps(record.data_provenance, sort_keys=True) if record.data_provenance else None,
+        host=json.dumps(record.host, sort_keys=True) if record.host else None,
     )
     return values
 

@@ -108,6 +108,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "cells.config_hash by plugin content: cells with plugins rehashed by their folders' sha256, not their paths",
         _hash_plugins_by_content,
     ),
+    Migration(
+        5,
+        "cells.host: the machine that ran each cell (a Slurm cell's node, not the submit host; NULL before)",
+        _add_column("cells", "host"),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import docker.errors
 import pytest
 
-from orchestrator.backends import CONTAINER_CODE, CellTask
+from orchestrator.backends import CONTAINER_CODE, BackendError, CellTask
 from orchestrator.backends.engine import (
     OWNER_LABEL,
     RUN_LABEL,
@@ -18,7 +18,7 @@ from orchestrator.backends.engine import (
     owner_id,
     writable_by_cell,
 )
-from orchestrator.backends.local import cell_container_spec
+from orchestrator.backends.local import LocalBackend, cell_container_spec
 from orchestrator.run.devices import device_request
 from orchestrator.run.plan import Cell
 from orchestrator.run.scheduler import Placement
@@ -141,3 +141,18 @@ def test_defaults_without_spec_limits_and_the_gpu_device_request(engine, built_i
     assert host["PidsLimit"] == 4096
     (request,) = host["DeviceRequests"]
     assert request["DeviceIDs"] == ["1", "3"] and request["Capabilities"] == [["gpu"]]
+
+
+def test_an_engine_that_cannot_give_a_cell_its_gpus_is_the_cells_error(engine, built_images, tmp_path):
+    """The real engine's refusal (an `APIError`, which is also a requests error) reaches the runner
+    as the interface's `BackendError`: stored as that cell's error, the matrix goes on."""
+    if "nvidia" in engine.info().get("Runtimes", {}):
+        pytest.skip("this engine has the NVIDIA runtime: it would give the cell its GPU")
+    task, _ = probe_task(tmp_path, 0o755)
+    gpu_cell = replace(task.cell, system_kind="gpu", gpus=1, cpuset=None)
+    gpu_task = replace(task, cell=gpu_cell, placement=Placement(device_ids=(0,)))
+    backend = LocalBackend(engine, tmp_path / "data", sample_hz=0)
+    with pytest.raises(BackendError, match="the Docker engine refused") as raised:
+        backend.run_cell(gpu_task)
+    assert isinstance(raised.value.__cause__, docker.errors.APIError)
+    assert not engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}=test-run"})  # and it is gone

@@ -4,6 +4,7 @@ real containers: a matrix into the store, `results` like any other run, cancelle
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -99,6 +100,16 @@ def test_matrix_runs_as_slurm_jobs_into_the_store(slurm, built_images, sample_da
             ["scontrol", "show", "job", "--oneliner", job], capture_output=True, text=True, env={**os.environ, **slurm}
         ).stdout
         assert f"JobName=bm-{row['config_hash']}-r{row['repeat']}" in state and "JobState=COMPLETED" in state
+    # Each cell's host was recorded on its node, by the job (this cluster's node is this machine:
+    # Slurm's own node name and the job's id are what only the node side knows); the run names the
+    # submit host as that only, not as the machine that ran the cells.
+    node = subprocess.run(
+        ["sinfo", "--noheader", "--Node", "--format=%N"], capture_output=True, text=True, env={**os.environ, **slurm}
+    ).stdout.split()[0]
+    assert [(row["host"]["slurm_node"], row["host"]["slurm_job_id"]) for row in rows] == [(node, j) for j in jobs]
+    assert all(row["host"]["cores"] and row["host"]["docker_version"] for row in rows)
+    run_host = json.loads(store.run_row(rows[0]["run_id"])["host"])
+    assert run_host["backend"] == "slurm" and "hostname" not in run_host and "gpus" not in run_host
     results = cli("results", "--store", str(tmp_path / "results.db"))
     assert results.returncode == 0 and "Training speed" in results.stdout and "slurm job" in results.stdout
     print(f"slurm matrix: 4 cells in {wall:.1f} s wall (--pack: two 1-CPU jobs at a time on this node)")

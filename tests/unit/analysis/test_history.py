@@ -52,6 +52,17 @@ def test_history_orders_versions_by_release_and_tells_hosts_apart(tmp_path):
     assert shown.loc["1.10.0", "not ok"] == "Out of Memory" and shown.loc["1.10.0", "of repeats"] == 4
 
 
+def test_history_tells_apart_the_machines_that_ran_the_cells_not_the_submit_host(tmp_path):
+    store = Store(str(tmp_path / "results.db"))
+    add_run(store, "slurm", host=json.dumps({"backend": "slurm", "submit_host": "login1"}))
+    for repeat, node in enumerate(("node7", "node8")):
+        host = {"hostname": node, "cpu_model": "EPYC", "cores": 64, "slurm_node": node}
+        speed = [Metric("train_img_per_s", 1000 * (repeat + 1), "img/s")]
+        store.record_cell(cell(run_id="slurm", version="1.9.1", repeat=repeat, host=host, metrics=speed))
+    series = history.build(store, history.parse_range("mxnet")).table["series"].tolist()
+    assert [label.split(" ")[0] for label in series] == ["node7", "node8"]
+
+
 def test_history_range_is_inclusive_and_open_ended(tmp_path):
     store = filled_store(tmp_path)
     versions = {

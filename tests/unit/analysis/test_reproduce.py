@@ -4,6 +4,7 @@ the host comparison, bad ids."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 
 import docker.errors
@@ -113,6 +114,15 @@ def test_every_host_field_is_compared():
     assert list(found) == list(again.HOST_FIELDS)
     assert found["cores"] == ("2", "16", False) and found["kernel"] == ("6.1", "6.1", True)
     assert found["gpus"] == ("none", "H200 (141 GiB)", False) and found["driver"] == ("none", "580.1", False)
+
+
+def test_the_host_compared_against_is_the_one_that_ran_the_cell():
+    submit = {"host": json.dumps({"backend": "slurm", "submit_host": "login1"})}
+    node = {"hostname": "node7", "slurm_node": "node7", "cores": 64}
+    assert again.recorded_host(again.StoredCell({"id": 7, "host": node}, CELL, submit, [])) == node
+    machine = {"hostname": "a", "cores": 2}
+    local = {"host": json.dumps(machine)}  # stored before cells recorded their host
+    assert again.recorded_host(again.StoredCell({"id": 7, "host": None}, CELL, local, [])) == machine
 
 
 def test_the_verdict_places_the_new_figure_in_the_stored_noise():

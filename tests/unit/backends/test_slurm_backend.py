@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from orchestrator.backends import CellRun, CellTask
+from orchestrator.backends import BackendError, CellRun, CellTask
 from orchestrator.backends.slurm import (
     JobEnd,
     Size,
+    SlurmBackend,
     SlurmOptions,
     gpu_count,
     job_size,
@@ -29,9 +31,11 @@ from orchestrator.backends.slurm import (
 )
 from orchestrator.backends.slurm_node import (
     JOB_FILE,
+    cuda_refusal,
     node_placement,
     read_job_file,
     read_outcome,
+    slurm_names,
     write_job_file,
     write_outcome,
 )
@@ -291,3 +295,86 @@ def test_pending_jobs_are_counted_with_their_reasons():
     assert pending_summary(states, ["1", "2", "3", "4"]) == "3 of 4 jobs pending (Resources: 2, Priority: 1)"
     assert pending_summary(states, ["1"]) == ""
     assert pending_summary({}, ["9"]) == ""  # not polled yet: nothing to say
+
+
+NODE_HOST = {
+    "hostname": "node7",
+    "gpus": [
+        {"index": 0, "name": "NVIDIA H100", "compute_capability": "9.0", "memory_bytes": 80 * 2**30, "driver": "550"},
+        {"index": 1, "name": "NVIDIA B200", "compute_capability": "10.0", "memory_bytes": 80 * 2**30, "driver": "550"},
+    ],
+    "slurm_node": "node7",
+    "slurm_job_id": "123",
+}
+
+
+class FakeSlurm:
+    """`Slurm` as the backend calls it; `sbatch` runs `node` (what the job does on its node) at once."""
+
+    def __init__(self, node) -> None:
+        self.node = node
+        self.submitted: list[list[str]] = []
+
+    def check_cluster(self) -> None:
+        return None
+
+    def call(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
+        if argv[0] == "sbatch":
+            self.submitted.append(argv)
+            self.node()
+            return subprocess.CompletedProcess(argv, 0, stdout="123\n", stderr="")
+        return subprocess.CompletedProcess(argv, 0, stdout="", stderr="")
+
+    def states(self, job_ids: list[str]) -> dict[str, tuple[str, str, str]]:
+        return {job: ("COMPLETED", "node7", "") for job in job_ids}
+
+    def exit_code(self, job_id: str) -> int:
+        return 0
+
+
+def slurm_backend(monkeypatch, tmp_path: Path, node) -> SlurmBackend:
+    fake = FakeSlurm(node)
+    monkeypatch.setattr("orchestrator.backends.slurm.Slurm", lambda: fake)
+    return SlurmBackend(SlurmOptions(poll_s=0.01), tmp_path / "data")
+
+
+def test_a_slurm_cell_carries_the_host_its_node_recorded_there(monkeypatch, tmp_path):
+    task = make_task(tmp_path)
+    ended = CellRun(exit_code=0, timed_out=False, oom_killed=False, logs="", host=NODE_HOST)
+    backend = slurm_backend(monkeypatch, tmp_path, lambda: write_outcome(task, ended))
+    got = backend.run_cell(task)
+    assert got.host == NODE_HOST
+    assert cell_record(task, got, now(), []).host == NODE_HOST  # what the store keeps as the cell's host
+
+
+def test_a_node_whose_engine_refused_the_cell_is_a_backend_error_for_the_runner(monkeypatch, tmp_path):
+    task = make_task(tmp_path)
+    refused = "the Docker engine refused it: could not select device driver"
+    backend = slurm_backend(monkeypatch, tmp_path, lambda: write_outcome(task, None, error=refused))
+    with pytest.raises(BackendError, match=r"slurm job 123 on node7: the Docker engine refused it"):
+        backend.run_cell(task)
+
+
+def test_a_job_file_that_cannot_be_written_is_the_cells_error(monkeypatch, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    task = replace(make_task(tmp_path), cell_dir=tmp_path / "a-file" / "cell")
+    with pytest.raises(BackendError, match="cannot write its Slurm job"):
+        slurm_backend(monkeypatch, tmp_path, lambda: None).run_cell(task)
+
+
+def test_the_nodes_names_come_from_slurms_environment():
+    names = slurm_names({"SLURMD_NODENAME": "node7", "SLURM_JOB_ID": "123", "HOSTNAME": "login1"})
+    assert names == {"slurm_node": "node7", "slurm_job_id": "123"}
+
+
+def test_cuda_limits_are_checked_against_the_gpus_slurm_gave_the_job_on_its_node(tmp_path):
+    gpu_cell = make_cell(system_kind="gpu", gpus=1)
+
+    def on_gpu(index: int) -> CellTask:
+        return replace(make_task(tmp_path, gpu_cell), placement=Placement(device_ids=(index,)))
+
+    assert cuda_refusal(on_gpu(0), "12.1", NODE_HOST) is None  # Hopper: CUDA 12.1 compiles for it
+    refused = cuda_refusal(on_gpu(1), "12.1", NODE_HOST)
+    assert refused is not None and "node node7's GPUs" in refused and "GPU 1 (NVIDIA B200" in refused
+    assert cuda_refusal(on_gpu(1), "12.8", NODE_HOST) is None  # Blackwell needs CUDA 12.8
+    assert cuda_refusal(make_task(tmp_path), "12.1", NODE_HOST) is None  # a CPU cell uses no GPU

@@ -5,6 +5,7 @@ single-repeat run of generated data, which must say so everywhere."""
 from __future__ import annotations
 
 import base64
+import json
 import random
 import re
 from dataclasses import replace
@@ -15,7 +16,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from orchestrator.render import plots, report
+from orchestrator.render import plots, report, views
 from orchestrator.render.table import SPEED
 from orchestrator.store.database import Metric, Store
 from tests.stores import add_run, cell
@@ -191,6 +192,19 @@ def test_a_run_of_only_failures_still_reports(tmp_path):
     paths = report.write(report.build(store, "bad"), tmp_path / "bad")
     assert "Out of Memory" in (tmp_path / "bad" / "summary.md").read_text()
     assert any(p.name == "throughput.png" for p in paths)
+
+
+def test_the_report_names_the_machines_that_ran_the_cells_not_the_submit_host(tmp_path):
+    store = Store(str(tmp_path / "results.db"))
+    submit_host = {"backend": "slurm", "submit_host": "login1", "orchestrator": "login1/1/2"}
+    add_run(store, "slurm", host=json.dumps(submit_host))
+    for repeat, node in enumerate(("node7", "node8", "node7")):
+        host = {"hostname": node, "cpu_model": "EPYC", "cores": 64, "gpus": [{"name": "H100"}], "slurm_node": node}
+        store.record_cell(replace(record("mxnet", "cpu", 0, "mlp", 32, 1, repeat, run_id="slurm"), host=host))
+    facts = report.to_markdown(report.build(store, "slurm"))
+    assert "node7 (Slurm node node7): EPYC, 64 cores" in facts and "node8 (Slurm node node8)" in facts
+    assert facts.count("Slurm node node7") == 1 and "login1" not in facts
+    assert [row["host"] for row in views.flat_rows(store, "slurm")] == ["node7", "node8", "node7"]  # exports too
 
 
 def test_report_cli_bad_input_exits_2(tmp_path, cli):

@@ -13,12 +13,11 @@ import threading
 import time
 from dataclasses import replace
 
-import docker.errors
 import pytest
 from rich.console import Console
 from rich.progress import Progress
 
-from orchestrator.backends import BackendLost, CellRun, CellTask
+from orchestrator.backends import BackendError, BackendLost, CellRun, CellTask
 from orchestrator.errors import EngineLostTwice
 from orchestrator.run.execute import Execution, failed_record
 from orchestrator.run.interrupts import InterruptGuard
@@ -115,7 +114,8 @@ def test_losing_the_engine_again_on_the_retry_stops_the_run_resumably(store, tmp
 
 
 def test_an_engine_error_is_stored_as_the_cells_error_and_the_matrix_goes_on(store, tmp_path):
-    refusal = docker.errors.APIError('could not select device driver "" with capabilities: [[gpu]]')
+    # What LocalBackend raises for Docker's APIError (tests/unit/backends/test_local_backend.py).
+    refusal = BackendError('the Docker engine refused: could not select device driver "" with capabilities: [[gpu]]')
     backend = ScriptedBackend(refusal, ok_run)
     run = execution(backend, store, tmp_path)
     run.run([cell(), cell(repeat=1)])
@@ -206,3 +206,13 @@ def test_a_stored_cell_carries_the_cells_identity():
         "w", "cnn", "cifar10", 8, 3, 2
     )  # fmt: skip
     assert record.options == {"precision": "bf16"}
+
+
+def test_a_cell_is_stored_with_the_host_its_backend_says_ran_it(store, tmp_path):
+    node = {"hostname": "node7", "slurm_node": "node7", "slurm_job_id": "42", "gpus": []}
+
+    def on_node7(task: CellTask) -> CellRun:
+        return replace(ok_run(task), host=node)
+
+    execution(ScriptedBackend(on_node7), store, tmp_path).run([cell()])
+    assert [row["host"] for row in store.cell_rows("run1")] == [node]

@@ -51,28 +51,40 @@ def test_a_foundation_store_is_migrated_in_place(tmp_path):
     path = v1_store(tmp_path / "old.db")
     assert "ix_cells_run_id" not in indexes(path)
     store = Store(str(path))
-    assert store.schema_version == migrations.LATEST == 4
+    assert store.schema_version == migrations.LATEST == 5
     assert {"ix_cells_run_id", "ix_cells_config_hash", "ix_cells_build", "ix_runs_started_at"} <= indexes(path)
-    assert "data_provenance" in columns(path, "cells")
+    assert {"data_provenance", "host"} <= columns(path, "cells")
     assert store.resolve_run("last") == "old"
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert version == (str(migrations.LATEST),)
 
 
-def test_a_schema_2_store_gains_the_provenance_column_and_keeps_its_cells(tmp_path):
-    path = tmp_path / "v2.db"
+# The cell columns each older schema lacks, with a value each: what a store of that schema gains.
+ADDED_AFTER = {
+    2: {"data_provenance": {"kind": "user"}, "host": {"hostname": "node7", "slurm_node": "node7", "gpus": []}},
+    3: {"host": {"hostname": "node7", "slurm_node": "node7", "gpus": []}},
+    4: {"host": {"hostname": "node7", "slurm_node": "node7", "gpus": []}},
+}
+
+
+@pytest.mark.parametrize("version", sorted(ADDED_AFTER))
+def test_an_older_store_gains_the_later_cell_columns_and_keeps_its_cells(tmp_path, version):
+    added = ADDED_AFTER[version]
+    path = tmp_path / f"v{version}.db"
     store = Store(str(path))
     add_run(store, "run1")
     store.record_cell(cell())
     with sqlite3.connect(path) as conn:
-        conn.execute("ALTER TABLE cells DROP COLUMN data_provenance")
-        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
-    assert "data_provenance" not in columns(path, "cells")
+        for column in added:
+            conn.execute(f"ALTER TABLE cells DROP COLUMN {column}")
+        conn.execute(f"UPDATE meta SET value = '{version}' WHERE key = 'schema_version'")
+    assert not set(added) & columns(path, "cells")
     migrated = Store(str(path))
-    assert migrated.schema_version == 4 and "data_provenance" in columns(path, "cells")
-    assert [row["data_provenance"] for row in migrated.cell_rows("run1")] == [None]
-    migrated.record_cell(cell(config_hash="new", data_provenance={"kind": "user"}))
-    assert migrated.cell_rows("run1")[-1]["data_provenance"] == {"kind": "user"}
+    assert migrated.schema_version == migrations.LATEST and set(added) <= columns(path, "cells")
+    assert [{column: row[column] for column in added} for row in migrated.cell_rows("run1")] == [dict.fromkeys(added)]
+    migrated.record_cell(cell(config_hash="new", **added))
+    assert {column: migrated.cell_rows("run1")[-1][column] for column in added} == added
 
 
 def test_a_newer_store_is_refused_with_what_to_run_and_left_alone(tmp_path):
@@ -80,7 +92,7 @@ def test_a_newer_store_is_refused_with_what_to_run_and_left_alone(tmp_path):
     Store(str(path))
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
-    with pytest.raises(UsageError, match=r"has schema 7, but this benchmatrix .* knows schemas up to 4: upgrade"):
+    with pytest.raises(UsageError, match=r"has schema 7, but this benchmatrix .* knows schemas up to 5: upgrade"):
         Store(str(path))
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM meta").fetchone() == ("7",)
@@ -100,7 +112,7 @@ def test_processes_opening_one_fresh_store_at_once_create_it_once(tmp_path):
     ]
     outputs = [process.communicate(timeout=120) for process in processes]
     assert [process.returncode for process in processes] == [0] * 4, [err for _, err in outputs]
-    assert [out.strip() for out, _ in outputs] == ["4"] * 4
+    assert [out.strip() for out, _ in outputs] == [str(migrations.LATEST)] * 4
     assert sorted(Store(str(path)).run_ids()) == [f"run{k}" for k in range(4)]
 
 
