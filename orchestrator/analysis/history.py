@@ -17,14 +17,14 @@ import pandas as pd
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import select
 
-from orchestrator.analysis.compare import closest_first
 from orchestrator.backends.interference import DISTURBED
 from orchestrator.errors import UsageError
+from orchestrator.metrics import SPEED
 from orchestrator.render import plots
 from orchestrator.render.report import summaries
-from orchestrator.render.table import SPEED
 from orchestrator.spec.validate import NAME, VERSION
 from orchestrator.store.database import Store, cells, metrics, runs
+from orchestrator.store.queries import closest_first
 
 SERIES = ["system", "workload", "series", "version"]
 

@@ -25,15 +25,15 @@ from sqlalchemy import func, select
 from orchestrator import __version__
 from orchestrator.analysis.stats import Summary, summarize
 from orchestrator.backends import hostinfo
-from orchestrator.backends.interference import DISTURBED
 from orchestrator.backends.local import LocalBackend
 from orchestrator.errors import NotReproducible, UsageError
-from orchestrator.render.table import SPEED
+from orchestrator.metrics import DISTURBED, SPEED
 from orchestrator.run.execute import Execution
 from orchestrator.run.interrupts import interrupt_guard
 from orchestrator.run.plan import Cell
 from orchestrator.run.runner import host_resources, new_run_id
 from orchestrator.run.scheduler import Allocator
+from orchestrator.status import CellStatus
 from orchestrator.store.database import Store, cells
 from workloads.datasets import provenance, synthetic
 from workloads.datasets import spec as dataset_spec
@@ -180,7 +180,7 @@ def values(rows: list[dict], metric: str = SPEED) -> list[float]:
     return [
         row["metrics"][metric]
         for row in rows
-        if row["status"] == "ok" and metric in row["metrics"] and not row["metrics"].get(DISTURBED)
+        if row["status"] == CellStatus.OK and metric in row["metrics"] and not row["metrics"].get(DISTURBED)
     ]
 
 

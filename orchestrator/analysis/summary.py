@@ -15,6 +15,8 @@ from typing import Optional
 
 import numpy as np
 
+from orchestrator.status import CellStatus
+
 
 @dataclass(frozen=True)
 class RepeatSummary:
@@ -62,7 +64,7 @@ def repeat_groups(rows: list[dict], metric: str) -> list[dict]:
     records = []
     for group in groups.values():
         first = group[0]
-        values = [row["metrics"][metric] for row in group if row["status"] == "ok" and metric in row["metrics"]]
+        values = [row["metrics"][metric] for row in group if row["status"] == CellStatus.OK and metric in row["metrics"]]
         summary = summarize_repeats(values) if values else None
         records.append(
             {

@@ -24,6 +24,7 @@ from orchestrator.images.build import image_state
 from orchestrator.run.runner import run_matrix
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.spec.matrix import spec_hash
+from orchestrator.status import CellStatus
 from orchestrator.store.database import DEFAULT_STORE, Store
 
 
@@ -228,7 +229,7 @@ def cmd_reproduce(args: argparse.Namespace, console: Console) -> None:
     for key, before, now, same in done.hosts:
         hosts.add_row(key, before, now, "same" if same else "DIFFERS", style=None if same else "yellow")
     console.print(hosts)
-    if set(done.statuses) != {"ok"}:
+    if set(done.statuses) != {CellStatus.OK}:
         raise CellsFailed(f"reproduce {args.cell}: the new run {done.run_id} ended {', '.join(done.statuses)}")
 
 

@@ -19,12 +19,19 @@ from typing import Optional
 import pandas as pd
 
 from orchestrator.analysis.stats import summarize
-from orchestrator.render import plots
+from orchestrator.metrics import (
+    ACCURACY,
+    ENERGY,
+    EPOCH_TIME,
+    IMG_PER_JOULE,
+    METRICS,
+    SPEED,
+    WARMUP,
+    one_decimal,
+)
+from orchestrator.render import markdown, plots
 from orchestrator.render.table import (
     FLAGS,
-    SPEED,
-    STATUS_TEXT,
-    WARMUP,
     accuracy_meaningless,
     capped,
     data_notes,
@@ -35,13 +42,13 @@ from orchestrator.render.table import (
     reference_label,
     speed_table,
 )
+from orchestrator.status import CellStatus
 from orchestrator.store.database import Store
 from workloads.ops import parse_metric_name
 
-GPU_METRICS = {"GPU utilisation %": "gpu_util_pct_mean", "GPU memory MB": "gpu_mem_used_mb_max"}
-ENERGY = {"energy J": "energy_j", "img/J": "train_img_per_joule"}
-EPOCH_TIME = "epoch_seconds_median"
-ACCURACY = ("test_accuracy", "final_accuracy")
+# The report's tables of these metrics, titled by the registry's labels.
+GPU_METRICS = {METRICS[name].label: name for name in ("gpu_util_pct_mean", "gpu_mem_used_mb_max")}
+ENERGY_METRICS = {METRICS[name].label: name for name in (ENERGY, IMG_PER_JOULE)}
 GROUP = ["system", "gpus", "workload", "batch", "epochs", "label"]
 
 
@@ -102,8 +109,8 @@ def summaries(cells: pd.DataFrame, metric: str, keys: list[str] = GROUP) -> pd.D
         cells = cells.assign(**{metric: float("nan")})
     records = []
     for key, group in cells.groupby(keys, sort=False, dropna=False):
-        ok = group[(group["status"] == "ok") & group[metric].notna()]
-        statuses = sorted(set(group["status"]) - {"ok"})
+        ok = group[(group["status"] == CellStatus.OK) & group[metric].notna()]
+        statuses = sorted(set(group["status"]) - {CellStatus.OK})
         if ok.empty and not statuses:
             continue  # the metric is not one this group measures
         summary = summarize(ok[metric].tolist())
@@ -112,7 +119,7 @@ def summaries(cells: pd.DataFrame, metric: str, keys: list[str] = GROUP) -> pd.D
             if summary
             else {"n": 0, **dict.fromkeys(("median", "q1", "q3", "low", "high", "cv"))}
         )
-        text = " / ".join(STATUS_TEXT.get(s, s) for s in statuses)
+        text = " / ".join(CellStatus(s).text for s in statuses)
         record = {**dict(zip(keys, key)), **spread, "repeats": len(group), "status_text": text}
         records.append({**record, "flagged": flagged_repeats(ok)})
     return pd.DataFrame.from_records(records, columns=columns)
@@ -172,8 +179,8 @@ def _group_texts(cells: pd.DataFrame, column: str) -> dict[tuple, str]:
 
 def energy_table(cells: pd.DataFrame) -> pd.DataFrame:
     """Energy and images per joule over the timed training window, per framework and group (GPU cells)."""
-    frames = {title: summaries(cells, metric) for title, metric in ENERGY.items() if metric in cells}
-    if len(frames) < len(ENERGY):
+    frames = {title: summaries(cells, metric) for title, metric in ENERGY_METRICS.items() if metric in cells}
+    if len(frames) < len(ENERGY_METRICS):
         return pd.DataFrame()
     joules, per_joule = frames["energy J"], frames["img/J"]
     measured = joules["median"].notna()
@@ -191,10 +198,10 @@ def energy_table(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def failures_table(cells: pd.DataFrame) -> pd.DataFrame:
-    failed = cells[cells["status"] != "ok"]
+    failed = cells[cells["status"] != CellStatus.OK]
     return pd.DataFrame(
         {
-            "status": [STATUS_TEXT.get(s, s) for s in failed["status"]],
+            "status": [CellStatus(s).text for s in failed["status"]],
             "system": failed["system"],
             "framework": failed["label"],
             "workload": failed["workload"],
@@ -232,7 +239,7 @@ def ops_table(cells: pd.DataFrame) -> pd.DataFrame:
     names = {name: found for name in cells.columns if (found := parse_metric_name(str(name)))}
     if not names:
         return pd.DataFrame()
-    grouped = cells[cells["status"] == "ok"].groupby("label", sort=False)[list(names)]
+    grouped = cells[cells["status"] == CellStatus.OK].groupby("label", sort=False)[list(names)]
     stats = {"median": grouped.median(), "low": grouped.min(), "high": grouped.max()}
     records = [
         {
@@ -255,7 +262,7 @@ def ratio_table(speed: pd.DataFrame, cells: pd.DataFrame, reference: str) -> pd.
     keys = GROUP[:-1]
     if speed.empty or SPEED not in cells:  # e.g. a run whose cells all failed
         return pd.DataFrame(columns=columns)
-    ok = dict(list(cells[(cells["status"] == "ok") & cells[SPEED].notna()].groupby(keys, sort=False)))
+    ok = dict(list(cells[(cells["status"] == CellStatus.OK) & cells[SPEED].notna()].groupby(keys, sort=False)))
     records = []
     for key, group in speed.groupby(keys, sort=False):
         base_label = reference_label(list(group["label"]), reference)
@@ -386,17 +393,14 @@ def _run_facts(report: Report) -> list[tuple[str, str]]:
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    columns = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for record in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell_text(v).replace("|", "\\|") for v in record) + " |")
-    return "\n".join(lines)
+    records = ([_cell_text(value) for value in record] for record in frame.itertuples(index=False))
+    return markdown.table([str(column) for column in frame.columns], records)
 
 
 def _cell_text(value: object) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return "--"
-    return f"{value:,.1f}" if isinstance(value, float) else str(value)
+    return one_decimal(value) if isinstance(value, float) else str(value)
 
 
 def to_markdown(report: Report) -> str:

@@ -13,25 +13,17 @@ from typing import Optional
 import pandas as pd
 
 from orchestrator.backends.interference import DISTURBED, DISTURBED_PREFIX
-from orchestrator.run.result import TIMING_SUSPECT
+from orchestrator.metrics import SPEED, TIMING_SUSPECT
+from orchestrator.status import CellStatus
 from workloads.contract import TIMING_SUSPECT_PREFIX
 from workloads.datasets.provenance import Kind
 from workloads.ops import NO_DATASET
 
-SPEED = "train_img_per_s"
-WARMUP = "warmup_seconds"
 # How a result names its input placement (workloads.run.resolve_input): "input device (option)", ...
 INPUT_NOTE = re.compile(r"^input (device|host) \(")
 # Versions every cell reports beside its framework's own packages.
 NOT_FRAMEWORK = ("python", "numpy")
 FEW_REPEATS = 3  # fewer ok repeats than this give no spread worth citing
-STATUS_TEXT = {
-    "oom": "Out of Memory",
-    "timeout": "Timeout",
-    "error": "Error",
-    "interrupted": "Interrupted",
-    "retryable": "Retryable",
-}
 
 
 def framework_labels(rows: list[dict]) -> dict[int, str]:
@@ -78,7 +70,9 @@ def speed_entries(rows: list[dict], reference: str) -> tuple[list[SpeedEntry], O
     for (system, workload, batch), by_label in groups.items():
         speeds: dict[str, list[float]] = {
             label: [
-                c["metrics"][SPEED] for c in by_label.get(label, []) if c["status"] == "ok" and SPEED in c["metrics"]
+                c["metrics"][SPEED]
+                for c in by_label.get(label, [])
+                if c["status"] == CellStatus.OK and SPEED in c["metrics"]
             ]
             for label in columns
         }
@@ -133,7 +127,7 @@ def _status_text(cells: list[dict]) -> str:
     if not cells:
         return "--"
     statuses = {c["status"] for c in cells}
-    return " / ".join(STATUS_TEXT.get(status, status) for status in sorted(statuses))
+    return " / ".join(CellStatus(status).text for status in sorted(statuses))
 
 
 def input_placement(row: dict) -> Optional[str]:
@@ -221,7 +215,7 @@ def _footnotes(
     notes += data_notes(rows)
     placements: dict[str, set[str]] = {}
     for row in rows:
-        if row["status"] == "ok" and input_placement(row):
+        if row["status"] == CellStatus.OK and input_placement(row):
             placements.setdefault(input_placement(row), set()).add(row["framework"])
     if placements:
         said = [f"{where} ({', '.join(sorted(names))})" for where, names in sorted(placements.items())]
@@ -259,7 +253,7 @@ FLAGS = (Flag(TIMING_SUSPECT, TIMING_SUSPECT_PREFIX, "TIMING-SUSPECT"), Flag(DIS
 
 
 def flagged(row: dict, flag: Flag) -> bool:
-    return row["status"] == "ok" and bool(row["metrics"].get(flag.metric))
+    return row["status"] == CellStatus.OK and bool(row["metrics"].get(flag.metric))
 
 
 def flag_reasons(row: dict, flag: Flag) -> str:

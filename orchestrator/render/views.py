@@ -14,9 +14,9 @@ from rich.table import Table
 
 from orchestrator.analysis.summary import repeat_groups
 from orchestrator.errors import UsageError
+from orchestrator.metrics import SPEED
 from orchestrator.render.table import (
     FLAGS,
-    SPEED,
     SpeedEntry,
     accuracy_meaningless,
     flag_reasons,

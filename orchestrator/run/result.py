@@ -14,28 +14,9 @@ from statistics import median
 from typing import Optional
 
 from orchestrator.backends.monitor import TrainWindow
-from orchestrator.store.database import Metric
+from orchestrator.metrics import EPOCH_TIME, RESULT_METRICS, TIMING_SUSPECT, Metric, measured
+from orchestrator.status import CellStatus
 from workloads.contract import EXIT_OOM, OOM_MARKER, RESULT_SCHEMA
-
-# result key → (metric name, unit)
-METRICS: dict[str, tuple[str, str]] = {
-    "train_img_per_s": ("train_img_per_s", "img/s"),
-    "train_seconds": ("train_seconds", "s"),
-    "step_seconds_median": ("step_seconds_median", "s"),
-    "final_loss": ("final_loss", "1"),
-    "final_accuracy": ("final_accuracy", "1"),
-    "test_accuracy": ("test_accuracy", "1"),
-    "inference_img_per_s": ("inference_img_per_s", "img/s"),
-    "params": ("params", "count"),
-    "peak_rss_mb": ("peak_rss_mb", "MB"),
-    "samples_per_epoch": ("samples_per_epoch", "count"),
-    "validation_accuracy": ("validation_accuracy", "1"),
-    "inference_latency_p50_ms": ("inference_latency_p50_ms", "ms"),
-    "inference_latency_p99_ms": ("inference_latency_p99_ms", "ms"),
-    "peak_device_memory_mb": ("peak_device_memory_mb", "MB"),
-    "warmup_seconds": ("warmup_seconds", "s"),
-}
-TIMING_SUSPECT = "timing_suspect"  # 1 when the result's own checks distrust its img/s (its notes say why)
 
 
 class ResultError(ValueError):
@@ -72,14 +53,14 @@ def train_window(path: Path) -> Optional[TrainWindow]:
     return found if 0 < found.start_unix <= found.end_unix else None
 
 
-def classify(exit_code: Optional[int], timed_out: bool, oom_killed: bool, logs: str, result_ok: bool) -> str:
+def classify(exit_code: Optional[int], timed_out: bool, oom_killed: bool, logs: str, result_ok: bool) -> CellStatus:
     if timed_out:
-        return "timeout"
+        return CellStatus.TIMEOUT
     if oom_killed or exit_code == EXIT_OOM or OOM_MARKER in logs:
-        return "oom"
+        return CellStatus.OOM
     if exit_code == 0 and result_ok:
-        return "ok"
-    return "error"
+        return CellStatus.OK
+    return CellStatus.ERROR
 
 
 def signal_note(exit_code: Optional[int]) -> Optional[str]:
@@ -96,13 +77,15 @@ def signal_note(exit_code: Optional[int]) -> Optional[str]:
 
 def metrics_from(result: dict) -> list[Metric]:
     found = [
-        Metric(name, float(result[key]), unit) for key, (name, unit) in METRICS.items() if _is_number(result.get(key))
+        Metric(info.name, float(result[info.result_key]), info.unit)
+        for info in RESULT_METRICS
+        if _is_number(result.get(info.result_key))
     ]
     epochs = [float(s) for s in result.get("epoch_seconds") or []]
     if epochs:
-        found.append(Metric("epoch_seconds_median", median(epochs), "s"))
+        found.append(measured(EPOCH_TIME, median(epochs)))
     if "timing_suspect" in result:
-        found.append(Metric(TIMING_SUSPECT, float(bool(result["timing_suspect"])), "flag"))
+        found.append(measured(TIMING_SUSPECT, float(bool(result["timing_suspect"]))))
     # A result may carry its own named metrics (the `ops` benchmark: one per operation and size).
     found += [
         Metric(str(item["name"]), float(item["value"]), str(item["unit"]))

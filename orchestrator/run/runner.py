@@ -30,6 +30,7 @@ from orchestrator.backends.interference import DISTURBING_OTHER_CPUS
 from orchestrator.backends.local import LocalBackend
 from orchestrator.backends.monitor import host_gpu_ids
 from orchestrator.backends.slurm import ClusterAllocator, SlurmBackend, SlurmOptions
+from orchestrator.clock import now
 from orchestrator.errors import BenchmatrixError, HostBusy, Interrupted, UsageError
 from orchestrator.images.build import BuildOptions, ensure_image
 from orchestrator.images.cuda import unsupported_gpus
@@ -40,10 +41,9 @@ from orchestrator.run.plan import Cell, Filters, plan
 from orchestrator.run.scheduler import DEFAULT_CPUS_PER_CELL, Allocator, Resources
 from orchestrator.spec.catalog import Catalog, ImageSpec, load_catalog
 from orchestrator.spec.matrix import Spec, load_spec, spec_hash
-from orchestrator.store.database import Store, now
+from orchestrator.status import FINAL_STATUSES, CellStatus
+from orchestrator.store.database import Store
 
-# A stored cell with one of these is done; `interrupted` and `retryable` cells run again on resume.
-FINAL_STATUSES = ("ok", "oom", "timeout", "error")
 # The key of a run's `host` record naming the orchestrator process (host/pid/start time) that runs it.
 OWNER_KEY = "orchestrator"
 
@@ -74,7 +74,7 @@ class RunSummary:
 
     @property
     def all_ok(self) -> bool:
-        return set(self.statuses) <= {"ok"}
+        return set(self.statuses) <= {CellStatus.OK}
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,7 @@ def _execute(
             if row and row["status"] in FINAL_STATUSES and row["image_id"] == image:
                 execution.statuses[row["status"]] += 1
             elif isinstance(image, BenchmatrixError):
-                execution.fail(cell, now(), "error", f"image build failed: {image}")
+                execution.fail(cell, now(), CellStatus.ERROR, f"image build failed: {image}")
             else:
                 todo.append(cell)
         if len(todo) < len(prepared.cells):

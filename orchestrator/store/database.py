@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
@@ -42,13 +42,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 
+from orchestrator.clock import now
 from orchestrator.errors import BenchmatrixError, UsageError
+from orchestrator.metrics import Metric
+from orchestrator.status import CellStatus
 from orchestrator.store import migrations
 
 SCHEMA_VERSION = migrations.LATEST
 WRITE_ATTEMPTS = 4
 DEFAULT_STORE = "results/results.db"
-STATUSES = ("ok", "oom", "timeout", "error", "interrupted", "retryable")
 Written = TypeVar("Written")
 
 metadata = MetaData()
@@ -123,13 +125,6 @@ Index("ix_runs_started_at", runs.c.started_at)
 
 
 @dataclass(frozen=True)
-class Metric:
-    name: str
-    value: float
-    unit: str
-
-
-@dataclass(frozen=True)
 class CellRecord:
     """Everything stored about one finished cell."""
 
@@ -149,7 +144,7 @@ class CellRecord:
     config: dict
     image: str
     image_id: Optional[str]
-    status: str
+    status: CellStatus
     exit_code: Optional[int]
     started_at: datetime
     finished_at: datetime
@@ -160,10 +155,6 @@ class CellRecord:
     log_tail: Optional[str]
     metrics: list[Metric]
     data_provenance: Optional[dict] = None  # where the data came from, as the cell's result says
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def store_url(location: str) -> str:
@@ -363,7 +354,7 @@ class Store:
 
 
 def _cell_values(record: CellRecord) -> dict:
-    if record.status not in STATUSES:
+    if record.status not in set(CellStatus):
         raise ValueError(f"unknown cell status {record.status!r}")
     values = {
         key: getattr(record, key)

@@ -40,7 +40,8 @@ import sys
 import time
 from datetime import datetime, timezone
 from orchestrator.errors import BenchmatrixError
-from orchestrator.store.database import CellRecord, Metric, Store
+from orchestrator.metrics import Metric
+from orchestrator.store.database import CellRecord, Store
 
 url, run_id, create, n, pause = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]), float(sys.argv[5])
 store = Store(url)

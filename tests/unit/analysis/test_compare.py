@@ -14,12 +14,12 @@ from orchestrator.analysis.compare import (
     Verdict,
     compare,
     judge,
-    parse_selection,
-    to_junit,
-    to_markdown,
 )
 from orchestrator.errors import ExitCode, UsageError
-from orchestrator.store.database import Metric, Store
+from orchestrator.metrics import Metric
+from orchestrator.render.compare import to_junit, to_markdown
+from orchestrator.store.database import Store
+from orchestrator.store.queries import parse_selection
 from tests.stores import add_run
 from tests.unit.render.test_report import record
 

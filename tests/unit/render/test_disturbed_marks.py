@@ -7,9 +7,10 @@ import pandas as pd
 
 from orchestrator.analysis.compare import Settings, Verdict, compare
 from orchestrator.backends.interference import DISTURBED
+from orchestrator.metrics import Metric
 from orchestrator.render import report, views
 from orchestrator.render.table import speed_table
-from orchestrator.store.database import Metric, Store
+from orchestrator.store.database import Store
 from tests.stores import add_run
 from tests.unit.analysis.test_compare import side
 from tests.unit.store.test_store_and_table import record

@@ -18,11 +18,12 @@ from rich.console import Console
 from rich.progress import Progress
 
 from orchestrator.backends import BackendLost, CellRun, CellTask
+from orchestrator.clock import now
 from orchestrator.errors import EngineLostTwice
 from orchestrator.run.execute import Execution, failed_record
 from orchestrator.run.interrupts import InterruptGuard
 from orchestrator.run.scheduler import Allocator, Resources
-from orchestrator.store.database import Store, now
+from orchestrator.store.database import Store
 from tests.stores import add_run
 from tests.unit.run.test_scheduler import cell
 

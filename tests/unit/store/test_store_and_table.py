@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import BenchmatrixError, UsageError
+from orchestrator.metrics import Metric
 from orchestrator.render.table import speed_table
-from orchestrator.store.database import Metric, Store
+from orchestrator.store.database import Store
 from tests.stores import add_run, cell
 from workloads.contract import suspect_note
 
