@@ -194,7 +194,7 @@ def measured_logs(store: Store, framework: str) -> np.ndarray:
     runs = [run for run in store.run_ids() if store.run_row(run)["spec_name"] == "detector"]
     rows = [store.cell_rows(run) for run in runs]
     rows = [cells for cells in rows if cells and cells[0]["framework"] == framework]
-    values = [row["metrics"][SPEED] for row in rows[-1] if row["status"] == CellStatus.OK] if rows else []
+    values = [row.metrics[SPEED] for row in rows[-1] if row.status == CellStatus.OK] if rows else []
     return np.log(np.array([v for v in values if v > 0]))
 
 

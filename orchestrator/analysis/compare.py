@@ -49,6 +49,7 @@ from orchestrator.errors import UsageError
 from orchestrator.metrics import ACCURACY, DISTURBED, METRICS, SPEED, SPEED_METRICS, higher_is_better
 from orchestrator.status import CellStatus
 from orchestrator.store.database import Store
+from orchestrator.store.rows import CellRow
 
 BUILD_FIELDS = ("framework", "version", "variant", "image")
 IDENTITY_FIELDS = ("system", "framework", "workload", "model", "dataset", "batch_size", "epochs", "options")
@@ -226,27 +227,34 @@ class StoredDesign:
 def stored_design(store: Store, runs: list[str]) -> Optional[StoredDesign]:
     """The design of these runs when all are rounds of one `regress`, so that `compare` on them
     spends alpha as `regress` did; None otherwise (one look at alpha)."""
-    designs = [store.design(run_id) for run_id in runs]
-    if not designs or None in designs or len({d["regress"] for d in designs}) != 1:
+    designs = [design for run_id in runs if (design := store.design(run_id))]
+    if not designs or len(designs) < len(runs) or len({d["regress"] for d in designs}) != 1:
         return None
     return StoredDesign(designs[0]["regress"], tuple(designs[0]["looks"]), designs[0].get("alpha"))
 
 
-def broken_side(rows: list[dict], side_name: Literal["baseline", "candidate"], selection: str) -> Optional[BrokenSide]:
+def broken_side(
+    rows: list[CellRow], side_name: Literal["baseline", "candidate"], selection: str
+) -> Optional[BrokenSide]:
     """A side whose image never built (its cells are stored as errors without an image id), or
     whose cells all failed: its "fixed" pairs would approve a build that never ran."""
-    unbuilt = sorted({row["image"] for row in rows if row["status"] == CellStatus.ERROR and not row["image_id"]})
+    unbuilt = sorted({row.image for row in rows if row.status == CellStatus.ERROR and not row.image_id})
     if unbuilt:
-        why = next(row["notes"][0] for row in rows if row["image"] == unbuilt[0] and row["notes"])
+        why = next(row.notes[0] for row in rows if row.image == unbuilt[0] and row.notes)
         return BrokenSide(side_name, selection, Outcome.BUILD_FAILED, f"{', '.join(unbuilt)} never built ({why})")
-    if rows and all(row["status"] != CellStatus.OK for row in rows):
-        statuses = " ".join(f"{status}×{n}" for status, n in sorted(Counter(row["status"] for row in rows).items()))
+    if rows and all(row.status != CellStatus.OK for row in rows):
+        statuses = " ".join(f"{status}×{n}" for status, n in sorted(Counter(row.status for row in rows).items()))
         return BrokenSide(side_name, selection, Outcome.CELLS_FAILED, f"all {len(rows)} cells failed ({statuses})")
     return None
 
 
 def compare(
-    baseline_rows: list[dict], candidate_rows: list[dict], kind: str, settings: Settings, baseline: str, candidate: str
+    baseline_rows: list[CellRow],
+    candidate_rows: list[CellRow],
+    kind: str,
+    settings: Settings,
+    baseline: str,
+    candidate: str,
 ) -> Comparison:
     """Pair cells on everything but the selected dimension and judge each pair.
 
@@ -267,11 +275,11 @@ def compare(
     ignored = {"config_hash", "repeat"}
     if kind != "run":
         ignored |= set(BUILD_FIELDS) - {"framework"}
-        if {row["framework"] for row in baseline_rows} != {row["framework"] for row in candidate_rows}:
+        if {row.framework for row in baseline_rows} != {row.framework for row in candidate_rows}:
             ignored |= {"framework", "options"}
     base_groups, cand_groups = _group(baseline_rows, ignored), _group(candidate_rows, ignored)
     matched = [key for key in base_groups if key in cand_groups]
-    shared = {row["run_id"] for row in baseline_rows} & {row["run_id"] for row in candidate_rows}
+    shared = {row.run_id for row in baseline_rows} & {row.run_id for row in candidate_rows}
     levels = settings.levels(len(shared), sum(_tests(base_groups[key][0], cand_groups[key][0]) for key in matched))
     pairs = sorted(
         (
@@ -297,48 +305,48 @@ def compare(
     )
 
 
-def _tests(baseline_rows: list[dict], candidate_rows: list[dict]) -> int:
+def _tests(baseline_rows: list[CellRow], candidate_rows: list[CellRow]) -> int:
     """The regression tests a pair adds to the gate's family: speed, and accuracy where both sides have it."""
     has_accuracy = all(
-        any(name in row["metrics"] for row in rows for name in ACCURACY) for rows in (baseline_rows, candidate_rows)
+        any(name in row.metrics for row in rows for name in ACCURACY) for rows in (baseline_rows, candidate_rows)
     )
     return 1 + has_accuracy
 
 
-def _group(rows: list[dict], ignored: set[str]) -> dict[tuple, tuple[list[dict], str]]:
-    groups: dict[tuple, tuple[list[dict], str]] = {}
+def _group(rows: list[CellRow], ignored: set[str]) -> dict[tuple, tuple[list[CellRow], str]]:
+    groups: dict[tuple, tuple[list[CellRow], str]] = {}
     for row in rows:
-        identity = {name: row[name] for name in (*IDENTITY_FIELDS, *BUILD_FIELDS)} | (row.get("config") or {})
+        identity = {name: getattr(row, name) for name in (*IDENTITY_FIELDS, *BUILD_FIELDS)} | (row.config or {})
         key = tuple(sorted((k, repr(v)) for k, v in identity.items() if k not in ignored))
         groups.setdefault(key, ([], _label(row)))[0].append(row)
     return groups
 
 
-def _label(row: dict) -> str:
-    options = ",".join(f"{k}={v}" for k, v in sorted((row["options"] or {}).items()))
-    return f"{row['system']}/{row['framework']}/{row['workload']}/bs{row['batch_size']}/e{row['epochs']}" + (
+def _label(row: CellRow) -> str:
+    options = ",".join(f"{k}={v}" for k, v in sorted((row.options or {}).items()))
+    return f"{row.system}/{row.framework}/{row.workload}/bs{row.batch_size}/e{row.epochs}" + (
         f"/{options}" if options else ""
     )
 
 
-def _pair_label(base: dict, cand: dict) -> str:
+def _pair_label(base: CellRow, cand: CellRow) -> str:
     """The baseline's label; across frameworks both sides' (their options differ, so neither's)."""
-    if base["framework"] == cand["framework"]:
+    if base.framework == cand.framework:
         return _label(base)
-    return _label({**base, "framework": f"{base['framework']}→{cand['framework']}", "options": None})
+    return _label(replace(base, framework=f"{base.framework}→{cand.framework}", options=None))
 
 
 INVALID = "no measurement"  # the status of an ok repeat whose value is 0, negative or not finite
 
 
-def side(rows: list[dict], metric: str) -> Side:
-    ok = [row for row in rows if row["status"] == CellStatus.OK]
-    values = [row["metrics"][metric] for row in ok if _measured(row, metric)]
-    accuracy_name = next((name for name in ACCURACY if any(name in row["metrics"] for row in ok)), None)
-    accuracies = [row["metrics"][accuracy_name] for row in ok if accuracy_name in row["metrics"]]
-    invalid = {id(row) for row in ok if metric in row["metrics"] and not _measured(row, metric)}
+def side(rows: list[CellRow], metric: str) -> Side:
+    ok = [row for row in rows if row.status == CellStatus.OK]
+    values = [row.metrics[metric] for row in ok if _measured(row, metric)]
+    accuracy_name = next((name for name in ACCURACY if any(name in row.metrics for row in ok)), None)
+    accuracies = [row.metrics[accuracy_name] for row in ok if accuracy_name in row.metrics]
+    invalid = {id(row) for row in ok if metric in row.metrics and not _measured(row, metric)}
     return Side(
-        Counter(INVALID if id(row) in invalid else row["status"] for row in rows),
+        Counter(INVALID if id(row) in invalid else row.status for row in rows),
         summarize(values),
         summarize(accuracies),
         tuple(values),
@@ -348,31 +356,31 @@ def side(rows: list[dict], metric: str) -> Side:
 
 def judge_undisturbed(
     label: str,
-    baseline_rows: list[dict],
-    candidate_rows: list[dict],
+    baseline_rows: list[CellRow],
+    candidate_rows: list[CellRow],
     settings: Settings,
     levels: Optional[Levels] = None,
 ) -> Pair:
     """`judge` without the disturbed repeats (other work on the cell's CPUs or GPUs, issue 17): the
     verdict leaves them out and its notes name them."""
-    left_out = {row["id"]: row for row in [*baseline_rows, *candidate_rows] if row["metrics"].get(DISTURBED)}
+    left_out = {row.id: row for row in [*baseline_rows, *candidate_rows] if row.metrics.get(DISTURBED)}
     pair = judge(
         label,
-        [row for row in baseline_rows if row["id"] not in left_out],
-        [row for row in candidate_rows if row["id"] not in left_out],
+        [row for row in baseline_rows if row.id not in left_out],
+        [row for row in candidate_rows if row.id not in left_out],
         settings,
         levels,
     )
     if not left_out:
         return pair
-    named = ", ".join(f"{_label(row)} repeat {row['repeat']} of run {row['run_id']}" for row in left_out.values())
+    named = ", ".join(f"{_label(row)} repeat {row.repeat} of run {row.run_id}" for row in left_out.values())
     return replace(pair, notes=(f"left out, disturbed: {named}", *pair.notes))
 
 
 def judge(
     label: str,
-    baseline_rows: list[dict],
-    candidate_rows: list[dict],
+    baseline_rows: list[CellRow],
+    candidate_rows: list[CellRow],
     settings: Settings,
     levels: Optional[Levels] = None,
 ) -> Pair:
@@ -396,16 +404,22 @@ def judge(
         return Pair(label, base, cand, Verdict.FAILING_IN_BOTH, notes=("no ok candidate repeat", *invalid))
     accuracy, accuracy_p, accuracy_notes = _accuracy_verdict(base, cand, settings, levels)
     evidence = speed_evidence(baseline_rows, candidate_rows, settings, levels)
-    notes = [*invalid, *evidence.notes]
-    found = dict(change=evidence.change, shift=evidence.shift, rounds=evidence.rounds)
-    if evidence.verdict is Verdict.REGRESSION:
-        return Pair(label, base, cand, Verdict.REGRESSION, p_value=evidence.p_value, notes=tuple(notes), **found)
-    if accuracy is not None:
-        notes = [*accuracy_notes, *notes]
-        return Pair(label, base, cand, accuracy, p_value=accuracy_p, notes=tuple(notes), **found)
-    return Pair(
-        label, base, cand, evidence.verdict, p_value=evidence.p_value, notes=tuple(accuracy_notes + notes), **found
+    found = Pair(
+        label,
+        base,
+        cand,
+        evidence.verdict,
+        change=evidence.change,
+        p_value=evidence.p_value,
+        notes=(*accuracy_notes, *invalid, *evidence.notes),
+        shift=evidence.shift,
+        rounds=evidence.rounds,
     )
+    if evidence.verdict is Verdict.REGRESSION:
+        return replace(found, notes=(*invalid, *evidence.notes))
+    if accuracy is not None:
+        return replace(found, verdict=accuracy, p_value=accuracy_p)
+    return found
 
 
 @dataclass(frozen=True)
@@ -429,40 +443,40 @@ class Evidence:
     notes: tuple[str, ...] = ()
 
 
-def rounds(baseline_rows: list[dict], candidate_rows: list[dict], metric: str) -> list[Round]:
+def rounds(baseline_rows: list[CellRow], candidate_rows: list[CellRow], metric: str) -> list[Round]:
     """The pair's rounds, in run order. Both sides ran in one run on one machine state, so the
     per-round ratio cancels whatever drifts between rounds; a side's several ok repeats in a run
     enter as their mean in log space. Which side ran first comes from the row ids (stored in order)."""
     found = []
-    for run_id in dict.fromkeys(row["run_id"] for row in baseline_rows):
-        base = [row for row in baseline_rows if row["run_id"] == run_id]
-        cand = [row for row in candidate_rows if row["run_id"] == run_id]
+    for run_id in dict.fromkeys(row.run_id for row in baseline_rows):
+        base = [row for row in baseline_rows if row.run_id == run_id]
+        cand = [row for row in candidate_rows if row.run_id == run_id]
         base_logs, cand_logs = slower_logs(base, metric), slower_logs(cand, metric)
         if base_logs and cand_logs:
             ratio = sum(cand_logs) / len(cand_logs) - sum(base_logs) / len(base_logs)
-            found.append(Round(ratio, min(row["id"] for row in cand) > min(row["id"] for row in base), run_id))
+            found.append(Round(ratio, min(row.id for row in cand) > min(row.id for row in base), run_id))
     return found
 
 
-def slower_logs(rows: list[dict], metric: str) -> list[float]:
+def slower_logs(rows: list[CellRow], metric: str) -> list[float]:
     """The valid values of `metric` in log space, oriented so that higher is slower (log time, or
     minus log throughput): "slower by tau" is the same shift log(1 + tau) for every metric."""
     sign = -1.0 if higher_is_better(metric) else 1.0
-    return [sign * math.log(row["metrics"][metric]) for row in rows if _measured(row, metric)]
+    return [sign * math.log(row.metrics[metric]) for row in rows if _measured(row, metric)]
 
 
-def _measured(row: dict, metric: str) -> bool:
-    value = row["metrics"].get(metric) if row["status"] == CellStatus.OK else None
+def _measured(row: CellRow, metric: str) -> bool:
+    value = row.metrics.get(metric) if row.status == CellStatus.OK else None
     return value is not None and math.isfinite(value) and value > 0
 
 
-def _invalid_notes(baseline_rows: list[dict], candidate_rows: list[dict], metric: str) -> list[str]:
+def _invalid_notes(baseline_rows: list[CellRow], candidate_rows: list[CellRow], metric: str) -> list[str]:
     """Name every ok repeat whose value is no measurement (0, negative, not finite): it is a failure."""
     return [
-        f"{name} run {row['run_id']} repeat {row['repeat']}: {metric} = {row['metrics'][metric]} is no measurement"
+        f"{name} run {row.run_id} repeat {row.repeat}: {metric} = {row.metrics[metric]} is no measurement"
         for name, rows in (("baseline", baseline_rows), ("candidate", candidate_rows))
         for row in rows
-        if row["status"] == CellStatus.OK and metric in row["metrics"] and not _measured(row, metric)
+        if row.status == CellStatus.OK and metric in row.metrics and not _measured(row, metric)
     ]
 
 
@@ -473,7 +487,7 @@ def in_both_orders(paired: list[Round]) -> bool:
 
 
 def speed_evidence(
-    baseline_rows: list[dict], candidate_rows: list[dict], settings: Settings, levels: Levels
+    baseline_rows: list[CellRow], candidate_rows: list[CellRow], settings: Settings, levels: Levels
 ) -> Evidence:
     """Paired rounds in both orders get the signed-rank test on pair-means; anything else (two
     arbitrary runs, rounds all in one order) the rank-sum test on the pooled repeats."""
@@ -523,7 +537,7 @@ def _paired_evidence(paired: list[Round], settings: Settings, levels: Levels) ->
 
 
 def _unpaired_evidence(
-    baseline_rows: list[dict], candidate_rows: list[dict], paired: int, settings: Settings, levels: Levels
+    baseline_rows: list[CellRow], candidate_rows: list[CellRow], paired: int, settings: Settings, levels: Levels
 ) -> Evidence:
     base, cand = slower_logs(baseline_rows, settings.metric), slower_logs(candidate_rows, settings.metric)
     notes = _order_note(baseline_rows, candidate_rows)
@@ -602,14 +616,14 @@ def _settle_note(shift: Shift, settings: Settings, levels: Levels) -> str:
     return f"inconclusive: {why}; ~{per * needed} {unit} would settle it at this noise (alpha {level:.3g})"
 
 
-def _order_note(baseline_rows: list[dict], candidate_rows: list[dict]) -> list[str]:
+def _order_note(baseline_rows: list[CellRow], candidate_rows: list[CellRow]) -> list[str]:
     """Rounds (runs holding both sides) in which the candidate always ran second leave an order
     effect (a warmer machine, a fuller page cache) free to pose as a regression; `regress` alternates."""
-    rounds = {row["run_id"] for row in baseline_rows} & {row["run_id"] for row in candidate_rows}
+    rounds = {row.run_id for row in baseline_rows} & {row.run_id for row in candidate_rows}
     if len(rounds) < 2:
         return []
-    first = {run: min(row["id"] for row in baseline_rows if row["run_id"] == run) for run in rounds}
-    if all(row["id"] > first[row["run_id"]] for row in candidate_rows if row["run_id"] in rounds):
+    first = {run: min(row.id for row in baseline_rows if row.run_id == run) for run in rounds}
+    if all(row.id > first[row.run_id] for row in candidate_rows if row.run_id in rounds):
         return [f"the candidate ran second in all {len(rounds)} rounds: an order effect is not ruled out"]
     return []
 

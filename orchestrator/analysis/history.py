@@ -25,6 +25,7 @@ from orchestrator.render.report import summaries
 from orchestrator.spec.validate import NAME, VERSION
 from orchestrator.store.database import Store, cells, metrics, runs
 from orchestrator.store.queries import closest_first
+from orchestrator.store.rows import CellRow
 
 SERIES = ["system", "workload", "series", "version"]
 
@@ -192,10 +193,10 @@ def build(store: Store, wanted: HistoryRange) -> History:
     return History(wanted, table, figures)
 
 
-def for_run(store: Store, rows: list[dict]) -> list[History]:
+def for_run(store: Store, rows: list[CellRow]) -> list[History]:
     """The report's history section: each framework of the run whose store holds several versions of it."""
     found = []
-    for framework in dict.fromkeys(row["framework"] for row in rows):
+    for framework in dict.fromkeys(row.framework for row in rows):
         history = build(store, HistoryRange(framework))
         if history.table["version"].nunique() > 1:
             found.append(history)

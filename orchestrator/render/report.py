@@ -44,6 +44,7 @@ from orchestrator.render.table import (
 )
 from orchestrator.status import CellStatus
 from orchestrator.store.database import Store
+from orchestrator.store.rows import CellRow, RunRow
 from workloads.ops import parse_metric_name
 
 # The report's tables of these metrics, titled by the registry's labels.
@@ -55,44 +56,44 @@ GROUP = ["system", "gpus", "workload", "batch", "epochs", "label"]
 @dataclass(frozen=True)
 class Report:
     run_id: str
-    run: dict
+    run: RunRow
     tables: dict[str, pd.DataFrame]  # title → table
     notes: list[str]
     figures: list[plots.Plot]
     context: plots.Context  # versions and data, named at the top of the page and under each figure
 
 
-def by_system(rows: list[dict]) -> dict[str, list[dict]]:
-    found: dict[str, list[dict]] = {}
+def by_system(rows: list[CellRow]) -> dict[str, list[CellRow]]:
+    found: dict[str, list[CellRow]] = {}
     for row in rows:
-        found.setdefault(row["system"], []).append(row)
+        found.setdefault(row.system, []).append(row)
     return found
 
 
-def report_labels(rows: list[dict]) -> dict[int, str]:
+def report_labels(rows: list[CellRow]) -> dict[int, str]:
     """Cell id → framework label, made per system, so a run over CPU and GPU systems still says
     'tensorflow' rather than 'tensorflow@2.21.0-gpu' where each system has one build of it."""
     return {cell_id: label for group in by_system(rows).values() for cell_id, label in framework_labels(group).items()}
 
 
-def cell_frame(rows: list[dict]) -> pd.DataFrame:
+def cell_frame(rows: list[CellRow]) -> pd.DataFrame:
     """One row per stored cell: its group identity, status, versions, data and every metric as a column."""
     labels = report_labels(rows)
     records = [
         {
-            "label": labels[row["id"]],
-            "system": row["system"],
-            "gpus": int((row["config"] or {}).get("gpus") or 0),
-            "workload": row["workload"],
-            "batch": row["batch_size"],
-            "epochs": row["epochs"],
-            "repeat": row["repeat"],
-            "status": row["status"],
-            "exit_code": row["exit_code"],
-            "log_tail": row["log_tail"],
+            "label": labels[row.id],
+            "system": row.system,
+            "gpus": int((row.config or {}).get("gpus") or 0),
+            "workload": row.workload,
+            "batch": row.batch_size,
+            "epochs": row.epochs,
+            "repeat": row.repeat,
+            "status": row.status,
+            "exit_code": row.exit_code,
+            "log_tail": row.log_tail,
             "versions": framework_versions(row),
-            "data": data_text(row) if row["data_provenance"] else "",  # failed cells report none
-            **row["metrics"],
+            "data": data_text(row) if row.data_provenance else "",  # failed cells report none
+            **row.metrics,
         }
         for row in rows
     ]
@@ -289,15 +290,15 @@ def ratio_table(speed: pd.DataFrame, cells: pd.DataFrame, reference: str) -> pd.
     return pd.DataFrame.from_records(records, columns=columns)
 
 
-def figure_context(rows: list[dict]) -> plots.Context:
+def figure_context(rows: list[CellRow]) -> plots.Context:
     """What the figures name: each label's in-container versions, the data, caps, generated workloads."""
-    generated = {row["workload"] for row in rows if accuracy_meaningless(row)}
+    generated = {row.workload for row in rows if accuracy_meaningless(row)}
     return plots.Context(
         label_versions(rows, report_labels(rows)), data_notes(rows), capped(rows), frozenset(generated)
     )
 
 
-def table4_by_system(rows: list[dict], reference: str) -> tuple[pd.DataFrame, list[str]]:
+def table4_by_system(rows: list[CellRow], reference: str) -> tuple[pd.DataFrame, list[str]]:
     """`table.speed_table` per system (each system's builds, ratios to its own reference build),
     stacked into one table."""
     tables, notes = [], []
@@ -311,7 +312,7 @@ def table4_by_system(rows: list[dict], reference: str) -> tuple[pd.DataFrame, li
 def build(store: Store, run_id: str, reference: Optional[str] = None) -> Report:
     run = store.run_row(run_id)
     rows = store.cell_rows(run_id)
-    reference = reference or run["reference"]
+    reference = reference or run.reference
     table4, notes = table4_by_system(rows, reference)
     cells = cell_frame(rows)
     speed = summaries(cells, SPEED)
@@ -377,16 +378,16 @@ def write(report: Report, out: Path) -> list[Path]:
 
 
 def _run_facts(report: Report) -> list[tuple[str, str]]:
-    run, host = report.run, json.loads(report.run["host"] or "{}")
+    run, host = report.run, json.loads(report.run.host or "{}")
     gpus = ", ".join(g.get("name", "?") for g in host.get("gpus") or []) or "none"
     return [
         ("run", report.run_id),
-        ("spec", f"{run['spec_name']} ({run['spec_path']})"),
-        ("status", run["status"]),
-        ("started", str(run["started_at"])),
+        ("spec", f"{run.spec_name} ({run.spec_path})"),
+        ("status", run.status),
+        ("started", str(run.started_at)),
         ("host", f"{host.get('hostname', '?')}: {host.get('cpu_model', '?')}, {host.get('cores', '?')} cores"),
         ("GPUs", gpus),
-        ("tool", f"benchmatrix {run['tool_version']}"),
+        ("tool", f"benchmatrix {run.tool_version}"),
         *[(f"{label} in the container", text) for label, text in report.context.versions.items()],
         *[("data", note.removeprefix("data: ")) for note in report.context.data],
     ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +47,7 @@ from orchestrator.errors import BenchmatrixError, UsageError
 from orchestrator.metrics import Metric
 from orchestrator.status import CellStatus
 from orchestrator.store import migrations
+from orchestrator.store.rows import CellRow, RunRow
 
 SCHEMA_VERSION = migrations.LATEST
 WRITE_ATTEMPTS = 4
@@ -55,6 +56,7 @@ Written = TypeVar("Written")
 
 metadata = MetaData()
 
+JSON_COLUMNS = ("options", "config", "versions", "notes", "data_provenance")  # of `cells`, stored as JSON text
 DESIGN_PREFIX = "design:"  # meta key of a run's regress design (Store.record_design)
 meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
 
@@ -323,17 +325,14 @@ class Store:
             raise UsageError(f"no run '{run}' in the store; newest runs: {', '.join(ids[-5:])}")
         return run
 
-    def run_row(self, run_id: str) -> dict:
+    def run_row(self, run_id: str) -> RunRow:
         with self.engine.connect() as conn:
-            return dict(conn.execute(select(runs).where(runs.c.id == run_id)).mappings().one())
+            return RunRow(**conn.execute(select(runs).where(runs.c.id == run_id)).mappings().one())
 
-    def cell_rows(self, run_id: str) -> list[dict]:
-        """Cells of a run, each with a `metrics` dict of name → value."""
+    def cell_rows(self, run_id: str) -> list[CellRow]:
+        """Cells of a run in the order they were stored, each with its metrics (name → value)."""
         with self.engine.connect() as conn:
-            rows = [
-                dict(row)
-                for row in conn.execute(select(cells).where(cells.c.run_id == run_id).order_by(cells.c.id)).mappings()
-            ]
+            found = list(conn.execute(select(cells).where(cells.c.run_id == run_id).order_by(cells.c.id)).mappings())
             # The driver's cursor and plain tuples: a run may hold a million metrics.
             mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
             cursor = conn.connection.cursor()
@@ -346,11 +345,12 @@ class Store:
             for cell_id, name, value in cursor.fetchall():
                 by_cell.setdefault(cell_id, {})[name] = value
             cursor.close()
-        for row in rows:
-            row["metrics"] = by_cell.get(row["id"], {})
-            for key in ("options", "config", "versions", "notes", "data_provenance"):
-                row[key] = json.loads(row[key]) if row[key] else None
-        return rows
+        return [_cell_row(row, by_cell.get(row["id"], {})) for row in found]
+
+
+def _cell_row(row: Mapping[str, Any], cell_metrics: dict[str, float]) -> CellRow:
+    decoded = {key: json.loads(row[key]) if row[key] else None for key in JSON_COLUMNS}
+    return CellRow(**{**row, **decoded, "status": CellStatus(row["status"]), "metrics": cell_metrics})
 
 
 def _cell_values(record: CellRecord) -> dict:
@@ -359,9 +359,10 @@ def _cell_values(record: CellRecord) -> dict:
     values = {
         key: getattr(record, key)
         for key in CellRecord.__dataclass_fields__
-        if key not in ("metrics", "options", "config", "versions", "notes", "data_provenance")
+        if key not in ("metrics", *JSON_COLUMNS)
     }
     values.update(
+        status=CellStatus(record.status).value,
         options=json.dumps(record.options, sort_keys=True),
         config=json.dumps(record.config, sort_keys=True),
         versions=json.dumps(record.versions, sort_keys=True),

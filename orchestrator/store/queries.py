@@ -15,6 +15,7 @@ from sqlalchemy import select
 from orchestrator.errors import UsageError
 from orchestrator.spec.validate import NAME, VERSION
 from orchestrator.store.database import Store, cells
+from orchestrator.store.rows import CellRow
 
 SHOWN_CHOICES = 8  # what an unknown selection lists of the store's holdings
 
@@ -46,7 +47,7 @@ def parse_selection(text: str) -> Selection:
     return Selection("run", text)
 
 
-def select_cells(store: Store, selection: Selection, runs: list[str]) -> tuple[list[dict], list[str]]:
+def select_cells(store: Store, selection: Selection, runs: list[str]) -> tuple[list[CellRow], list[str]]:
     """The selection's cells, and the runs they came from (default: the newest run holding it)."""
     if selection.kind == "run":
         require_run(store, selection.text)
@@ -98,21 +99,21 @@ def _images(store: Store) -> list[str]:
         return sorted(image for (image,) in conn.execute(select(cells.c.image).distinct()))
 
 
-def _matching(rows: list[dict], selection: Selection) -> list[dict]:
+def _matching(rows: list[CellRow], selection: Selection) -> list[CellRow]:
     if selection.kind == "image":
         text = selection.text
         return [
             r
             for r in rows
-            if r["image"] == text
-            or (r["image_id"] or "").removeprefix("sha256:").startswith(text.removeprefix("sha256:"))
+            if r.image == text
+            or (r.image_id or "").removeprefix("sha256:").startswith(text.removeprefix("sha256:"))
         ]
     return [
         r
         for r in rows
-        if r["framework"] == selection.framework
-        and r["version"] == selection.version
-        and selection.variant in (None, r["variant"])
+        if r.framework == selection.framework
+        and r.version == selection.version
+        and selection.variant in (None, r.variant)
     ]
 
 

@@ -12,15 +12,17 @@ from orchestrator.analysis import reproduce as again
 from orchestrator.cli.main import main
 from orchestrator.errors import ExitCode, NotReproducible, UsageError
 from orchestrator.run import data
+from orchestrator.status import CellStatus
 from orchestrator.store.database import Store
-from tests.stores import add_run, cell
+from orchestrator.store.rows import CellRow
+from tests.stores import RUN, add_run, cell, row
 from tests.unit.run.test_scheduler import BASE
 
 CELL = replace(BASE, max_samples=640, warmup_steps=5, timeout_s=600, memory="4g", options=(("hybridize", True),))
 
 
-def stored_row(**config) -> dict:
-    return {"id": 7, "config": {**CELL.to_dict(), **config}, "config_hash": CELL.config_hash}
+def stored_row(**config) -> CellRow:
+    return row(id=7, config={**CELL.to_dict(), **config}, config_hash=CELL.config_hash)
 
 
 def test_the_stored_config_rebuilds_the_cell():
@@ -31,7 +33,7 @@ def test_a_config_that_does_not_rebuild_its_hash_is_refused():
     with pytest.raises(NotReproducible, match="rebuilds config hash .* not the stored"):
         again.rebuilt_cell(stored_row(batch_size=64))
     with pytest.raises(NotReproducible, match="stored configuration is incomplete"):
-        again.rebuilt_cell({"id": 7, "config": {"system": "cpu"}, "config_hash": "x"})
+        again.rebuilt_cell(row(id=7, config={"system": "cpu"}, config_hash="x"))
 
 
 @dataclass
@@ -51,7 +53,7 @@ class FakeClient:
     images: FakeImages
 
 
-ROW = {"id": 7, "image": "benchmatrix/mxnet:1.9.1-cpu", "image_id": "sha256:aaa", "status": "ok"}
+ROW = row(id=7, image="benchmatrix/mxnet:1.9.1-cpu", image_id="sha256:aaa", status="ok")
 
 
 @pytest.mark.parametrize(
@@ -80,18 +82,18 @@ def test_the_image_the_tag_still_names_is_used():
     held = {"benchmatrix/mxnet:1.9.1-cpu": "sha256:aaa", "sha256:aaa": "sha256:aaa"}
     assert again.check_image(FakeClient(FakeImages(held)), ROW) == "sha256:aaa"
     with pytest.raises(NotReproducible, match="never had an image"):
-        again.check_image(FakeClient(FakeImages(held)), {**ROW, "image_id": None, "status": "error"})
+        again.check_image(FakeClient(FakeImages(held)), replace(ROW, image_id=None, status=CellStatus.ERROR))
 
 
 def test_data_that_changed_since_is_refused(tmp_path):
     data.sample("fashion_mnist", tmp_path / "fashion_mnist", n_train=20, n_test=5)
-    stored = again.StoredCell({"id": 7, "data_provenance": again.data_now(CELL, tmp_path)}, CELL, {}, [])
+    stored = again.StoredCell(row(id=7, data_provenance=again.data_now(CELL, tmp_path)), CELL, RUN, [])
     again.check_data(stored, tmp_path)  # the same folder: accepted
     data.sample("fashion_mnist", tmp_path / "fashion_mnist", n_train=30, n_test=5, force=True)
     with pytest.raises(NotReproducible, match=r"is not what it read then \(files, n differ"):
         again.check_data(stored, tmp_path)
     with pytest.raises(NotReproducible, match="stored no data provenance"):
-        again.check_data(again.StoredCell({"id": 7, "data_provenance": None}, CELL, {}, []), tmp_path)
+        again.check_data(again.StoredCell(row(id=7, data_provenance=None), CELL, RUN, []), tmp_path)
 
 
 def test_every_host_field_is_compared():
@@ -114,10 +116,10 @@ def test_the_verdict_places_the_new_figure_in_the_stored_noise():
 
 def test_the_stored_noise_leaves_disturbed_and_failed_repeats_out():
     rows = [
-        {"status": "ok", "metrics": {"train_img_per_s": 100.0, "disturbed": 0.0}},
-        {"status": "ok", "metrics": {"train_img_per_s": 30.0, "disturbed": 1.0}},  # a burner beside it
-        {"status": "oom", "metrics": {}},
-        {"status": "ok", "metrics": {"train_img_per_s": 104.0}},
+        row(status="ok", metrics={"train_img_per_s": 100.0, "disturbed": 0.0}),
+        row(status="ok", metrics={"train_img_per_s": 30.0, "disturbed": 1.0}),  # a burner beside it
+        row(status="oom", metrics={}),
+        row(status="ok", metrics={"train_img_per_s": 104.0}),
     ]
     assert again.values(rows) == [100.0, 104.0]
 
@@ -128,7 +130,7 @@ def test_unknown_cells_are_bad_input(tmp_path, capsys):
     store.record_cell(cell(config=CELL.to_dict(), config_hash=CELL.config_hash))
     with pytest.raises(UsageError, match="no cell 5 in the store .* it holds cell ids 1 to 1"):
         again.load(store, "5")
-    assert again.load(store, "1").row["id"] == 1
+    assert again.load(store, "1").row.id == 1
     for text, expected in (("5", "no cell 5"), ("last", "expected a cell id")):
         assert main(["reproduce", text, "--store", str(tmp_path / "r.db")]) == ExitCode.USAGE
         assert expected in capsys.readouterr().err

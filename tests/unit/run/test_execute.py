@@ -96,8 +96,8 @@ def test_a_cell_that_lost_the_engine_is_stored_retryable_then_retried_once(store
     assert len(backend.calls) == 2
     rows = store.cell_rows("run1")
     assert len(rows) == 1  # the retry replaced the retryable row
-    assert rows[0]["status"] == "ok" and rows[0]["metrics"]["train_img_per_s"] == 1000.0
-    assert rows[0]["notes"][0].startswith("retried once: the first attempt lost the backend")
+    assert rows[0].status == "ok" and rows[0].metrics["train_img_per_s"] == 1000.0
+    assert rows[0].notes[0].startswith("retried once: the first attempt lost the backend")
     assert run.statuses == {"ok": 1}
 
 
@@ -106,8 +106,8 @@ def test_losing_the_engine_again_on_the_retry_stops_the_run_resumably(store, tmp
     with pytest.raises(EngineLostTwice, match="still gone"):
         execution(backend, store, tmp_path).run([cell(), cell(repeat=1)])
     rows = store.cell_rows("run1")
-    assert [(row["repeat"], row["status"]) for row in rows] == [(0, "retryable")]
-    assert "retryable: still gone" in rows[0]["notes"][0]
+    assert [(row.repeat, row.status) for row in rows] == [(0, "retryable")]
+    assert "retryable: still gone" in rows[0].notes[0]
     assert backend.cancelled.is_set() and len(backend.calls) == 2  # the second cell never started
 
 
@@ -116,9 +116,9 @@ def test_an_engine_error_is_stored_as_the_cells_error_and_the_matrix_goes_on(sto
     backend = ScriptedBackend(refusal, ok_run)
     run = execution(backend, store, tmp_path)
     run.run([cell(), cell(repeat=1)])
-    statuses = [(row["repeat"], row["status"]) for row in store.cell_rows("run1")]
+    statuses = [(row.repeat, row.status) for row in store.cell_rows("run1")]
     assert statuses == [(0, "error"), (1, "ok")]
-    assert "could not select device driver" in store.cell_rows("run1")[0]["log_tail"]
+    assert "could not select device driver" in store.cell_rows("run1")[0].log_tail
 
 
 def test_an_interrupt_stops_running_cells_stores_them_interrupted_and_starts_no_more(store, tmp_path):
@@ -138,7 +138,7 @@ def test_an_interrupt_stops_running_cells_stores_them_interrupted_and_starts_no_
     run.run([cell(), cell(repeat=1)])
     assert time.monotonic() - begun < 10
     rows = store.cell_rows("run1")
-    assert [(row["repeat"], row["status"], row["exit_code"]) for row in rows] == [(0, "interrupted", 143)]
+    assert [(row.repeat, row.status, row.exit_code) for row in rows] == [(0, "interrupted", 143)]
     assert len(backend.calls) == 1
 
 
@@ -148,7 +148,7 @@ def test_a_resumed_cell_replaces_its_earlier_row(store, tmp_path):
     key = (cell().config_hash, 0)
     execution(ScriptedBackend(ok_run), store, tmp_path, replace=frozenset({key})).run([cell()])
     rows = store.cell_rows("run1")
-    assert [(row["repeat"], row["status"]) for row in rows] == [(0, "ok")]
+    assert [(row.repeat, row.status) for row in rows] == [(0, "ok")]
 
 
 def test_packed_cells_really_run_at_the_same_time(store, tmp_path):
@@ -164,7 +164,7 @@ def test_packed_cells_really_run_at_the_same_time(store, tmp_path):
     run.run([cell(), cell(repeat=1)])
     assert sorted(seen) == ["0", "1"]
     assert run.statuses == {"ok": 2}
-    assert all("packed: ran beside other cells on CPUs" in row["notes"][0] for row in store.cell_rows("run1"))
+    assert all("packed: ran beside other cells on CPUs" in row.notes[0] for row in store.cell_rows("run1"))
 
 
 def test_a_cells_data_provenance_is_stored_from_its_result(store, tmp_path):
@@ -176,4 +176,4 @@ def test_a_cells_data_provenance_is_stored_from_its_result(store, tmp_path):
         return CellRun(exit_code=0, timed_out=False, oom_killed=False, logs="done")
 
     execution(ScriptedBackend(generated_run), store, tmp_path).run([cell()])
-    assert [row["data_provenance"] for row in store.cell_rows("run1")] == [generated]
+    assert [row.data_provenance for row in store.cell_rows("run1")] == [generated]

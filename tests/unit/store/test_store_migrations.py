@@ -70,9 +70,9 @@ def test_a_schema_2_store_gains_the_provenance_column_and_keeps_its_cells(tmp_pa
     assert "data_provenance" not in columns(path, "cells")
     migrated = Store(str(path))
     assert migrated.schema_version == 3 and "data_provenance" in columns(path, "cells")
-    assert [row["data_provenance"] for row in migrated.cell_rows("run1")] == [None]
+    assert [row.data_provenance for row in migrated.cell_rows("run1")] == [None]
     migrated.record_cell(cell(config_hash="new", data_provenance={"kind": "user"}))
-    assert migrated.cell_rows("run1")[-1]["data_provenance"] == {"kind": "user"}
+    assert migrated.cell_rows("run1")[-1].data_provenance == {"kind": "user"}
 
 
 def test_a_newer_store_is_refused_with_what_to_run_and_left_alone(tmp_path):
