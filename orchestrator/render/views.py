@@ -197,7 +197,7 @@ def flat_rows(store: Store, run_id: str) -> list[dict]:
             "run_id": run_id,
             "host": host.get("hostname"),
             "cell_id": row.id,
-            "status": row.status,
+            "status": row.status.value,
             "system": row.system,
             "framework": row.framework,
             "version": row.version,

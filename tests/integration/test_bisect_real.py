@@ -138,7 +138,7 @@ def test_bisect_finds_the_injected_slowdown_in_few_builds_and_resumes(engine, sa
 
     opened = Store(str(store))
     slow = next(
-        r for run in runs for r in opened.cell_rows(run) if r["version"] == "1.8.0.post0" and r["status"] == "ok"
+        r for run in runs for r in opened.cell_rows(run) if r.version == "1.8.0.post0" and r.status == "ok"
     )
     common = ("--store", str(store), "--data-dir", str(sample_data), "--results-dir", str(tmp_path / "r"))
     same = cli("reproduce", str(slow["id"]), *common, env=env, timeout=600)
