@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +39,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 
 from orchestrator.clock import now
@@ -348,7 +348,7 @@ class Store:
         return [_cell_row(row, by_cell.get(row["id"], {})) for row in found]
 
 
-def _cell_row(row: Mapping[str, Any], cell_metrics: dict[str, float]) -> CellRow:
+def _cell_row(row: RowMapping, cell_metrics: dict[str, float]) -> CellRow:
     decoded = {key: json.loads(row[key]) if row[key] else None for key in JSON_COLUMNS}
     return CellRow(**{**row, **decoded, "status": CellStatus(row["status"]), "metrics": cell_metrics})
 
