@@ -48,12 +48,7 @@ def row(config_hash, status, speed, repeat):
         config_hash=config_hash,
         status=status,
         metrics={"train_img_per_s": speed} if speed is not None else {},
-        system="cpu",
-        framework="mxnet",
-        version="1.9.1",
-        variant="cpu",
-        workload="mlp",
-        batch_size=32,
+        version="1.9.1",  # cpu/mxnet/mlp/bs32 the placeholders' (tests/stores.py)
         options={"hybridize": True},
         repeat=repeat,
     )
