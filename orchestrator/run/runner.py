@@ -43,7 +43,7 @@ from orchestrator.spec.catalog import Catalog, ImageSpec, load_catalog
 from orchestrator.spec.matrix import Spec, load_spec, spec_hash
 from orchestrator.status import FINAL_STATUSES, CellStatus
 from orchestrator.store.database import Store
-from orchestrator.store.rows import RunRow
+from orchestrator.store.rows import CellRow, RunRow
 
 # The key of a run's `host` record naming the orchestrator process (host/pid/start time) that runs it.
 OWNER_KEY = "orchestrator"
@@ -222,6 +222,12 @@ def run_matrix(request: RunRequest, console: Console) -> RunSummary:
     return RunSummary(run_id, execution.statuses)
 
 
+def finished(row: CellRow, image: str | BenchmatrixError) -> bool:
+    """`run --resume` leaves a stored cell alone when it ended (ok, oom, timeout, error) in the image the
+    run uses now; an interrupted or retryable one, or one of an image since rebuilt, runs again."""
+    return row.status in FINAL_STATUSES and row.image_id == image
+
+
 def _execute(
     request: RunRequest,
     prepared: Prepared,
@@ -253,7 +259,7 @@ def _execute(
         for cell in prepared.cells:
             row = stored.get((cell.config_hash, cell.repeat))
             image = images[cell.image]
-            if row and row.status in FINAL_STATUSES and row.image_id == image:
+            if row and finished(row, image):
                 execution.statuses[row.status] += 1
             elif isinstance(image, BenchmatrixError):
                 execution.fail(cell, now(), CellStatus.ERROR, f"image build failed: {image}")
