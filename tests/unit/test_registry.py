@@ -14,12 +14,18 @@ from orchestrator.store.database import Store, cells
 from tests.stores import add_run, cell
 
 
-def test_every_stored_metric_carries_the_registry_unit():
+def test_a_result_s_metrics_carry_the_registry_unit():
     result = {info.result_key: 1.5 for info in RESULT_METRICS} | {"epoch_seconds": [2.0, 3.0], "timing_suspect": False}
+    found = metrics_from(result)
+    assert len(found) == len(RESULT_METRICS) + 2  # and the epoch median, the timing flag
+    assert all(metric.unit == METRICS[metric.name].unit for metric in found)
+
+
+def test_the_monitor_s_summaries_carry_the_registry_unit():
     gpu = [GpuSample(t, 0, 50.0, 900.0, 120.0, 1400.0, 60.0, unix_s=t) for t in (1.0, 2.0)]
     container = [ContainerSample(t, 80.0, 300.0, unix_s=t) for t in (1.0, 2.0)]
-    found = metrics_from(result) + window_metrics(gpu, container, None)[0]
-    assert len(found) == len(RESULT_METRICS) + 2 + 7 * 3
+    found = window_metrics(gpu, container, None)[0]
+    assert len(found) == 7 * 3  # 5 GPU and 2 container fields, each mean, p95, max
     assert all(metric.unit == METRICS[metric.name].unit for metric in found)
 
 
