@@ -15,7 +15,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
@@ -47,7 +46,7 @@ from orchestrator.errors import BenchmatrixError, UsageError
 from orchestrator.metrics import Metric
 from orchestrator.status import CellStatus
 from orchestrator.store import migrations
-from orchestrator.store.rows import CellRow, RunRow
+from orchestrator.store.rows import CellColumns, CellRow, RunRow
 
 SCHEMA_VERSION = migrations.LATEST
 WRITE_ATTEMPTS = 4
@@ -127,34 +126,9 @@ Index("ix_runs_started_at", runs.c.started_at)
 
 
 @dataclass(frozen=True)
-class CellRecord:
-    """Everything stored about one finished cell."""
+class CellRecord(CellColumns):
+    """Everything stored about one finished cell: its columns and its measured metrics."""
 
-    run_id: str
-    config_hash: str
-    repeat: int
-    system: str
-    framework: str
-    version: str
-    variant: str
-    workload: str
-    model: str
-    dataset: str
-    batch_size: int
-    epochs: int
-    options: dict
-    config: dict
-    image: str
-    image_id: Optional[str]
-    status: CellStatus
-    exit_code: Optional[int]
-    started_at: datetime
-    finished_at: datetime
-    log_path: Optional[str]
-    result_path: Optional[str]
-    versions: dict
-    notes: list[str]
-    log_tail: Optional[str]
     metrics: list[Metric]
     data_provenance: Optional[dict] = None  # where the data came from, as the cell's result says
 

@@ -32,10 +32,10 @@ class RunRow:
 
 
 @dataclass(frozen=True)
-class CellRow:
-    """A `cells` row with its metrics (name → value); JSON columns decoded (None where stored empty)."""
+class CellColumns:
+    """A cell's columns, as `CellRecord` writes them and `CellRow` reads them back (JSON ones decoded;
+    None where a store holds none)."""
 
-    id: int
     run_id: str
     config_hash: str
     repeat: int
@@ -61,5 +61,12 @@ class CellRow:
     versions: Optional[dict[str, str]]
     notes: Optional[list[str]]
     log_tail: Optional[str]
+
+
+@dataclass(frozen=True)
+class CellRow(CellColumns):
+    """A stored cell as `Store.cell_rows` reads it: its id, its columns and its metrics (name → value)."""
+
+    id: int
     data_provenance: Optional[dict[str, Any]]
     metrics: dict[str, float] = field(default_factory=dict)
