@@ -40,7 +40,8 @@ import numpy as np
 from orchestrator.analysis.compare import Answer, Settings, answers
 from orchestrator.analysis.regress import looks
 from orchestrator.analysis.stats import pair_means, paired_decisions
-from orchestrator.render.table import SPEED
+from orchestrator.metrics import SPEED
+from orchestrator.status import CellStatus
 from orchestrator.store.database import Store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -190,10 +191,10 @@ def goals(found: dict, sequential: tuple[int, ...], tight: bool) -> list[str]:
 
 def measured_logs(store: Store, framework: str) -> np.ndarray:
     """log img/s of the ok cells of the newest detector run of `framework`."""
-    runs = [run for run in store.run_ids() if store.run_row(run)["spec_name"] == "detector"]
+    runs = [run for run in store.run_ids() if store.run_row(run).spec_name == "detector"]
     rows = [store.cell_rows(run) for run in runs]
-    rows = [cells for cells in rows if cells and cells[0]["framework"] == framework]
-    values = [row["metrics"][SPEED] for row in rows[-1] if row["status"] == "ok"] if rows else []
+    rows = [cells for cells in rows if cells and cells[0].framework == framework]
+    values = [row.metrics[SPEED] for row in rows[-1] if row.status == CellStatus.OK] if rows else []
     return np.log(np.array([v for v in values if v > 0]))
 
 

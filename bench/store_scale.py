@@ -17,8 +17,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from orchestrator.metrics import Metric
 from orchestrator.render import report
-from orchestrator.store.database import CellRecord, Metric, Store
+from orchestrator.status import CellStatus
+from orchestrator.store.database import CellRecord, Store
 
 FRAMEWORKS = {"tensorflow": 1.0, "pytorch": 1.4, "mxnet": 0.9, "keras-mxnet": 0.7, "jax": 1.2}
 WORKLOADS = {"mlp": 15000.0, "cnn": 900.0, "lenet": 4000.0, "resnet20": 300.0}
@@ -63,7 +65,7 @@ def synthetic_cells(run_id: str) -> list[CellRecord]:
                             config={"gpus": 0},
                             image=f"benchmatrix/{framework}:1-cpu",
                             image_id="sha256:synthetic",
-                            status="ok",
+                            status=CellStatus.OK,
                             exit_code=0,
                             started_at=T0,
                             finished_at=T0,

@@ -20,37 +20,51 @@ import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Optional
 
 from orchestrator.analysis import bisect, regress
 from orchestrator.analysis.compare import BrokenSide, Outcome, Settings, compare
-from orchestrator.render.table import SPEED
+from orchestrator.metrics import SPEED
+from orchestrator.status import CellStatus
+from orchestrator.store.rows import CellRow
 
 BASE = 1000.0  # img/s of GOOD
 
 
-def row(run: int, cell_id: int, version: str, value: float) -> dict:
-    """A stored cell as `select_cells` returns it, with only what the gate reads."""
-    return {
-        "id": cell_id,
-        "run_id": f"run{run}",
-        "status": "ok",
-        "metrics": {SPEED: value},
-        "framework": "mxnet",
-        "version": version,
-        "variant": "cpu",
-        "image": f"benchmatrix/mxnet:{version}-cpu",
-        "image_id": f"sha256:{version}",
-        "system": "cpu",
-        "workload": "mlp",
-        "model": "mlp",
-        "dataset": "fashion_mnist",
-        "batch_size": 32,
-        "epochs": 1,
-        "options": {},
-        "config": {},
-        "notes": [],
-    }
+def row(run: int, cell_id: int, version: str, value: float) -> CellRow:
+    """A stored cell as `select_cells` returns it, with only what the gate reads filled in."""
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    return CellRow(
+        id=cell_id,
+        run_id=f"run{run}",
+        config_hash=f"h{version}",
+        repeat=0,
+        system="cpu",
+        framework="mxnet",
+        version=version,
+        variant="cpu",
+        workload="mlp",
+        model="mlp",
+        dataset="fashion_mnist",
+        batch_size=32,
+        epochs=1,
+        options={},
+        config={},
+        image=f"benchmatrix/mxnet:{version}-cpu",
+        image_id=f"sha256:{version}",
+        status=CellStatus.OK,
+        exit_code=0,
+        started_at=at,
+        finished_at=at,
+        log_path=None,
+        result_path=None,
+        versions=None,
+        notes=[],
+        log_tail=None,
+        data_provenance=None,
+        metrics={SPEED: value},
+    )
 
 
 @dataclass
@@ -63,7 +77,7 @@ class SimBench:
     drift: float
     settings: Settings
     rng: random.Random
-    rows: dict[str, list[dict]] = field(default_factory=dict)  # run id → its two cells
+    rows: dict[str, list[CellRow]] = field(default_factory=dict)  # run id → its two cells
     runs_made: int = 0
 
     def build(self, version: str) -> Optional[BrokenSide]:
@@ -84,8 +98,8 @@ class SimBench:
         return f"run{run}"
 
     def judge(self, version: str, runs: list[str]) -> bisect.Judgement:
-        base = [r for run in runs for r in self.rows[run] if r["version"] == self.versions[0]]
-        cand = [r for run in runs for r in self.rows[run] if r["version"] == version]
+        base = [r for run in runs for r in self.rows[run] if r.version == self.versions[0]]
+        cand = [r for run in runs for r in self.rows[run] if r.version == version]
         return bisect.verdict(compare(base, cand, "build", self.settings, "good", version))
 
 

@@ -7,7 +7,9 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
+from orchestrator.status import CellStatus
 from orchestrator.store.database import CellRecord, Store
+from orchestrator.store.rows import CellRow, RunRow
 
 T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
 RUN_FIELDS = {
@@ -20,6 +22,7 @@ RUN_FIELDS = {
     "tool_version": "0",
     "host": "{}",
 }
+RUN = RunRow(id="run1", started_at=T0, finished_at=None, status="running", **RUN_FIELDS)  # as `Store.run_row` reads it
 CELL = CellRecord(
     run_id="run1",
     config_hash="cfg",
@@ -59,3 +62,10 @@ def add_run(store: Store, run_id: str = "run1", **fields: Any) -> Store:
 def cell(**fields: Any) -> CellRecord:
     """A cell record with placeholder facts, `fields` overriding them."""
     return replace(CELL, **fields)
+
+
+def row(**fields: Any) -> CellRow:
+    """A stored cell as the store reads it back (`Store.cell_rows`), `fields` overriding placeholders."""
+    record = {name: getattr(CELL, name) for name in CellRow.__dataclass_fields__ if hasattr(CELL, name)}
+    values: dict[str, Any] = {**record, "id": 1, "metrics": {}, "data_provenance": None, **fields}
+    return CellRow(**{**values, "status": CellStatus(values["status"])})

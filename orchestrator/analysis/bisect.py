@@ -42,13 +42,12 @@ from orchestrator.analysis.compare import (
     BrokenSide,
     Comparison,
     Outcome,
-    Selection,
     Settings,
     headline,
-    parse_selection,
 )
 from orchestrator.errors import UsageError
 from orchestrator.spec.catalog import Catalog, Family
+from orchestrator.store.queries import Selection, parse_selection
 
 VERDICTS = (Outcome.NO_REGRESSION, Outcome.REGRESSION)  # the two a step must end with for the search to go on
 

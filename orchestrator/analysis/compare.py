@@ -1,7 +1,7 @@
 """Is the candidate slower, less accurate or failing where the baseline was fine?
 
-Selections (`framework@version[-variant]`, a run id, an image id or tag) pick two sets of stored
-cells; cells are paired on everything but the selected dimension. Per pair, in log space with
+Selections (`framework@version[-variant]`, a run id, an image id or tag; store/queries.py) pick two
+sets of stored cells; cells are paired on everything but the selected dimension. Per pair, in log space with
 "slower by tau" meaning a shift of log(1 + tau) for time and throughput alike, there are three
 answers: *not slower* when the data rule out a slowdown of the threshold or more (the upper
 confidence bound is below it), *regression* when they show a slowdown (the lower bound is above 0)
@@ -15,16 +15,13 @@ is split over the gate's tests (Bonferroni), and both over the planned looks (al
 Failed repeats never enter a median; a status the baseline never had is a regression of its own.
 A side whose image never built, or whose cells all failed, is broken: nothing is compared.
 
-Everything below `select_cells` is pure (rows in, results and text out) and golden-tested.
+Everything here but `stored_design` is pure (rows in, verdicts out); render/compare.py writes the
+outputs (golden-tested). Which way a metric is better comes from the registry (orchestrator/metrics.py).
 """
 
 from __future__ import annotations
 
-import difflib
-import html
 import math
-import re
-import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from enum import Enum, IntEnum
@@ -32,7 +29,6 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sqlalchemy import select
 
 from orchestrator.analysis.stats import (
     Shift,
@@ -49,24 +45,14 @@ from orchestrator.analysis.stats import (
     summarize,
     unpaired_shift,
 )
-from orchestrator.backends.interference import DISTURBED
 from orchestrator.errors import UsageError
-from orchestrator.render.table import SPEED
-from orchestrator.spec.validate import NAME, VERSION
-from orchestrator.store.database import Store, cells
+from orchestrator.metrics import ACCURACY, DISTURBED, METRICS, SPEED, SPEED_METRICS, higher_is_better
+from orchestrator.status import CellStatus
+from orchestrator.store.database import Store
+from orchestrator.store.rows import CellRow
 
-ACCURACY = ("test_accuracy", "final_accuracy")
-# Metrics a regression is judged on, and whether higher is better.
-HIGHER_IS_BETTER = {
-    "train_img_per_s": True,
-    "inference_img_per_s": True,
-    "train_seconds": False,
-    "epoch_seconds_median": False,
-    "step_seconds_median": False,
-}
 BUILD_FIELDS = ("framework", "version", "variant", "image")
 IDENTITY_FIELDS = ("system", "framework", "workload", "model", "dataset", "batch_size", "epochs", "options")
-SHOWN_CHOICES = 8  # what an unknown selection lists of the store's holdings
 
 
 class Verdict(Enum):
@@ -96,15 +82,6 @@ class Outcome(Enum):
 
 
 @dataclass(frozen=True)
-class Selection:
-    kind: Literal["build", "run", "image"]
-    text: str
-    framework: Optional[str] = None
-    version: Optional[str] = None
-    variant: Optional[str] = None
-
-
-@dataclass(frozen=True)
 class Settings:
     metric: str = SPEED
     threshold: float = 0.05  # the slowdown that matters: "slower by tau" is a log shift of log(1 + tau)
@@ -114,8 +91,8 @@ class Settings:
     looks: tuple[int, ...] = ()  # rounds after which a sequential `regress` planned to look; () one look
 
     def __post_init__(self) -> None:
-        if self.metric not in HIGHER_IS_BETTER:
-            raise UsageError(f"--metric {self.metric}: expected one of {', '.join(HIGHER_IS_BETTER)}")
+        if self.metric not in SPEED_METRICS:
+            raise UsageError(f"--metric {self.metric}: expected one of {', '.join(SPEED_METRICS)}")
         for name, value in (("threshold", self.threshold), ("alpha", self.alpha)):
             if not 0 < value < 1:
                 raise UsageError(f"--{name} {value}: expected a number between 0 and 1")
@@ -227,49 +204,6 @@ class Comparison:
         return Outcome.NO_REGRESSION
 
 
-def parse_selection(text: str) -> Selection:
-    """`name@version[-variant]`, an image id (`sha256:...` or 12+ hex digits), an image tag
-    (`repo/name:tag`), or else a run id."""
-    if "@" in text:
-        name, _, rest = text.partition("@")
-        version, _, variant = rest.partition("-")
-        if (
-            not re.fullmatch(NAME, name)
-            or not re.fullmatch(VERSION, version)
-            or (variant and not re.fullmatch(NAME, variant))
-        ):
-            raise UsageError(f"selection {text!r}: expected framework@version or framework@version-variant")
-        return Selection("build", text, name, version, variant or None)
-    if text.startswith("sha256:") or re.fullmatch(r"[0-9a-f]{12,64}", text) or ":" in text:
-        return Selection("image", text)
-    return Selection("run", text)
-
-
-def select_cells(store: Store, selection: Selection, runs: list[str]) -> tuple[list[dict], list[str]]:
-    """The selection's cells, and the runs they came from (default: the newest run holding it)."""
-    if selection.kind == "run":
-        require_run(store, selection.text)
-        return store.cell_rows(selection.text), [selection.text]
-    for run_id in runs:
-        require_run(store, run_id)
-    chosen = (
-        runs or [run_id for run_id in reversed(store.run_ids()) if _matching(store.cell_rows(run_id), selection)][:1]
-    )
-    if not runs and chosen and (design := store.design(chosen[0])):  # all the rounds of that regress
-        chosen = [
-            run_id for run_id in store.run_ids() if (store.design(run_id) or {}).get("regress") == design["regress"]
-        ]
-    rows = [row for run_id in chosen for row in _matching(store.cell_rows(run_id), selection)]
-    if not rows:
-        where = f"runs {', '.join(runs)}" if runs else "the store"
-        held = _builds(store) if selection.kind == "build" else _images(store)
-        raise UsageError(
-            f"no cells of {selection.text} in {where}; the store holds {selection.kind}s "
-            f"{closest_first(selection.text, held)}"
-        )
-    return rows, chosen
-
-
 @dataclass(frozen=True)
 class StoredDesign:
     """What a `regress` stored with its rounds' runs: its id and planned looks."""
@@ -293,72 +227,34 @@ class StoredDesign:
 def stored_design(store: Store, runs: list[str]) -> Optional[StoredDesign]:
     """The design of these runs when all are rounds of one `regress`, so that `compare` on them
     spends alpha as `regress` did; None otherwise (one look at alpha)."""
-    designs = [store.design(run_id) for run_id in runs]
-    if not designs or None in designs or len({d["regress"] for d in designs}) != 1:
+    designs = [design for run_id in runs if (design := store.design(run_id))]
+    if not designs or len(designs) < len(runs) or len({d["regress"] for d in designs}) != 1:
         return None
     return StoredDesign(designs[0]["regress"], tuple(designs[0]["looks"]), designs[0].get("alpha"))
 
 
-def require_run(store: Store, run_id: str) -> None:
-    """Say "no run X" (and which runs there are, closest first) rather than anything about its kind."""
-    ids = store.run_ids()
-    if run_id not in ids:
-        raise UsageError(f"no run {run_id} in the store; it holds runs {closest_first(run_id, ids)}")
-
-
-def closest_first(text: str, names: list[str]) -> str:
-    """Up to `SHOWN_CHOICES` of `names`, the most similar to `text` first (difflib's ratio)."""
-    if not names:
-        return "(none)"
-    ranked = difflib.get_close_matches(text, names, n=SHOWN_CHOICES, cutoff=0.0)
-    more = f" and {len(names) - len(ranked)} more" if len(names) > len(ranked) else ""
-    return ", ".join(ranked) + more
-
-
-def _builds(store: Store) -> list[str]:
-    query = select(cells.c.framework, cells.c.version, cells.c.variant).distinct()
-    with store.engine.connect() as conn:
-        return sorted(f"{name}@{version}-{variant}" for name, version, variant in conn.execute(query))
-
-
-def _images(store: Store) -> list[str]:
-    with store.engine.connect() as conn:
-        return sorted(image for (image,) in conn.execute(select(cells.c.image).distinct()))
-
-
-def _matching(rows: list[dict], selection: Selection) -> list[dict]:
-    if selection.kind == "image":
-        text = selection.text
-        return [
-            r
-            for r in rows
-            if r["image"] == text
-            or (r["image_id"] or "").removeprefix("sha256:").startswith(text.removeprefix("sha256:"))
-        ]
-    return [
-        r
-        for r in rows
-        if r["framework"] == selection.framework
-        and r["version"] == selection.version
-        and selection.variant in (None, r["variant"])
-    ]
-
-
-def broken_side(rows: list[dict], side_name: Literal["baseline", "candidate"], selection: str) -> Optional[BrokenSide]:
+def broken_side(
+    rows: list[CellRow], side_name: Literal["baseline", "candidate"], selection: str
+) -> Optional[BrokenSide]:
     """A side whose image never built (its cells are stored as errors without an image id), or
     whose cells all failed: its "fixed" pairs would approve a build that never ran."""
-    unbuilt = sorted({row["image"] for row in rows if row["status"] == "error" and not row["image_id"]})
+    unbuilt = sorted({row.image for row in rows if row.status == CellStatus.ERROR and not row.image_id})
     if unbuilt:
-        why = next(row["notes"][0] for row in rows if row["image"] == unbuilt[0] and row["notes"])
+        why = next(row.notes[0] for row in rows if row.image == unbuilt[0] and row.notes)
         return BrokenSide(side_name, selection, Outcome.BUILD_FAILED, f"{', '.join(unbuilt)} never built ({why})")
-    if rows and all(row["status"] != "ok" for row in rows):
-        statuses = " ".join(f"{status}×{n}" for status, n in sorted(Counter(row["status"] for row in rows).items()))
+    if rows and all(row.status != CellStatus.OK for row in rows):
+        statuses = " ".join(f"{status}×{n}" for status, n in sorted(Counter(row.status for row in rows).items()))
         return BrokenSide(side_name, selection, Outcome.CELLS_FAILED, f"all {len(rows)} cells failed ({statuses})")
     return None
 
 
 def compare(
-    baseline_rows: list[dict], candidate_rows: list[dict], kind: str, settings: Settings, baseline: str, candidate: str
+    baseline_rows: list[CellRow],
+    candidate_rows: list[CellRow],
+    kind: str,
+    settings: Settings,
+    baseline: str,
+    candidate: str,
 ) -> Comparison:
     """Pair cells on everything but the selected dimension and judge each pair.
 
@@ -379,11 +275,11 @@ def compare(
     ignored = {"config_hash", "repeat", "plugins"}  # plugins: where their folders were; plugin_digests is what
     if kind != "run":
         ignored |= set(BUILD_FIELDS) - {"framework"}
-        if {row["framework"] for row in baseline_rows} != {row["framework"] for row in candidate_rows}:
+        if {row.framework for row in baseline_rows} != {row.framework for row in candidate_rows}:
             ignored |= {"framework", "options"}
     base_groups, cand_groups = _group(baseline_rows, ignored), _group(candidate_rows, ignored)
     matched = [key for key in base_groups if key in cand_groups]
-    shared = {row["run_id"] for row in baseline_rows} & {row["run_id"] for row in candidate_rows}
+    shared = {row.run_id for row in baseline_rows} & {row.run_id for row in candidate_rows}
     levels = settings.levels(len(shared), sum(_tests(base_groups[key][0], cand_groups[key][0]) for key in matched))
     pairs = sorted(
         (
@@ -409,48 +305,48 @@ def compare(
     )
 
 
-def _tests(baseline_rows: list[dict], candidate_rows: list[dict]) -> int:
+def _tests(baseline_rows: list[CellRow], candidate_rows: list[CellRow]) -> int:
     """The regression tests a pair adds to the gate's family: speed, and accuracy where both sides have it."""
     has_accuracy = all(
-        any(name in row["metrics"] for row in rows for name in ACCURACY) for rows in (baseline_rows, candidate_rows)
+        any(name in row.metrics for row in rows for name in ACCURACY) for rows in (baseline_rows, candidate_rows)
     )
     return 1 + has_accuracy
 
 
-def _group(rows: list[dict], ignored: set[str]) -> dict[tuple, tuple[list[dict], str]]:
-    groups: dict[tuple, tuple[list[dict], str]] = {}
+def _group(rows: list[CellRow], ignored: set[str]) -> dict[tuple, tuple[list[CellRow], str]]:
+    groups: dict[tuple, tuple[list[CellRow], str]] = {}
     for row in rows:
-        identity = {name: row[name] for name in (*IDENTITY_FIELDS, *BUILD_FIELDS)} | (row.get("config") or {})
+        identity = {name: getattr(row, name) for name in (*IDENTITY_FIELDS, *BUILD_FIELDS)} | (row.config or {})
         key = tuple(sorted((k, repr(v)) for k, v in identity.items() if k not in ignored))
         groups.setdefault(key, ([], _label(row)))[0].append(row)
     return groups
 
 
-def _label(row: dict) -> str:
-    options = ",".join(f"{k}={v}" for k, v in sorted((row["options"] or {}).items()))
-    return f"{row['system']}/{row['framework']}/{row['workload']}/bs{row['batch_size']}/e{row['epochs']}" + (
+def _label(row: CellRow) -> str:
+    options = ",".join(f"{k}={v}" for k, v in sorted((row.options or {}).items()))
+    return f"{row.system}/{row.framework}/{row.workload}/bs{row.batch_size}/e{row.epochs}" + (
         f"/{options}" if options else ""
     )
 
 
-def _pair_label(base: dict, cand: dict) -> str:
+def _pair_label(base: CellRow, cand: CellRow) -> str:
     """The baseline's label; across frameworks both sides' (their options differ, so neither's)."""
-    if base["framework"] == cand["framework"]:
+    if base.framework == cand.framework:
         return _label(base)
-    return _label({**base, "framework": f"{base['framework']}→{cand['framework']}", "options": None})
+    return _label(replace(base, framework=f"{base.framework}→{cand.framework}", options=None))
 
 
 INVALID = "no measurement"  # the status of an ok repeat whose value is 0, negative or not finite
 
 
-def side(rows: list[dict], metric: str) -> Side:
-    ok = [row for row in rows if row["status"] == "ok"]
-    values = [row["metrics"][metric] for row in ok if _measured(row, metric)]
-    accuracy_name = next((name for name in ACCURACY if any(name in row["metrics"] for row in ok)), None)
-    accuracies = [row["metrics"][accuracy_name] for row in ok if accuracy_name in row["metrics"]]
-    invalid = {id(row) for row in ok if metric in row["metrics"] and not _measured(row, metric)}
+def side(rows: list[CellRow], metric: str) -> Side:
+    ok = [row for row in rows if row.status == CellStatus.OK]
+    values = [row.metrics[metric] for row in ok if _measured(row, metric)]
+    accuracy_name = next((name for name in ACCURACY if any(name in row.metrics for row in ok)), None)
+    accuracies = [row.metrics[accuracy_name] for row in ok if accuracy_name in row.metrics]
+    invalid = {id(row) for row in ok if metric in row.metrics and not _measured(row, metric)}
     return Side(
-        Counter(INVALID if id(row) in invalid else row["status"] for row in rows),
+        Counter(INVALID if id(row) in invalid else row.status for row in rows),
         summarize(values),
         summarize(accuracies),
         tuple(values),
@@ -460,31 +356,31 @@ def side(rows: list[dict], metric: str) -> Side:
 
 def judge_undisturbed(
     label: str,
-    baseline_rows: list[dict],
-    candidate_rows: list[dict],
+    baseline_rows: list[CellRow],
+    candidate_rows: list[CellRow],
     settings: Settings,
     levels: Optional[Levels] = None,
 ) -> Pair:
     """`judge` without the disturbed repeats (other work on the cell's CPUs or GPUs, issue 17): the
     verdict leaves them out and its notes name them."""
-    left_out = {row["id"]: row for row in [*baseline_rows, *candidate_rows] if row["metrics"].get(DISTURBED)}
+    left_out = {row.id: row for row in [*baseline_rows, *candidate_rows] if row.metrics.get(DISTURBED)}
     pair = judge(
         label,
-        [row for row in baseline_rows if row["id"] not in left_out],
-        [row for row in candidate_rows if row["id"] not in left_out],
+        [row for row in baseline_rows if row.id not in left_out],
+        [row for row in candidate_rows if row.id not in left_out],
         settings,
         levels,
     )
     if not left_out:
         return pair
-    named = ", ".join(f"{_label(row)} repeat {row['repeat']} of run {row['run_id']}" for row in left_out.values())
+    named = ", ".join(f"{_label(row)} repeat {row.repeat} of run {row.run_id}" for row in left_out.values())
     return replace(pair, notes=(f"left out, disturbed: {named}", *pair.notes))
 
 
 def judge(
     label: str,
-    baseline_rows: list[dict],
-    candidate_rows: list[dict],
+    baseline_rows: list[CellRow],
+    candidate_rows: list[CellRow],
     settings: Settings,
     levels: Optional[Levels] = None,
 ) -> Pair:
@@ -494,7 +390,7 @@ def judge(
     levels = levels or settings.levels(0, 1)
     base, cand = side(baseline_rows, settings.metric), side(candidate_rows, settings.metric)
     invalid = _invalid_notes(baseline_rows, candidate_rows, settings.metric)
-    new_statuses = sorted(set(cand.statuses) - set(base.statuses) - {"ok"})
+    new_statuses = sorted(set(cand.statuses) - set(base.statuses) - {CellStatus.OK})
     if new_statuses:
         failed = ", ".join(f"{status} in {cand.statuses[status]} of {cand.total} repeats" for status in new_statuses)
         notes = (f"candidate: {failed}; the baseline never ended so", *invalid)
@@ -508,16 +404,22 @@ def judge(
         return Pair(label, base, cand, Verdict.FAILING_IN_BOTH, notes=("no ok candidate repeat", *invalid))
     accuracy, accuracy_p, accuracy_notes = _accuracy_verdict(base, cand, settings, levels)
     evidence = speed_evidence(baseline_rows, candidate_rows, settings, levels)
-    notes = [*invalid, *evidence.notes]
-    found = dict(change=evidence.change, shift=evidence.shift, rounds=evidence.rounds)
-    if evidence.verdict is Verdict.REGRESSION:
-        return Pair(label, base, cand, Verdict.REGRESSION, p_value=evidence.p_value, notes=tuple(notes), **found)
-    if accuracy is not None:
-        notes = [*accuracy_notes, *notes]
-        return Pair(label, base, cand, accuracy, p_value=accuracy_p, notes=tuple(notes), **found)
-    return Pair(
-        label, base, cand, evidence.verdict, p_value=evidence.p_value, notes=tuple(accuracy_notes + notes), **found
+    found = Pair(
+        label,
+        base,
+        cand,
+        evidence.verdict,
+        change=evidence.change,
+        p_value=evidence.p_value,
+        notes=(*accuracy_notes, *invalid, *evidence.notes),
+        shift=evidence.shift,
+        rounds=evidence.rounds,
     )
+    if evidence.verdict is Verdict.REGRESSION:
+        return replace(found, notes=(*invalid, *evidence.notes))
+    if accuracy is not None:
+        return replace(found, verdict=accuracy, p_value=accuracy_p)
+    return found
 
 
 @dataclass(frozen=True)
@@ -541,40 +443,40 @@ class Evidence:
     notes: tuple[str, ...] = ()
 
 
-def rounds(baseline_rows: list[dict], candidate_rows: list[dict], metric: str) -> list[Round]:
+def rounds(baseline_rows: list[CellRow], candidate_rows: list[CellRow], metric: str) -> list[Round]:
     """The pair's rounds, in run order. Both sides ran in one run on one machine state, so the
     per-round ratio cancels whatever drifts between rounds; a side's several ok repeats in a run
     enter as their mean in log space. Which side ran first comes from the row ids (stored in order)."""
     found = []
-    for run_id in dict.fromkeys(row["run_id"] for row in baseline_rows):
-        base = [row for row in baseline_rows if row["run_id"] == run_id]
-        cand = [row for row in candidate_rows if row["run_id"] == run_id]
+    for run_id in dict.fromkeys(row.run_id for row in baseline_rows):
+        base = [row for row in baseline_rows if row.run_id == run_id]
+        cand = [row for row in candidate_rows if row.run_id == run_id]
         base_logs, cand_logs = slower_logs(base, metric), slower_logs(cand, metric)
         if base_logs and cand_logs:
             ratio = sum(cand_logs) / len(cand_logs) - sum(base_logs) / len(base_logs)
-            found.append(Round(ratio, min(row["id"] for row in cand) > min(row["id"] for row in base), run_id))
+            found.append(Round(ratio, min(row.id for row in cand) > min(row.id for row in base), run_id))
     return found
 
 
-def slower_logs(rows: list[dict], metric: str) -> list[float]:
+def slower_logs(rows: list[CellRow], metric: str) -> list[float]:
     """The valid values of `metric` in log space, oriented so that higher is slower (log time, or
     minus log throughput): "slower by tau" is the same shift log(1 + tau) for every metric."""
-    sign = -1.0 if HIGHER_IS_BETTER[metric] else 1.0
-    return [sign * math.log(row["metrics"][metric]) for row in rows if _measured(row, metric)]
+    sign = -1.0 if higher_is_better(metric) else 1.0
+    return [sign * math.log(row.metrics[metric]) for row in rows if _measured(row, metric)]
 
 
-def _measured(row: dict, metric: str) -> bool:
-    value = row["metrics"].get(metric) if row["status"] == "ok" else None
+def _measured(row: CellRow, metric: str) -> bool:
+    value = row.metrics.get(metric) if row.status == CellStatus.OK else None
     return value is not None and math.isfinite(value) and value > 0
 
 
-def _invalid_notes(baseline_rows: list[dict], candidate_rows: list[dict], metric: str) -> list[str]:
+def _invalid_notes(baseline_rows: list[CellRow], candidate_rows: list[CellRow], metric: str) -> list[str]:
     """Name every ok repeat whose value is no measurement (0, negative, not finite): it is a failure."""
     return [
-        f"{name} run {row['run_id']} repeat {row['repeat']}: {metric} = {row['metrics'][metric]} is no measurement"
+        f"{name} run {row.run_id} repeat {row.repeat}: {metric} = {row.metrics[metric]} is no measurement"
         for name, rows in (("baseline", baseline_rows), ("candidate", candidate_rows))
         for row in rows
-        if row["status"] == "ok" and metric in row["metrics"] and not _measured(row, metric)
+        if row.status == CellStatus.OK and metric in row.metrics and not _measured(row, metric)
     ]
 
 
@@ -585,7 +487,7 @@ def in_both_orders(paired: list[Round]) -> bool:
 
 
 def speed_evidence(
-    baseline_rows: list[dict], candidate_rows: list[dict], settings: Settings, levels: Levels
+    baseline_rows: list[CellRow], candidate_rows: list[CellRow], settings: Settings, levels: Levels
 ) -> Evidence:
     """Paired rounds in both orders get the signed-rank test on pair-means; anything else (two
     arbitrary runs, rounds all in one order) the rank-sum test on the pooled repeats."""
@@ -635,7 +537,7 @@ def _paired_evidence(paired: list[Round], settings: Settings, levels: Levels) ->
 
 
 def _unpaired_evidence(
-    baseline_rows: list[dict], candidate_rows: list[dict], paired: int, settings: Settings, levels: Levels
+    baseline_rows: list[CellRow], candidate_rows: list[CellRow], paired: int, settings: Settings, levels: Levels
 ) -> Evidence:
     base, cand = slower_logs(baseline_rows, settings.metric), slower_logs(candidate_rows, settings.metric)
     notes = _order_note(baseline_rows, candidate_rows)
@@ -701,10 +603,10 @@ def _settle_note(shift: Shift, settings: Settings, levels: Levels) -> str:
     """Why the pair is inconclusive, and how many rounds (repeats) would settle it if the change
     and the noise stayed as measured."""
     if shift.estimate < settings.margin:
-        why = f"upper bound {_percent(shift.high)}: a slowdown of {settings.threshold:.0%} is not ruled out"
+        why = f"upper bound {percent(shift.high)}: a slowdown of {settings.threshold:.0%} is not ruled out"
         gap, level = settings.margin - shift.estimate, levels.passing
     else:
-        why = f"lower bound {_percent(shift.low)}: no slowdown at all is not ruled out"
+        why = f"lower bound {percent(shift.low)}: no slowdown at all is not ruled out"
         gap, level = shift.estimate, levels.regression
     paired = shift.test is Test.SIGNED_RANK
     needed = pairs_needed(shift.spread * (1.0 if paired else math.sqrt(2)), gap, level)
@@ -714,14 +616,14 @@ def _settle_note(shift: Shift, settings: Settings, levels: Levels) -> str:
     return f"inconclusive: {why}; ~{per * needed} {unit} would settle it at this noise (alpha {level:.3g})"
 
 
-def _order_note(baseline_rows: list[dict], candidate_rows: list[dict]) -> list[str]:
+def _order_note(baseline_rows: list[CellRow], candidate_rows: list[CellRow]) -> list[str]:
     """Rounds (runs holding both sides) in which the candidate always ran second leave an order
     effect (a warmer machine, a fuller page cache) free to pose as a regression; `regress` alternates."""
-    rounds = {row["run_id"] for row in baseline_rows} & {row["run_id"] for row in candidate_rows}
+    rounds = {row.run_id for row in baseline_rows} & {row.run_id for row in candidate_rows}
     if len(rounds) < 2:
         return []
-    first = {run: min(row["id"] for row in baseline_rows if row["run_id"] == run) for run in rounds}
-    if all(row["id"] > first[row["run_id"]] for row in candidate_rows if row["run_id"] in rounds):
+    first = {run: min(row.id for row in baseline_rows if row.run_id == run) for run in rounds}
+    if all(row.id > first[row.run_id] for row in candidate_rows if row.run_id in rounds):
         return [f"the candidate ran second in all {len(rounds)} rounds: an order effect is not ruled out"]
     return []
 
@@ -755,47 +657,9 @@ def _enough_repeats(alpha: float) -> int:
     return next(n for n in range(2, 100) if smallest_rank_sum_p(n, n) <= alpha)
 
 
-def _fmt(summary: Optional[Summary]) -> str:
-    if summary is None:
-        return "--"
-    cv = f" ±{summary.cv:.1%}" if summary.cv is not None else ""
-    return f"{summary.median:,.1f}{cv} (n={summary.n})"
-
-
-def _statuses(s: Side) -> str:
-    return " ".join(f"{status}×{count}" for status, count in sorted(s.statuses.items()))
-
-
-def _slowdown(pair: Pair) -> str:
-    """The change with its confidence interval: "+10.2% [+4.1%, +16.0%]" (positive: slower)."""
-    if pair.change is None:
-        return "--"
-    if pair.shift is None:
-        return f"{pair.change:+.1%}"
-    return f"{pair.change:+.1%} [{_percent(pair.shift.low)}, {_percent(pair.shift.high)}]"
-
-
-def _percent(bound: float) -> str:
+def percent(bound: float) -> str:
     """A log-space bound as a slowdown; ±∞ where the test cannot reach its level."""
     return f"{math.expm1(bound):+.1%}" if math.isfinite(bound) else ("+∞" if bound > 0 else "-∞")
-
-
-def rows_for_display(result: Comparison) -> list[dict[str, str]]:
-    """The table every output shares: one row per pair, values as text."""
-    return [
-        {
-            "cell": pair.label,
-            "baseline": _fmt(pair.baseline.metric),
-            "candidate": _fmt(pair.candidate.metric),
-            "slower by [CI]": _slowdown(pair),
-            "rounds": pair.rounds or "--",
-            "p": f"{pair.p_value:.4f}" if pair.p_value is not None else "--",
-            "verdict": pair.verdict.value,
-            "statuses": f"{_statuses(pair.baseline)} → {_statuses(pair.candidate)}",
-            "notes": "; ".join(pair.notes),
-        }
-        for pair in result.pairs
-    ]
 
 
 def headline(result: Comparison) -> str:
@@ -813,7 +677,7 @@ def headline(result: Comparison) -> str:
 def method_note(result: Comparison) -> str:
     """How the verdicts were reached, with the levels this look used."""
     settings, levels = result.settings, result.levels
-    direction = "higher" if HIGHER_IS_BETTER[settings.metric] else "lower"
+    direction = METRICS[settings.metric].direction.value
     note = (
         f"metric {settings.metric} ({direction} is better), medians over ok repeats ±CV; slower by: the candidate's "
         f"slowdown (Hodges-Lehmann in log space; pairs of rounds in opposite orders: Wilcoxon signed-rank, else "
@@ -835,81 +699,3 @@ def method_note(result: Comparison) -> str:
     )
 
 
-def to_markdown(result: Comparison) -> str:
-    lines = [f"## {headline(result)}", "", method_note(result)]
-    lines += ["", result.design] if result.design else []
-    if result.broken:
-        return "\n".join(lines + [""] + [f"- {b}" for b in result.broken]) + "\n"
-    rows = rows_for_display(result)
-    columns = list(rows[0]) if rows else []
-    lines += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(row[c].replace("|", "\\|") for c in columns) + " |" for row in rows]
-    for title, labels in (
-        ("only in the baseline", result.only_baseline),
-        ("only in the candidate", result.only_candidate),
-    ):
-        if labels:
-            lines += ["", f"Unmatched cells, {title}: " + ", ".join(labels)]
-    return "\n".join(lines) + "\n"
-
-
-def junit_kind(result: Comparison, pair: Pair) -> Optional[str]:
-    """The JUnit element a pair gets: regressions fail, an inconclusive pair is an error (skipped
-    only under --allow-inconclusive), pairs with one side failing throughout are skipped."""
-    if pair.failing:
-        return "failure"
-    if pair.verdict is Verdict.INCONCLUSIVE:
-        return "skipped" if result.settings.allow_inconclusive else "error"
-    return "skipped" if pair.verdict in UNJUDGED else None
-
-
-def to_junit(result: Comparison) -> str:
-    """JUnit XML: one testcase per pair, or per broken side (an error); it fails when the exit code does."""
-    kinds = [junit_kind(result, pair) for pair in result.pairs]
-    suite = ET.Element(
-        "testsuite",
-        name=f"benchmatrix compare {result.candidate} vs {result.baseline}",
-        tests=str(len(result.pairs) + len(result.broken)),
-        failures=str(kinds.count("failure")),
-        errors=str(kinds.count("error") + len(result.broken)),
-        skipped=str(kinds.count("skipped")),
-    )
-    for broken in result.broken:
-        case = ET.SubElement(
-            suite, "testcase", classname="benchmatrix.compare", name=f"{broken.side} {broken.selection}"
-        )
-        ET.SubElement(case, "error", message=broken.outcome.value.lower()).text = str(broken)
-    for pair, row, kind in zip(result.pairs, rows_for_display(result), kinds):
-        case = ET.SubElement(suite, "testcase", classname="benchmatrix.compare", name=pair.label)
-        text = (
-            f"baseline {row['baseline']}, candidate {row['candidate']}, slower by {row['slower by [CI]']}, "
-            f"{row['rounds']}, p {row['p']}; {row['statuses']}; {row['notes']}"
-        )
-        if kind:
-            ET.SubElement(case, kind, message=pair.verdict.value).text = text
-        else:
-            ET.SubElement(case, "system-out").text = f"{pair.verdict.value}: {text}"
-    ET.indent(suite)
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
-
-
-def to_html(result: Comparison) -> str:
-    """A standalone HTML page of the same table, headline and method (for CI artefacts)."""
-    rows = rows_for_display(result)
-    head = "".join(f"<th>{html.escape(column)}</th>" for column in (rows[0] if rows else []))
-    body = "".join(
-        f'<tr class="{html.escape(pair.verdict.name.lower())}">'
-        + "".join(f"<td>{html.escape(value)}</td>" for value in row.values())
-        + "</tr>"
-        for pair, row in zip(result.pairs, rows)
-    )
-    broken = "".join(f"<li>{html.escape(str(b))}</li>" for b in result.broken)
-    design = f"<p>{html.escape(result.design)}</p>" if result.design else ""
-    return (
-        f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(headline(result))}</title>'
-        "<style>td,th{border:1px solid #ccc;padding:2px 6px}table{border-collapse:collapse}"
-        ".regression,.new_failure,.accuracy_regression{background:#fdd}.inconclusive{background:#ffd}</style></head>"
-        f"<body><h2>{html.escape(headline(result))}</h2><p>{html.escape(method_note(result))}</p>{design}"
-        + (f"<ul>{broken}</ul>" if broken else f"<table><tr>{head}</tr>{body}</table>")
-        + "</body></html>\n"
-    )

@@ -17,14 +17,15 @@ import pandas as pd
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import func, select
 
-from orchestrator.analysis.compare import closest_first
 from orchestrator.backends.interference import DISTURBED
 from orchestrator.errors import UsageError
+from orchestrator.metrics import SPEED
 from orchestrator.render import plots
 from orchestrator.render.report import summaries
-from orchestrator.render.table import SPEED
 from orchestrator.spec.validate import NAME, VERSION
 from orchestrator.store.database import Store, cells, metrics, runs
+from orchestrator.store.queries import closest_first
+from orchestrator.store.rows import CellRow
 
 SERIES = ["system", "workload", "series", "version"]
 
@@ -100,7 +101,7 @@ def stored_cells(store: Store, framework: str, metric: str = SPEED) -> pd.DataFr
             cells.c.batch_size,
             cells.c.options,
             cells.c.status,
-            func.coalesce(cells.c.host, runs.c.host).label("host"),  # the cell's machine; before schema 4 the run's
+            func.coalesce(cells.c.host, runs.c.host).label("host"),  # the cell's machine; before schema 5 the run's
             metrics.c.value,
             flags.c.value.label("disturbed"),
         )
@@ -192,10 +193,10 @@ def build(store: Store, wanted: HistoryRange) -> History:
     return History(wanted, table, figures)
 
 
-def for_run(store: Store, rows: list[dict]) -> list[History]:
+def for_run(store: Store, rows: list[CellRow]) -> list[History]:
     """The report's history section: each framework of the run whose store holds several versions of it."""
     found = []
-    for framework in dict.fromkeys(row["framework"] for row in rows):
+    for framework in dict.fromkeys(row.framework for row in rows):
         history = build(store, HistoryRange(framework))
         if history.table["version"].nunique() > 1:
             found.append(history)

@@ -23,16 +23,18 @@ from typing import Callable, Literal, Optional
 import yaml
 from rich.console import Console
 
-from orchestrator.analysis.compare import BrokenSide, Comparison, Outcome, Selection, Settings, compare, select_cells
+from orchestrator.analysis.compare import BrokenSide, Comparison, Outcome, Settings, compare
 from orchestrator.backends.discovery import ContainerDiscoverer
 from orchestrator.backends.engine import connect
+from orchestrator.clock import now
 from orchestrator.errors import BuildFailed, UsageError
 from orchestrator.images.build import BuildOptions, ensure_image
 from orchestrator.run.plan import Filters, plan
 from orchestrator.run.runner import RunRequest, RunSummary, run_matrix
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.spec.matrix import FrameworkSel, load_spec, require_system
-from orchestrator.store.database import Store, now
+from orchestrator.store.database import Store
+from orchestrator.store.queries import Selection, select_cells
 
 DEFAULT_SPEC = Path("matrices/regress.yaml")
 MAX_ROUNDS = 100

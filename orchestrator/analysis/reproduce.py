@@ -25,17 +25,18 @@ from sqlalchemy import func, select
 from orchestrator import __version__
 from orchestrator.analysis.stats import Summary, summarize
 from orchestrator.backends import hostinfo
-from orchestrator.backends.interference import DISTURBED
 from orchestrator.backends.local import LocalBackend, host_resources
 from orchestrator.errors import NotReproducible, UsageError
-from orchestrator.render.table import SPEED
+from orchestrator.metrics import DISTURBED, SPEED
 from orchestrator.run.execute import Execution
 from orchestrator.run.interrupts import interrupt_guard
 from orchestrator.run.plan import Cell
 from orchestrator.run.plugins import folder_digest
 from orchestrator.run.runner import new_run_id
 from orchestrator.run.scheduler import Allocator
+from orchestrator.status import CellStatus
 from orchestrator.store.database import Store, cells
+from orchestrator.store.rows import CellRow, RunRow
 from workloads.datasets import provenance, synthetic
 from workloads.datasets import spec as dataset_spec
 
@@ -46,10 +47,10 @@ HOST_FIELDS = ("hostname", "cpu_model", "cores", "memory_bytes", "os", "kernel",
 class StoredCell:
     """The cell to reproduce, the run it came from, and its repeats there (the stored noise)."""
 
-    row: dict
+    row: CellRow
     cell: Cell
-    run: dict
-    repeats: list[dict]
+    run: RunRow
+    repeats: list[CellRow]
 
 
 def load(store: Store, text: str) -> StoredCell:
@@ -65,14 +66,14 @@ def load(store: Store, text: str) -> StoredCell:
         held = f"cell ids 1 to {newest}" if newest else "no cells"
         raise UsageError(f"reproduce {text}: no cell {text} in the store {store.where}; it holds {held}")
     rows = store.cell_rows(run_id)
-    row = next(r for r in rows if r["id"] == int(text))
-    repeats = [r for r in rows if r["config_hash"] == row["config_hash"]]
+    row = next(r for r in rows if r.id == int(text))
+    repeats = [r for r in rows if r.config_hash == row.config_hash]
     return StoredCell(row, rebuilt_cell(row), store.run_row(run_id), repeats)
 
 
-def rebuilt_cell(row: dict) -> Cell:
+def rebuilt_cell(row: CellRow) -> Cell:
     """The plan's Cell from the stored config, checked against the stored config hash."""
-    config = row["config"] or {}
+    config = row.config or {}
     names = {f.name for f in dataclasses.fields(Cell)}
     values = {key: value for key, value in config.items() if key in names}
     values["options"] = tuple((key, value) for key, value in values.get("options") or ())
@@ -83,25 +84,25 @@ def rebuilt_cell(row: dict) -> Cell:
     try:
         cell = Cell(**values)
     except TypeError as exc:
-        raise NotReproducible(f"cell {row['id']}: its stored configuration is incomplete ({exc})") from exc
-    if cell.config_hash != row["config_hash"]:
+        raise NotReproducible(f"cell {row.id}: its stored configuration is incomplete ({exc})") from exc
+    if cell.config_hash != row.config_hash:
         raise NotReproducible(
-            f"cell {row['id']}: its stored configuration rebuilds config hash {cell.config_hash}, not the stored "
-            f"{row['config_hash']} (stored by another version of benchmatrix): it cannot be run as it was"
+            f"cell {row.id}: its stored configuration rebuilds config hash {cell.config_hash}, not the stored "
+            f"{row.config_hash} (stored by another version of benchmatrix): it cannot be run as it was"
         )
     for folder, digest in zip(cell.plugins, cell.plugin_digests):
         if not Path(folder).is_dir() or folder_digest(Path(folder)) != digest:
             raise NotReproducible(
-                f"cell {row['id']}: its plugin folder {folder} is gone or its files changed since (sha256 {digest})"
+                f"cell {row.id}: its plugin folder {folder} is gone or its files changed since (sha256 {digest})"
             )
     return cell
 
 
-def check_image(client: docker.DockerClient, row: dict) -> str:
+def check_image(client: docker.DockerClient, row: CellRow) -> str:
     """The stored image id, still here and still what the cell's tag names; else why not."""
-    stored, tag = row["image_id"], row["image"]
+    stored, tag = row.image_id, row.image
     if not stored:
-        raise NotReproducible(f"cell {row['id']} never had an image (its image did not build: {row['status']})")
+        raise NotReproducible(f"cell {row.id} never had an image (its image did not build: {row.status})")
     try:
         current: Optional[str] = client.images.get(tag).id
     except docker.errors.ImageNotFound:
@@ -110,10 +111,10 @@ def check_image(client: docker.DockerClient, row: dict) -> str:
     try:
         client.images.get(stored)
     except docker.errors.ImageNotFound:
-        raise NotReproducible(f"cell {row['id']}: its image {stored} is gone ({now_names})") from None
+        raise NotReproducible(f"cell {row.id}: its image {stored} is gone ({now_names})") from None
     if current != stored:
         raise NotReproducible(
-            f"cell {row['id']}: {now_names}, not the stored image {stored}: the cell's tag was rebuilt or retagged "
+            f"cell {row.id}: {now_names}, not the stored image {stored}: the cell's tag was rebuilt or retagged "
             "since, so the catalog no longer describes that image"
         )
     return stored
@@ -129,15 +130,15 @@ def data_now(cell: Cell, data_dir: Path) -> dict:
 
 def check_data(stored: StoredCell, data_dir: Path) -> None:
     """Refuse when the data the cell would read is not what it read then."""
-    before, now = stored.row["data_provenance"], data_now(stored.cell, data_dir)
+    before, now = stored.row.data_provenance, data_now(stored.cell, data_dir)
     if before is None:
         raise NotReproducible(
-            f"cell {stored.row['id']} stored no data provenance (it did not end ok): nothing to match"
+            f"cell {stored.row.id} stored no data provenance (it did not end ok): nothing to match"
         )
     if before != now:
         keys = sorted(key for key in set(before) | set(now) if before.get(key) != now.get(key))
         raise NotReproducible(
-            f"cell {stored.row['id']}: the data under {data_dir / stored.cell.dataset} is not what it read then "
+            f"cell {stored.row.id}: the data under {data_dir / stored.cell.dataset} is not what it read then "
             f"({', '.join(keys)} differ: stored {json.dumps({k: before.get(k) for k in keys})}, "
             f"now {json.dumps({k: now.get(k) for k in keys})}); pass the --data-dir it ran with"
         )
@@ -155,8 +156,8 @@ def host_facts(host: dict) -> dict[str, str]:
 
 
 def recorded_host(stored: StoredCell) -> dict:
-    """The machine that ran the stored cell: its own record (a Slurm cell's node), else its run's (before schema 4)."""
-    return stored.row.get("host") or json.loads(stored.run.get("host") or "{}")
+    """The machine that ran the stored cell: its own record (a Slurm cell's node), else its run's (before schema 5)."""
+    return stored.row.host or json.loads(stored.run.host or "{}")
 
 
 def host_differences(before: dict, now: dict) -> list[tuple[str, str, str, bool]]:
@@ -186,13 +187,13 @@ class Reproduction:
         return f"{change:+.1%} against the stored median, {where} the stored repeats' range ({noise})"
 
 
-def values(rows: list[dict], metric: str = SPEED) -> list[float]:
+def values(rows: list[CellRow], metric: str = SPEED) -> list[float]:
     """The ok, undisturbed repeats' values: a repeat with other work beside it says nothing of the cell
     (`compare` leaves it out the same way)."""
     return [
-        row["metrics"][metric]
+        row.metrics[metric]
         for row in rows
-        if row["status"] == "ok" and metric in row["metrics"] and not row["metrics"].get(DISTURBED)
+        if row.status == CellStatus.OK and metric in row.metrics and not row.metrics.get(DISTURBED)
     ]
 
 
@@ -212,9 +213,9 @@ def run(
     host = hostinfo.host_info(client)
     store.create_run(
         run_id,
-        spec_name=f"reproduce-{stored.row['id']}",
-        spec_path=stored.run["spec_path"],
-        spec_hash=stored.run["spec_hash"],
+        spec_name=f"reproduce-{stored.row.id}",
+        spec_path=stored.run.spec_path,
+        spec_hash=stored.run.spec_hash,
         reference=cell.framework,
         system=cell.system,
         command=json.dumps(sys.argv),
@@ -244,6 +245,6 @@ def run(
         run_id,
         summarize(values(stored.repeats)),
         summarize(values(rows)),
-        [row["status"] for row in rows],
+        [row.status for row in rows],
         host_differences(recorded_host(stored), host),
     )

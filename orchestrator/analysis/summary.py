@@ -15,6 +15,9 @@ from typing import Optional
 
 import numpy as np
 
+from orchestrator.status import CellStatus
+from orchestrator.store.rows import CellRow
+
 
 @dataclass(frozen=True)
 class RepeatSummary:
@@ -54,23 +57,23 @@ def summarize_series(values: Sequence[float]) -> SeriesSummary:
     return SeriesSummary(mean=float(mean(values)), p95=percentile(values, 95), max=float(max(values)))
 
 
-def repeat_groups(rows: list[dict], metric: str) -> list[dict]:
+def repeat_groups(rows: list[CellRow], metric: str) -> list[dict]:
     """One record per cell configuration (config hash) with `metric` summarised over its ok repeats."""
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[CellRow]] = {}
     for row in rows:
-        groups.setdefault(row["config_hash"], []).append(row)
+        groups.setdefault(row.config_hash, []).append(row)
     records = []
     for group in groups.values():
         first = group[0]
-        values = [row["metrics"][metric] for row in group if row["status"] == "ok" and metric in row["metrics"]]
+        values = [row.metrics[metric] for row in group if row.status == CellStatus.OK and metric in row.metrics]
         summary = summarize_repeats(values) if values else None
         records.append(
             {
-                "system": first["system"],
-                "framework": f"{first['framework']}@{first['version']}-{first['variant']}",
-                "workload": first["workload"],
-                "batch": first["batch_size"],
-                "options": ",".join(f"{k}={v}" for k, v in sorted((first["options"] or {}).items())),
+                "system": first.system,
+                "framework": f"{first.framework}@{first.version}-{first.variant}",
+                "workload": first.workload,
+                "batch": first.batch_size,
+                "options": ",".join(f"{k}={v}" for k, v in sorted((first.options or {}).items())),
                 "ok": len(values),
                 "repeats": len(group),
                 "summary": summary,

@@ -7,9 +7,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
+from orchestrator.metrics import Metric
 from orchestrator.run.plan import Cell
 from orchestrator.run.scheduler import Placement
-from orchestrator.store.database import Metric
 from workloads.contract import RunArgs
 from workloads.frameworks import option_text
 from workloads.ops import OPS_MODEL

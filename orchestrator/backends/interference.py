@@ -23,7 +23,7 @@ from typing import Optional, Protocol
 import numpy as np
 import pynvml
 
-from orchestrator.store.database import Metric
+from orchestrator.metrics import DISTURBED, Metric, measured
 
 PROC_STAT = Path("/proc/stat")
 PROC_LOADAVG = Path("/proc/loadavg")
@@ -50,7 +50,6 @@ SLOWDOWNS = {
     pynvml.nvmlClocksThrottleReasonHwPowerBrakeSlowdown: "power brake",
 }
 GIB_MB = 1024.0
-DISTURBED = "disturbed"  # metric: 1 when other work or a throttled GPU disturbed the cell (its notes say how)
 DISTURBED_PREFIX = "disturbed: "
 
 
@@ -120,13 +119,13 @@ class CpuInterference:
 
     def metrics(self) -> list[Metric]:
         found = [
-            Metric("cpu_other_cpus_mean", self.other_mean, "CPUs"),
-            Metric("cpu_other_cpus_max", self.other_peak, "CPUs"),
-            Metric("cell_cpus_mean", self.cell_cpus, "CPUs"),
-            Metric("cell_cpus_allowed", float(self.allowed), "CPUs"),
-            Metric("cpu_steal_cpus_mean", self.steal_mean, "CPUs"),
+            measured("cpu_other_cpus_mean", self.other_mean),
+            measured("cpu_other_cpus_max", self.other_peak),
+            measured("cell_cpus_mean", self.cell_cpus),
+            measured("cell_cpus_allowed", float(self.allowed)),
+            measured("cpu_steal_cpus_mean", self.steal_mean),
         ]
-        return found + ([Metric("host_load1_max", self.load1_max, "1")] if self.load1_max is not None else [])
+        return found + ([measured("host_load1_max", self.load1_max)] if self.load1_max is not None else [])
 
 
 def _spanning(samples: Sequence[CpuSample], start: float, end: float) -> list[CpuSample]:
@@ -232,12 +231,12 @@ def gpu_metrics(found: Sequence[GpuInterference]) -> list[Metric]:
     if not found:
         return []
     metrics = [
-        Metric("gpu_other_processes_max", float(max(len(g.others) for g in found)), "count"),
-        Metric("gpu_other_mem_mb_max", max(max(g.others.values(), default=0.0) for g in found), "MB"),
-        Metric("gpu_throttled_pct", 100.0 * max(g.throttled_share for g in found), "%"),
+        measured("gpu_other_processes_max", float(max(len(g.others) for g in found))),
+        measured("gpu_other_mem_mb_max", max(max(g.others.values(), default=0.0) for g in found)),
+        measured("gpu_throttled_pct", 100.0 * max(g.throttled_share for g in found)),
     ]
     clocks = [g.clock_share for g in found if g.clock_share is not None]
-    return metrics + ([Metric("gpu_sm_clock_pct_of_max_mean", 100.0 * min(clocks), "%")] if clocks else [])
+    return metrics + ([measured("gpu_sm_clock_pct_of_max_mean", 100.0 * min(clocks))] if clocks else [])
 
 
 def verdict(cpu: Optional[CpuInterference], gpus: Sequence[GpuInterference]) -> tuple[list[Metric], list[str]]:
@@ -247,4 +246,4 @@ def verdict(cpu: Optional[CpuInterference], gpus: Sequence[GpuInterference]) -> 
     reasons = ([cpu.reason()] if cpu is not None and cpu.disturbed else []) + [
         text for gpu in gpus for text in gpu.reasons_text()
     ]
-    return [Metric(DISTURBED, float(bool(reasons)), "flag")], [DISTURBED_PREFIX + text for text in reasons]
+    return [measured(DISTURBED, float(bool(reasons)))], [DISTURBED_PREFIX + text for text in reasons]

@@ -43,7 +43,7 @@ from orchestrator.backends.interference import (
     gpu_interference,
     load1,
 )
-from orchestrator.store.database import Metric
+from orchestrator.metrics import ENERGY, IMG_PER_JOULE, SAMPLED, SERIES_STATS, Metric, measured
 from workloads.result import TrainWindow
 
 GPU_SERIES = "gpu.csv"
@@ -81,7 +81,6 @@ class ContainerSample:
     host_steal_s: Optional[float] = None  # of it, time stolen by the hypervisor
 
 
-UNITS = {"util_pct": "%", "mem_used_mb": "MB", "power_w": "W", "sm_clock_mhz": "MHz", "temp_c": "C", "cpu_pct": "%"}
 
 
 class Nvml:
@@ -184,11 +183,7 @@ def series_metrics(prefix: str, samples: Sequence[Any], names: Sequence[str]) ->
         if not values:
             continue
         summary = summarize_series(values)
-        found += [
-            Metric(f"{prefix}_{name}_mean", summary.mean, UNITS[name]),
-            Metric(f"{prefix}_{name}_p95", summary.p95, UNITS[name]),
-            Metric(f"{prefix}_{name}_max", summary.max, UNITS[name]),
-        ]
+        found += [measured(f"{prefix}_{name}_{stat}", getattr(summary, stat)) for stat in SERIES_STATS]
     return found
 
 
@@ -244,8 +239,8 @@ def window_metrics(
         gpu, stats = within(gpu, window), within(stats, window)
         if gpu or stats:
             notes.append(f"monitoring summaries cover the {window.seconds:.1f} s timed training window")
-    metrics = series_metrics("gpu", gpu, ["util_pct", "mem_used_mb", "power_w", "sm_clock_mhz", "temp_c"])
-    metrics += series_metrics("container", stats, ["cpu_pct", "mem_used_mb"])
+    metrics = series_metrics("gpu", gpu, list(SAMPLED["gpu"]))
+    metrics += series_metrics("container", stats, list(SAMPLED["container"]))
     return metrics, notes
 
 
@@ -299,7 +294,7 @@ class CellMonitor:
             notes.append(how)
             if joules is not None and joules > 0:
                 per_joule = window.samples / joules
-                metrics += [Metric("energy_j", joules, "J"), Metric("train_img_per_joule", per_joule, "img/J")]
+                metrics += [measured(ENERGY, joules), measured(IMG_PER_JOULE, per_joule)]
         if window is not None:
             found, said = self._interference(window)
             metrics, notes = metrics + found, notes + said

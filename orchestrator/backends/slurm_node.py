@@ -30,11 +30,11 @@ from orchestrator.backends.local import LocalBackend
 from orchestrator.bundle.files import write_stream
 from orchestrator.errors import SpecError
 from orchestrator.images.cuda import unsupported_gpus
+from orchestrator.metrics import Metric
 from orchestrator.run.interrupts import interrupt_guard
 from orchestrator.run.plan import Cell
 from orchestrator.run.scheduler import Placement, format_cpuset
 from orchestrator.spec.catalog import load_catalog
-from orchestrator.store.database import Metric
 
 JOB_FILE = "slurm-job.json"
 OUTCOME_FILE = "slurm-outcome.json"

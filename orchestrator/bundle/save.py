@@ -24,13 +24,13 @@ from orchestrator import __version__
 from orchestrator.backends.engine import CellContainer, ContainerSpec
 from orchestrator.bundle.files import byte_progress, copy_file, write_stream
 from orchestrator.bundle.manifest import FORMAT, MANIFEST_NAME, DatasetEntry, FileEntry, ImageEntry, Manifest, Role
+from orchestrator.clock import now
 from orchestrator.errors import BenchmatrixError, UsageError
 from orchestrator.images import build as images
 from orchestrator.progress import step
 from orchestrator.run import data
 from orchestrator.run.plan import parse_framework_filter
 from orchestrator.spec.catalog import Catalog, ImageSpec, load_catalog
-from orchestrator.store.database import now
 
 BUNDLE_LABEL = "benchmatrix.bundle"
 VERSIONS_MARKER = "BENCHMATRIX_VERSIONS="

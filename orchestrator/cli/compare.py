@@ -14,6 +14,8 @@ from orchestrator.analysis import compare
 from orchestrator.cli.common_args import Subparsers, add_store
 from orchestrator.cli.output import console
 from orchestrator.errors import BenchmatrixError, BuildFailed, CellsFailed, Inconclusive, RegressionFound, UsageError
+from orchestrator.render import compare as compare_text
+from orchestrator.store import queries
 from orchestrator.store.database import Store
 
 
@@ -73,11 +75,11 @@ def settings_of(args: argparse.Namespace) -> compare.Settings:
 
 def cmd_compare(args: argparse.Namespace) -> None:
     settings = settings_of(args)
-    baseline, candidate = compare.parse_selection(args.baseline), compare.parse_selection(args.candidate)
+    baseline, candidate = queries.parse_selection(args.baseline), queries.parse_selection(args.candidate)
     store = Store(args.store)
     for selection in (baseline, candidate):
         if selection.kind == "run":
-            compare.require_run(store, selection.text)
+            queries.require_run(store, selection.text)
     if baseline.kind != candidate.kind:
         raise UsageError(
             f"--baseline {args.baseline} is a {baseline.kind} and --candidate {args.candidate} a {candidate.kind}: "
@@ -87,8 +89,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
         raise UsageError(f"--baseline and --candidate are the same selection ({args.baseline})")
     if baseline.kind == "run" and args.run:
         raise UsageError("--run narrows framework or image selections; with run ids it has nothing to do")
-    base_rows, base_runs = compare.select_cells(store, baseline, args.run)
-    cand_rows, cand_runs = compare.select_cells(store, candidate, args.run)
+    base_rows, base_runs = queries.select_cells(store, baseline, args.run)
+    cand_rows, cand_runs = queries.select_cells(store, candidate, args.run)
     design = compare.stored_design(store, sorted(set(base_runs) | set(cand_runs)))
     if design:
         settings = design.applied(settings)
@@ -132,9 +134,9 @@ def report_comparison(
         if labels:
             console.print(f"  · unmatched, {title}: {', '.join(labels)}", highlight=False)
     for flag, path, render in (
-        ("--junit", args.junit, compare.to_junit),
-        ("--markdown", args.markdown, compare.to_markdown),
-        ("--html", args.html, compare.to_html),
+        ("--junit", args.junit, compare_text.to_junit),
+        ("--markdown", args.markdown, compare_text.to_markdown),
+        ("--html", args.html, compare_text.to_html),
     ):
         if path is None:
             continue
@@ -148,7 +150,7 @@ def report_comparison(
 
 def print_table(result: compare.Comparison) -> None:
     table = Table(title=compare.headline(result), title_justify="left")
-    rows = compare.rows_for_display(result)
+    rows = compare_text.rows_for_display(result)
     for column in rows[0]:
         table.add_column(column, overflow="fold")
     for pair, row in zip(result.pairs, rows):

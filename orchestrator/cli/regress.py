@@ -27,6 +27,7 @@ from orchestrator.cli.output import console
 from orchestrator.errors import UsageError
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.spec.matrix import spec_hash
+from orchestrator.store import queries
 
 
 def register(commands: Subparsers) -> None:
@@ -60,7 +61,7 @@ def register(commands: Subparsers) -> None:
 
 
 def regress_request(
-    args: argparse.Namespace, baseline: compare.Selection, candidate: compare.Selection
+    args: argparse.Namespace, baseline: queries.Selection, candidate: queries.Selection
 ) -> regress.RegressRequest:
     """The regress of `baseline` against `candidate` that `regress`'s options describe (also each bisect step's)."""
     return regress.RegressRequest(
@@ -84,7 +85,7 @@ def cmd_regress(args: argparse.Namespace) -> None:
         raise UsageError("regress needs --baseline and --candidate, or --bisect FW@GOOD FW@BAD")
     planned = regress.looks(args.repeats, regress.cap(args.repeats, args.max_repeats))
     settings = replace(settings_of(args), looks=planned)
-    request = regress_request(args, compare.parse_selection(args.baseline), compare.parse_selection(args.candidate))
+    request = regress_request(args, queries.parse_selection(args.baseline), queries.parse_selection(args.candidate))
     rounds = regress.prepare(request)
     broken = regress.build_images(rounds, console)
     if broken:

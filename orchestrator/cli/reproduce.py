@@ -13,6 +13,7 @@ from orchestrator.backends.engine import connect
 from orchestrator.cli.common_args import Subparsers, add_data_dir, add_repeats, add_results_dir, add_store
 from orchestrator.cli.output import console
 from orchestrator.errors import CellsFailed, UsageError
+from orchestrator.status import CellStatus
 from orchestrator.store.database import Store
 
 
@@ -35,14 +36,14 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     image_id = again.check_image(client, stored.row)
     again.check_data(stored, args.data_dir)
     console.print(
-        f"reproducing cell {args.cell} ({stored.cell.label} of run {stored.row['run_id']}) in image {image_id}",
+        f"reproducing cell {args.cell} ({stored.cell.label} of run {stored.row.run_id}) in image {image_id}",
         highlight=False,
     )
     done = again.run(store, stored, image_id, client, args.data_dir, args.results_dir, args.repeats, console)
     figures = Table(title=f"cell {args.cell}: {done.verdict}", title_justify="left")
     for column in ("", "runs", "median img/s", "lowest–highest", "CV", "ok repeats"):
         figures.add_column(column)
-    for name, run_id, summary in (("stored", stored.row["run_id"], done.stored), ("now", done.run_id, done.new)):
+    for name, run_id, summary in (("stored", stored.row.run_id, done.stored), ("now", done.run_id, done.new)):
         figures.add_row(name, run_id, *_summary_cells(summary))
     console.print(figures)
     hosts = Table(title="hosts: stored run vs now", title_justify="left")
@@ -51,7 +52,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     for key, before, now, same in done.hosts:
         hosts.add_row(key, before, now, "same" if same else "DIFFERS", style=None if same else "yellow")
     console.print(hosts)
-    if set(done.statuses) != {"ok"}:
+    if set(done.statuses) != {CellStatus.OK}:
         raise CellsFailed(f"reproduce {args.cell}: the new run {done.run_id} ended {', '.join(done.statuses)}")
 
 

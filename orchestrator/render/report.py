@@ -19,12 +19,19 @@ from typing import Optional
 import pandas as pd
 
 from orchestrator.analysis.stats import summarize
-from orchestrator.render import plots
+from orchestrator.metrics import (
+    ACCURACY,
+    ENERGY,
+    EPOCH_TIME,
+    IMG_PER_JOULE,
+    METRICS,
+    SPEED,
+    WARMUP,
+    one_decimal,
+)
+from orchestrator.render import markdown, plots
 from orchestrator.render.table import (
     FLAGS,
-    SPEED,
-    STATUS_TEXT,
-    WARMUP,
     accuracy_meaningless,
     capped,
     data_notes,
@@ -35,20 +42,21 @@ from orchestrator.render.table import (
     reference_label,
     speed_table,
 )
+from orchestrator.status import CellStatus
 from orchestrator.store.database import Store
+from orchestrator.store.rows import CellRow, RunRow
 from workloads.ops import parse_metric_name
 
-GPU_METRICS = {"GPU utilisation %": "gpu_util_pct_mean", "GPU memory MB": "gpu_mem_used_mb_max"}
-ENERGY = {"energy J": "energy_j", "img/J": "train_img_per_joule"}
-EPOCH_TIME = "epoch_seconds_median"
-ACCURACY = ("test_accuracy", "final_accuracy")
+# The report's tables of these metrics, titled by the registry's labels.
+GPU_METRICS = {METRICS[name].label: name for name in ("gpu_util_pct_mean", "gpu_mem_used_mb_max")}
+ENERGY_METRICS = {METRICS[name].label: name for name in (ENERGY, IMG_PER_JOULE)}
 GROUP = ["system", "gpus", "workload", "batch", "epochs", "label"]
 
 
 @dataclass(frozen=True)
 class Report:
     run_id: str
-    run: dict
+    run: RunRow
     tables: dict[str, pd.DataFrame]  # title → table
     notes: list[str]
     figures: list[plots.Plot]
@@ -56,43 +64,43 @@ class Report:
     hosts: tuple[dict, ...] = ()  # the machines that ran the cells (machines()); none stored: the run's host
 
 
-def machines(rows: list[dict]) -> tuple[dict, ...]:
-    """Each machine that ran a cell, once (a Slurm run: its nodes); none for cells stored before schema 4."""
-    found = {(row["host"].get("slurm_node"), row["host"].get("hostname")): row["host"] for row in rows if row["host"]}
+def machines(rows: list[CellRow]) -> tuple[dict, ...]:
+    """Each machine that ran a cell, once (a Slurm run: its nodes); none for cells stored before schema 5."""
+    found = {(row.host.get("slurm_node"), row.host.get("hostname")): row.host for row in rows if row.host}
     return tuple(found.values())
 
 
-def by_system(rows: list[dict]) -> dict[str, list[dict]]:
-    found: dict[str, list[dict]] = {}
+def by_system(rows: list[CellRow]) -> dict[str, list[CellRow]]:
+    found: dict[str, list[CellRow]] = {}
     for row in rows:
-        found.setdefault(row["system"], []).append(row)
+        found.setdefault(row.system, []).append(row)
     return found
 
 
-def report_labels(rows: list[dict]) -> dict[int, str]:
+def report_labels(rows: list[CellRow]) -> dict[int, str]:
     """Cell id → framework label, made per system, so a run over CPU and GPU systems still says
     'tensorflow' rather than 'tensorflow@2.21.0-gpu' where each system has one build of it."""
     return {cell_id: label for group in by_system(rows).values() for cell_id, label in framework_labels(group).items()}
 
 
-def cell_frame(rows: list[dict]) -> pd.DataFrame:
+def cell_frame(rows: list[CellRow]) -> pd.DataFrame:
     """One row per stored cell: its group identity, status, versions, data and every metric as a column."""
     labels = report_labels(rows)
     records = [
         {
-            "label": labels[row["id"]],
-            "system": row["system"],
-            "gpus": int((row["config"] or {}).get("gpus") or 0),
-            "workload": row["workload"],
-            "batch": row["batch_size"],
-            "epochs": row["epochs"],
-            "repeat": row["repeat"],
-            "status": row["status"],
-            "exit_code": row["exit_code"],
-            "log_tail": row["log_tail"],
+            "label": labels[row.id],
+            "system": row.system,
+            "gpus": int((row.config or {}).get("gpus") or 0),
+            "workload": row.workload,
+            "batch": row.batch_size,
+            "epochs": row.epochs,
+            "repeat": row.repeat,
+            "status": row.status,
+            "exit_code": row.exit_code,
+            "log_tail": row.log_tail,
             "versions": framework_versions(row),
-            "data": data_text(row) if row["data_provenance"] else "",  # failed cells report none
-            **row["metrics"],
+            "data": data_text(row) if row.data_provenance else "",  # failed cells report none
+            **row.metrics,
         }
         for row in rows
     ]
@@ -109,8 +117,8 @@ def summaries(cells: pd.DataFrame, metric: str, keys: list[str] = GROUP) -> pd.D
         cells = cells.assign(**{metric: float("nan")})
     records = []
     for key, group in cells.groupby(keys, sort=False, dropna=False):
-        ok = group[(group["status"] == "ok") & group[metric].notna()]
-        statuses = sorted(set(group["status"]) - {"ok"})
+        ok = group[(group["status"] == CellStatus.OK) & group[metric].notna()]
+        statuses = sorted(set(group["status"]) - {CellStatus.OK})
         if ok.empty and not statuses:
             continue  # the metric is not one this group measures
         summary = summarize(ok[metric].tolist())
@@ -119,7 +127,7 @@ def summaries(cells: pd.DataFrame, metric: str, keys: list[str] = GROUP) -> pd.D
             if summary
             else {"n": 0, **dict.fromkeys(("median", "q1", "q3", "low", "high", "cv"))}
         )
-        text = " / ".join(STATUS_TEXT.get(s, s) for s in statuses)
+        text = " / ".join(CellStatus(s).text for s in statuses)
         record = {**dict(zip(keys, key)), **spread, "repeats": len(group), "status_text": text}
         records.append({**record, "flagged": flagged_repeats(ok)})
     return pd.DataFrame.from_records(records, columns=columns)
@@ -179,8 +187,8 @@ def _group_texts(cells: pd.DataFrame, column: str) -> dict[tuple, str]:
 
 def energy_table(cells: pd.DataFrame) -> pd.DataFrame:
     """Energy and images per joule over the timed training window, per framework and group (GPU cells)."""
-    frames = {title: summaries(cells, metric) for title, metric in ENERGY.items() if metric in cells}
-    if len(frames) < len(ENERGY):
+    frames = {title: summaries(cells, metric) for title, metric in ENERGY_METRICS.items() if metric in cells}
+    if len(frames) < len(ENERGY_METRICS):
         return pd.DataFrame()
     joules, per_joule = frames["energy J"], frames["img/J"]
     measured = joules["median"].notna()
@@ -198,10 +206,10 @@ def energy_table(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def failures_table(cells: pd.DataFrame) -> pd.DataFrame:
-    failed = cells[cells["status"] != "ok"]
+    failed = cells[cells["status"] != CellStatus.OK]
     return pd.DataFrame(
         {
-            "status": [STATUS_TEXT.get(s, s) for s in failed["status"]],
+            "status": [CellStatus(s).text for s in failed["status"]],
             "system": failed["system"],
             "framework": failed["label"],
             "workload": failed["workload"],
@@ -239,7 +247,7 @@ def ops_table(cells: pd.DataFrame) -> pd.DataFrame:
     names = {name: found for name in cells.columns if (found := parse_metric_name(str(name)))}
     if not names:
         return pd.DataFrame()
-    grouped = cells[cells["status"] == "ok"].groupby("label", sort=False)[list(names)]
+    grouped = cells[cells["status"] == CellStatus.OK].groupby("label", sort=False)[list(names)]
     stats = {"median": grouped.median(), "low": grouped.min(), "high": grouped.max()}
     records = [
         {
@@ -262,7 +270,7 @@ def ratio_table(speed: pd.DataFrame, cells: pd.DataFrame, reference: str) -> pd.
     keys = GROUP[:-1]
     if speed.empty or SPEED not in cells:  # e.g. a run whose cells all failed
         return pd.DataFrame(columns=columns)
-    ok = dict(list(cells[(cells["status"] == "ok") & cells[SPEED].notna()].groupby(keys, sort=False)))
+    ok = dict(list(cells[(cells["status"] == CellStatus.OK) & cells[SPEED].notna()].groupby(keys, sort=False)))
     records = []
     for key, group in speed.groupby(keys, sort=False):
         base_label = reference_label(list(group["label"]), reference)
@@ -289,15 +297,15 @@ def ratio_table(speed: pd.DataFrame, cells: pd.DataFrame, reference: str) -> pd.
     return pd.DataFrame.from_records(records, columns=columns)
 
 
-def figure_context(rows: list[dict]) -> plots.Context:
+def figure_context(rows: list[CellRow]) -> plots.Context:
     """What the figures name: each label's in-container versions, the data, caps, generated workloads."""
-    generated = {row["workload"] for row in rows if accuracy_meaningless(row)}
+    generated = {row.workload for row in rows if accuracy_meaningless(row)}
     return plots.Context(
         label_versions(rows, report_labels(rows)), data_notes(rows), capped(rows), frozenset(generated)
     )
 
 
-def table4_by_system(rows: list[dict], reference: str) -> tuple[pd.DataFrame, list[str]]:
+def table4_by_system(rows: list[CellRow], reference: str) -> tuple[pd.DataFrame, list[str]]:
     """`table.speed_table` per system (each system's builds, ratios to its own reference build),
     stacked into one table."""
     tables, notes = [], []
@@ -311,7 +319,7 @@ def table4_by_system(rows: list[dict], reference: str) -> tuple[pd.DataFrame, li
 def build(store: Store, run_id: str, reference: Optional[str] = None) -> Report:
     run = store.run_row(run_id)
     rows = store.cell_rows(run_id)
-    reference = reference or run["reference"]
+    reference = reference or run.reference
     table4, notes = table4_by_system(rows, reference)
     cells = cell_frame(rows)
     speed = summaries(cells, SPEED)
@@ -384,31 +392,28 @@ def _host_facts(host: dict) -> list[tuple[str, str]]:
 
 def _run_facts(report: Report) -> list[tuple[str, str]]:
     run = report.run
-    hosts = report.hosts or (json.loads(run["host"] or "{}"),)
+    hosts = report.hosts or (json.loads(run.host or "{}"),)
     return [
         ("run", report.run_id),
-        ("spec", f"{run['spec_name']} ({run['spec_path']})"),
-        ("status", run["status"]),
-        ("started", str(run["started_at"])),
+        ("spec", f"{run.spec_name} ({run.spec_path})"),
+        ("status", run.status),
+        ("started", str(run.started_at)),
         *[fact for host in hosts for fact in _host_facts(host)],
-        ("tool", f"benchmatrix {run['tool_version']}"),
+        ("tool", f"benchmatrix {run.tool_version}"),
         *[(f"{label} in the container", text) for label, text in report.context.versions.items()],
         *[("data", note.removeprefix("data: ")) for note in report.context.data],
     ]
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    columns = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for record in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell_text(v).replace("|", "\\|") for v in record) + " |")
-    return "\n".join(lines)
+    records = ([_cell_text(value) for value in record] for record in frame.itertuples(index=False))
+    return markdown.table([str(column) for column in frame.columns], records)
 
 
 def _cell_text(value: object) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return "--"
-    return f"{value:,.1f}" if isinstance(value, float) else str(value)
+    return one_decimal(value) if isinstance(value, float) else str(value)
 
 
 def to_markdown(report: Report) -> str:

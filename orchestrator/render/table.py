@@ -13,42 +13,35 @@ from typing import Optional
 import pandas as pd
 
 from orchestrator.backends.interference import DISTURBED, DISTURBED_PREFIX
-from orchestrator.run.result import TIMING_SUSPECT
+from orchestrator.metrics import SPEED, TIMING_SUSPECT
+from orchestrator.status import CellStatus
+from orchestrator.store.rows import CellRow
 from workloads.contract import TIMING_SUSPECT_PREFIX
 from workloads.datasets.provenance import Kind
 from workloads.ops import NO_DATASET
 
-SPEED = "train_img_per_s"
-WARMUP = "warmup_seconds"
 # How a result names its input placement (workloads.run.resolve_input): "input device (option)", ...
 INPUT_NOTE = re.compile(r"^input (device|host) \(")
 # Versions every cell reports beside its framework's own packages.
 NOT_FRAMEWORK = ("python", "numpy")
 FEW_REPEATS = 3  # fewer ok repeats than this give no spread worth citing
-STATUS_TEXT = {
-    "oom": "Out of Memory",
-    "timeout": "Timeout",
-    "error": "Error",
-    "interrupted": "Interrupted",
-    "retryable": "Retryable",
-}
 
 
-def framework_labels(rows: list[dict]) -> dict[int, str]:
+def framework_labels(rows: list[CellRow]) -> dict[int, str]:
     """Cell id → column label: the framework name, made longer only where a run has several builds."""
     builds: dict[str, set] = {}
     for row in rows:
-        builds.setdefault(row["framework"], set()).add(_build(row))
-    return {row["id"]: row["framework"] if len(builds[row["framework"]]) == 1 else _long_label(row) for row in rows}
+        builds.setdefault(row.framework, set()).add(_build(row))
+    return {row.id: row.framework if len(builds[row.framework]) == 1 else _long_label(row) for row in rows}
 
 
-def _build(row: dict) -> tuple:
-    return row["version"], row["variant"], tuple(sorted((row["options"] or {}).items()))
+def _build(row: CellRow) -> tuple:
+    return row.version, row.variant, tuple(sorted((row.options or {}).items()))
 
 
-def _long_label(row: dict) -> str:
-    options = ",".join(f"{k}={v}" for k, v in sorted((row["options"] or {}).items()))
-    return f"{row['framework']}@{row['version']}-{row['variant']}" + (f"[{options}]" if options else "")
+def _long_label(row: CellRow) -> str:
+    options = ",".join(f"{k}={v}" for k, v in sorted((row.options or {}).items()))
+    return f"{row.framework}@{row.version}-{row.variant}" + (f"[{options}]" if options else "")
 
 
 @dataclass(frozen=True)
@@ -65,20 +58,22 @@ class SpeedEntry:
     n: int  # ok repeats behind the median
 
 
-def speed_entries(rows: list[dict], reference: str) -> tuple[list[SpeedEntry], Optional[str]]:
+def speed_entries(rows: list[CellRow], reference: str) -> tuple[list[SpeedEntry], Optional[str]]:
     """Table 4's figures one per (group, framework), and the reference column they divide by."""
     labels = framework_labels(rows)
     groups: dict[tuple, dict[str, list]] = {}
     for row in rows:
-        key = (row["system"], row["workload"], row["batch_size"])
-        groups.setdefault(key, {}).setdefault(labels[row["id"]], []).append(row)
-    columns = list(dict.fromkeys(labels[row["id"]] for row in rows))
+        key = (row.system, row.workload, row.batch_size)
+        groups.setdefault(key, {}).setdefault(labels[row.id], []).append(row)
+    columns = list(dict.fromkeys(labels[row.id] for row in rows))
     reference_column = reference_label(columns, reference)
     entries = []
     for (system, workload, batch), by_label in groups.items():
         speeds: dict[str, list[float]] = {
             label: [
-                c["metrics"][SPEED] for c in by_label.get(label, []) if c["status"] == "ok" and SPEED in c["metrics"]
+                c.metrics[SPEED]
+                for c in by_label.get(label, [])
+                if c.status == CellStatus.OK and SPEED in c.metrics
             ]
             for label in columns
         }
@@ -93,7 +88,7 @@ def speed_entries(rows: list[dict], reference: str) -> tuple[list[SpeedEntry], O
     return entries, reference_column
 
 
-def speed_table(rows: list[dict], reference: str) -> tuple[pd.DataFrame, list[str]]:
+def speed_table(rows: list[CellRow], reference: str) -> tuple[pd.DataFrame, list[str]]:
     """img/s (median over ok repeats) per framework column, then `X / reference` ratio columns.
 
     A cell group with no ok repeat shows its status (e.g. 'Out of Memory') instead of a number;
@@ -129,44 +124,44 @@ def reference_label(columns: list[str], reference: str) -> Optional[str]:
     return None
 
 
-def _status_text(cells: list[dict]) -> str:
+def _status_text(cells: list[CellRow]) -> str:
     if not cells:
         return "--"
-    statuses = {c["status"] for c in cells}
-    return " / ".join(STATUS_TEXT.get(status, status) for status in sorted(statuses))
+    statuses = {c.status for c in cells}
+    return " / ".join(CellStatus(status).text for status in sorted(statuses))
 
 
-def input_placement(row: dict) -> Optional[str]:
+def input_placement(row: CellRow) -> Optional[str]:
     """`device` or `host`: where the cell's batches came from, as its result says (None before results said)."""
-    found = (INPUT_NOTE.match(note) for note in row["notes"] or [])
+    found = (INPUT_NOTE.match(note) for note in row.notes or [])
     return next((match.group(1) for match in found if match), None)
 
 
-def framework_versions(row: dict) -> str:
+def framework_versions(row: CellRow) -> str:
     """The framework's packages as the cell's container reported them ('tensorflow 2.16.1, keras 3.3.3')."""
-    found = {k: v for k, v in (row["versions"] or {}).items() if k not in NOT_FRAMEWORK}
+    found = {k: v for k, v in (row.versions or {}).items() if k not in NOT_FRAMEWORK}
     return ", ".join(f"{package} {version}" for package, version in sorted(found.items()))
 
 
-def label_versions(rows: list[dict], labels: dict[int, str]) -> dict[str, str]:
+def label_versions(rows: list[CellRow], labels: dict[int, str]) -> dict[str, str]:
     """Column label → the in-container versions of its cells (several, joined by ' / ', if they differ)."""
     seen: dict[str, list[str]] = {}
     for row in rows:
-        texts = seen.setdefault(labels[row["id"]], [])
+        texts = seen.setdefault(labels[row.id], [])
         text = framework_versions(row)
         if text and text not in texts:
             texts.append(text)
     return {label: " / ".join(texts) or "not reported (no cell ended ok)" for label, texts in seen.items()}
 
 
-def accuracy_meaningless(row: dict) -> bool:
+def accuracy_meaningless(row: CellRow) -> bool:
     """Accuracy on generated data says nothing about the dataset it imitates."""
-    return (row.get("data_provenance") or {}).get("kind") == Kind.GENERATED.value
+    return (row.data_provenance or {}).get("kind") == Kind.GENERATED.value
 
 
-def data_text(row: dict) -> str:
+def data_text(row: CellRow) -> str:
     """The cell's dataset and where its data came from, in words a table or figure can carry."""
-    found, dataset = row.get("data_provenance"), row["dataset"]
+    found, dataset = row.data_provenance, row.dataset
     if not found:
         return f"{dataset}, provenance not recorded"
     if found.get("kind") == Kind.GENERATED.value:
@@ -178,12 +173,12 @@ def data_text(row: dict) -> str:
     return f"{dataset}, user (unverified, files' sha256 stored{why})"
 
 
-def data_notes(rows: list[dict]) -> list[str]:
+def data_notes(rows: list[CellRow]) -> list[str]:
     """One line per dataset and provenance in the rows; cells without one (failed, older) only where
     no cell of that dataset has one."""
-    used = [row for row in rows if row["dataset"] != NO_DATASET]
-    recorded = {row["dataset"] for row in used if row.get("data_provenance")}
-    texts = [data_text(row) for row in used if row.get("data_provenance") or row["dataset"] not in recorded]
+    used = [row for row in rows if row.dataset != NO_DATASET]
+    recorded = {row.dataset for row in used if row.data_provenance}
+    texts = [data_text(row) for row in used if row.data_provenance or row.dataset not in recorded]
     return [f"data: {text}" for text in dict.fromkeys(texts)]
 
 
@@ -203,7 +198,7 @@ def repeats_note(entries: list[SpeedEntry]) -> Optional[str]:
 
 
 def _footnotes(
-    rows: list[dict], reference: str, reference_column: Optional[str], entries: list[SpeedEntry]
+    rows: list[CellRow], reference: str, reference_column: Optional[str], entries: list[SpeedEntry]
 ) -> list[str]:
     notes = []
     if reference_column is None:
@@ -221,8 +216,8 @@ def _footnotes(
     notes += data_notes(rows)
     placements: dict[str, set[str]] = {}
     for row in rows:
-        if row["status"] == "ok" and input_placement(row):
-            placements.setdefault(input_placement(row), set()).add(row["framework"])
+        if row.status == CellStatus.OK and (where := input_placement(row)):
+            placements.setdefault(where, set()).add(row.framework)
     if placements:
         said = [f"{where} ({', '.join(sorted(names))})" for where, names in sorted(placements.items())]
         notes.append("input: " + "; ".join(said))
@@ -231,14 +226,14 @@ def _footnotes(
     return notes
 
 
-def capped(rows: list[dict]) -> dict[str, str]:
+def capped(rows: list[CellRow]) -> dict[str, str]:
     """Workload → 'capped at N training samples per epoch', for the workloads whose cells said so
     (the note starts so; other notes that speak of caps, e.g. on evaluation splits, do not count)."""
     found = sorted(
         {
-            (r["workload"], c.removeprefix("capped at "))
+            (r.workload, c.removeprefix("capped at "))
             for r in rows
-            for c in (r["notes"] or [])
+            for c in (r.notes or [])
             if c.startswith("capped at ")
         }
     )
@@ -258,15 +253,15 @@ class Flag:
 FLAGS = (Flag(TIMING_SUSPECT, TIMING_SUSPECT_PREFIX, "TIMING-SUSPECT"), Flag(DISTURBED, DISTURBED_PREFIX, "DISTURBED"))
 
 
-def flagged(row: dict, flag: Flag) -> bool:
-    return row["status"] == "ok" and bool(row["metrics"].get(flag.metric))
+def flagged(row: CellRow, flag: Flag) -> bool:
+    return row.status == CellStatus.OK and bool(row.metrics.get(flag.metric))
 
 
-def flag_reasons(row: dict, flag: Flag) -> str:
+def flag_reasons(row: CellRow, flag: Flag) -> str:
     """The flag's reasons from the cell's notes, '; '-joined ('' where none)."""
-    return "; ".join(note.removeprefix(flag.prefix) for note in row["notes"] or [] if note.startswith(flag.prefix))
+    return "; ".join(note.removeprefix(flag.prefix) for note in row.notes or [] if note.startswith(flag.prefix))
 
 
-def flag_note(row: dict, flag: Flag) -> str:
-    where = f"{row['system']}/{row['workload']}/bs{row['batch_size']} {row['framework']} repeat {row['repeat']}"
+def flag_note(row: CellRow, flag: Flag) -> str:
+    where = f"{row.system}/{row.workload}/bs{row.batch_size} {row.framework} repeat {row.repeat}"
     return f"{flag.title} {where}: {flag_reasons(row, flag) or 'see the cell notes'}"

@@ -14,9 +14,9 @@ from rich.table import Table
 
 from orchestrator.analysis.summary import repeat_groups
 from orchestrator.errors import UsageError
+from orchestrator.metrics import SPEED
 from orchestrator.render.table import (
     FLAGS,
-    SPEED,
     SpeedEntry,
     accuracy_meaningless,
     flag_reasons,
@@ -26,6 +26,7 @@ from orchestrator.render.table import (
 from orchestrator.run.devices import describe_request, global_batch, planned_device_ids
 from orchestrator.run.plan import Cell
 from orchestrator.store.database import Store
+from orchestrator.store.rows import CellRow
 
 UNBOUNDED = 100_000  # a width no table reaches: to measure one uncut
 # For a narrow console: no outer edge, one column of space between columns.
@@ -67,13 +68,13 @@ def print_speed_table(console: Console, store: Store, run_id: str, reference: st
     per framework) so that no figure is cut; the footnotes name versions, data and repeats either way."""
     run = store.run_row(run_id)
     rows = store.cell_rows(run_id)
-    frame, notes = speed_table(rows, reference or run["reference"])
+    frame, notes = speed_table(rows, reference or run.reference)
     title = f"Training speed — run {run_id}"
     wide = _wide_table(frame, title)
     if _natural_width(console, wide) <= console.width:
         console.print(wide)
     else:
-        console.print(_stacked_table(*speed_entries(rows, reference or run["reference"]), title))
+        console.print(_stacked_table(*speed_entries(rows, reference or run.reference), title))
     for note in notes:
         console.print(f"  · {note}", highlight=False)
 
@@ -123,30 +124,30 @@ def print_cells(console: Console, store: Store, run_id: str) -> None:
     if _natural_width(console, inline) <= console.width:
         console.print(inline)
         return
-    notes = list(dict.fromkeys(note for row in rows for note in row["notes"] or []))
+    notes = list(dict.fromkeys(note for row in rows for note in row.notes or []))
     console.print(_cells_table(rows, {note: index for index, note in enumerate(notes, 1)}))
     for index, note in enumerate(notes, 1):
         console.print(f"  [{index}] {note}", highlight=False, markup=False)
 
 
-def _cells_table(rows: list[dict], numbered: dict[str, int] | None) -> Table:
+def _cells_table(rows: list[CellRow], numbered: dict[str, int] | None) -> Table:
     """`numbered`: note → its number below the table, or None for the notes written out."""
     table = Table(title="Cells", **({} if numbered is None else COMPACT))
     for column in ("status", "system", "framework", "workload", "batch", "repeat", "img/s", "data", "notes"):
         folds = column in ("framework", "notes")
         table.add_column(column, justify="right" if column == "img/s" else "left", overflow="fold", no_wrap=not folds)
     for row in rows:
-        speed = row["metrics"].get(SPEED)
-        notes = row["notes"] or []
+        speed = row.metrics.get(SPEED)
+        notes = row.notes or []
         table.add_row(
-            row["status"],
-            row["system"],
-            f"{row['framework']}@{row['version']}-{row['variant']}",
-            row["workload"],
-            str(row["batch_size"]),
-            str(row["repeat"]),
+            row.status,
+            row.system,
+            f"{row.framework}@{row.version}-{row.variant}",
+            row.workload,
+            str(row.batch_size),
+            str(row.repeat),
             f"{speed:,.0f}" if speed else "--",
-            (row["data_provenance"] or {}).get("kind", "--"),
+            (row.data_provenance or {}).get("kind", "--"),
             "; ".join(notes) if numbered is None else " ".join(str(numbered[note]) for note in notes),
         )
     return table
@@ -189,38 +190,38 @@ def flat_rows(store: Store, run_id: str) -> list[dict]:
     container (`versions.<package>` columns), where its data came from (`data_provenance`, and
     `accuracy_meaningful` false for generated data) and every metric as a column."""
     run = store.run_row(run_id)
-    host = json.loads(run["host"])
+    host = json.loads(run.host)
     flat = []
     for row in store.cell_rows(run_id):
         record = {
             "run_id": run_id,
-            "host": (row["host"] or host).get("hostname"),  # the cell's machine (a Slurm node); older: the run's
-            "cell_id": row["id"],
-            "status": row["status"],
-            "system": row["system"],
-            "framework": row["framework"],
-            "version": row["version"],
-            "variant": row["variant"],
-            "workload": row["workload"],
-            "model": row["model"],
-            "dataset": row["dataset"],
-            "batch_size": row["batch_size"],
-            "epochs": row["epochs"],
-            "repeat": row["repeat"],
-            "options": json.dumps(row["options"], sort_keys=True),
-            "image": row["image"],
-            "image_id": row["image_id"],
-            "exit_code": row["exit_code"],
-            "versions": json.dumps(row["versions"], sort_keys=True),
-            "data_provenance": json.dumps(row["data_provenance"], sort_keys=True) if row["data_provenance"] else None,
-            "data_provenance.kind": (row["data_provenance"] or {}).get("kind"),
+            "host": (row.host or host).get("hostname"),  # the cell's machine (a Slurm node); older: the run's
+            "cell_id": row.id,
+            "status": row.status.value,
+            "system": row.system,
+            "framework": row.framework,
+            "version": row.version,
+            "variant": row.variant,
+            "workload": row.workload,
+            "model": row.model,
+            "dataset": row.dataset,
+            "batch_size": row.batch_size,
+            "epochs": row.epochs,
+            "repeat": row.repeat,
+            "options": json.dumps(row.options, sort_keys=True),
+            "image": row.image,
+            "image_id": row.image_id,
+            "exit_code": row.exit_code,
+            "versions": json.dumps(row.versions, sort_keys=True),
+            "data_provenance": json.dumps(row.data_provenance, sort_keys=True) if row.data_provenance else None,
+            "data_provenance.kind": (row.data_provenance or {}).get("kind"),
             "accuracy_meaningful": not accuracy_meaningless(row),
-            "config_hash": row["config_hash"],
-            "started_at": row["started_at"].isoformat(),
-            "finished_at": row["finished_at"].isoformat(),
+            "config_hash": row.config_hash,
+            "started_at": row.started_at.isoformat(),
+            "finished_at": row.finished_at.isoformat(),
         }
-        record.update({f"versions.{package}": version for package, version in sorted((row["versions"] or {}).items())})
-        record.update(row["metrics"])
+        record.update({f"versions.{package}": version for package, version in sorted((row.versions or {}).items())})
+        record.update(row.metrics)
         record.update({f"{flag.metric}_reason": flag_reasons(row, flag) or None for flag in FLAGS})
         flat.append(record)
     return flat

@@ -29,14 +29,16 @@ from orchestrator.backends import (
     CellRun,
     CellTask,
 )
-from orchestrator.backends.interference import DISTURBED
+from orchestrator.clock import now
 from orchestrator.errors import BenchmatrixError, EngineLostTwice
+from orchestrator.metrics import DISTURBED, SPEED
 from orchestrator.progress import step
 from orchestrator.run.interrupts import InterruptGuard
 from orchestrator.run.plan import Cell
 from orchestrator.run.result import classify, metrics_from, signal_note
 from orchestrator.run.scheduler import Allocator, Placement
-from orchestrator.store.database import CellRecord, Store, now
+from orchestrator.status import CellStatus
+from orchestrator.store.database import CellRecord, Store
 from workloads.result import Document, ResultError, read_result
 
 POLL_S = 0.5
@@ -125,7 +127,7 @@ class Execution:
         except BackendLost as exc:
             retry = flight.attempt == 1 and not self._cancelled
             note = f"retryable: {exc}" + ("; retrying once" if retry else "")
-            self.fail(cell, flight.started, "retryable", note)
+            self.fail(cell, flight.started, CellStatus.RETRYABLE, note)
             if retry:
                 pending.appendleft((cell, 2))
                 return False
@@ -134,14 +136,14 @@ class Execution:
                 self._cancel("the backend is gone")
             return True
         except BackendError as exc:  # e.g. no GPU runtime for a device request
-            self.fail(cell, flight.started, "error", str(exc))
+            self.fail(cell, flight.started, CellStatus.ERROR, str(exc))
             return True
         task = self._task(cell, flight.placement)
         notes = self._notes(task, flight.placement, flight.attempt)
         self._store(cell_record(task, ended, flight.started, notes), cell.label)
         return True
 
-    def fail(self, cell: Cell, started: datetime, status: str, why: str) -> None:
+    def fail(self, cell: Cell, started: datetime, status: CellStatus, why: str) -> None:
         """Store a cell that has no outcome of its own (its image failed, its backend was lost)."""
         image_id = self.images.get(cell.image)
         self._store(failed_record(self.run_id, cell, image_id, status, started, why), cell.label)
@@ -166,10 +168,10 @@ class Execution:
         else:
             self.store.record_cell(record)
             self.replace |= {key}
-        if record.status != "retryable":
+        if record.status != CellStatus.RETRYABLE:
             self.statuses[record.status] += 1
-        colour = "green" if record.status == "ok" else "red"
-        speed = next((m.value for m in record.metrics if m.name == "train_img_per_s"), None)
+        colour = "green" if record.status == CellStatus.OK else "red"
+        speed = next((m.value for m in record.metrics if m.name == SPEED), None)
         disturbed = any(m.name == DISTURBED and m.value for m in record.metrics)
         self.console.print(
             f"[{colour}]{record.status:>11}[/] {label}"
@@ -209,7 +211,7 @@ def _identity(run_id: str, cell: Cell, image_id: Optional[str]) -> dict:
 
 
 def failed_record(
-    run_id: str, cell: Cell, image_id: Optional[str], status: str, started: datetime, why: str
+    run_id: str, cell: Cell, image_id: Optional[str], status: CellStatus, started: datetime, why: str
 ) -> CellRecord:
     """A cell that never produced an outcome of its own (image failed, engine lost, runtime missing)."""
     return CellRecord(
@@ -236,16 +238,16 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
     except ResultError as exc:
         result, notes = None, notes + [str(exc)]
     if ended.interrupted:
-        status = "interrupted"
+        status = CellStatus.INTERRUPTED
     else:
         status = classify(ended.exit_code, ended.timed_out, ended.oom_killed, ended.logs, result is not None)
-    ended_by = signal_note(ended.exit_code) if status in ("error", "oom") else None
+    ended_by = signal_note(ended.exit_code) if status in (CellStatus.ERROR, CellStatus.OOM) else None
     if ended_by:
         notes.append(ended_by)
     if result is not None:
         notes += [result.warmup.note, *result.notes]  # a sample cap among them
     # Values only from cells that ended ok; a failed cell's monitoring series stay in its files.
-    measured = metrics_from(result) + list(ended.metrics) if result and status == "ok" else []
+    measured = metrics_from(result) + list(ended.metrics) if result and status == CellStatus.OK else []
     return CellRecord(
         **_identity(task.run_id, task.cell, task.image_id),
         status=status,
@@ -256,7 +258,7 @@ def cell_record(task: CellTask, ended: CellRun, started: datetime, notes: list[s
         result_path=str(result_path) if result else None,
         versions=result.versions if result else {},
         notes=notes,
-        log_tail=None if status == "ok" else ended.logs[-LOG_TAIL_CHARS:],
+        log_tail=None if status == CellStatus.OK else ended.logs[-LOG_TAIL_CHARS:],
         metrics=measured,
         data_provenance=result.data_provenance if result else None,
         host=ended.host,

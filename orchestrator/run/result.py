@@ -12,29 +12,10 @@ from pathlib import Path
 from statistics import median
 from typing import Optional, TypeGuard
 
-from orchestrator.store.database import Metric
+from orchestrator.metrics import EPOCH_TIME, RESULT_METRICS, TIMING_SUSPECT, Metric, measured
+from orchestrator.status import CellStatus
 from workloads.contract import OOM_MARKER, WorkloadExit
 from workloads.result import Document, OpsResult, ResultError, TrainWindow, read_result
-
-# result key → (metric name, unit)
-METRICS: dict[str, tuple[str, str]] = {
-    "train_img_per_s": ("train_img_per_s", "img/s"),
-    "train_seconds": ("train_seconds", "s"),
-    "step_seconds_median": ("step_seconds_median", "s"),
-    "final_loss": ("final_loss", "1"),
-    "final_accuracy": ("final_accuracy", "1"),
-    "test_accuracy": ("test_accuracy", "1"),
-    "inference_img_per_s": ("inference_img_per_s", "img/s"),
-    "params": ("params", "count"),
-    "peak_rss_mb": ("peak_rss_mb", "MB"),
-    "samples_per_epoch": ("samples_per_epoch", "count"),
-    "validation_accuracy": ("validation_accuracy", "1"),
-    "inference_latency_p50_ms": ("inference_latency_p50_ms", "ms"),
-    "inference_latency_p99_ms": ("inference_latency_p99_ms", "ms"),
-    "peak_device_memory_mb": ("peak_device_memory_mb", "MB"),
-    "warmup_seconds": ("warmup_seconds", "s"),
-}
-TIMING_SUSPECT = "timing_suspect"  # 1 when the result's own checks distrust its img/s (its notes say why)
 
 
 def train_window(path: Path) -> Optional[TrainWindow]:
@@ -47,14 +28,14 @@ def train_window(path: Path) -> Optional[TrainWindow]:
     return found if found is not None and 0 < found.start_unix <= found.end_unix else None
 
 
-def classify(exit_code: Optional[int], timed_out: bool, oom_killed: bool, logs: str, result_ok: bool) -> str:
+def classify(exit_code: Optional[int], timed_out: bool, oom_killed: bool, logs: str, result_ok: bool) -> CellStatus:
     if timed_out:
-        return "timeout"
+        return CellStatus.TIMEOUT
     if oom_killed or exit_code == WorkloadExit.OOM or OOM_MARKER in logs:
-        return "oom"
+        return CellStatus.OOM
     if exit_code == 0 and result_ok:
-        return "ok"
-    return "error"
+        return CellStatus.OK
+    return CellStatus.ERROR
 
 
 def signal_note(exit_code: Optional[int]) -> Optional[str]:
@@ -71,15 +52,15 @@ def signal_note(exit_code: Optional[int]) -> Optional[str]:
 
 def metrics_from(result: Document) -> list[Metric]:
     found = [
-        Metric(name, float(value), unit)
-        for key, (name, unit) in METRICS.items()
-        if _is_number(value := getattr(result, key, None))
+        Metric(info.name, float(value), info.unit)
+        for info in RESULT_METRICS
+        if _is_number(value := getattr(result, info.result_key, None))
     ]
     if isinstance(result, OpsResult):  # the `ops` benchmark carries its own metrics, one per operation and size
         return found + [Metric(m.name, m.value, m.unit) for m in result.metrics if _is_number(m.value)]
     if result.epoch_seconds:
-        found.append(Metric("epoch_seconds_median", median(result.epoch_seconds), "s"))
-    found.append(Metric(TIMING_SUSPECT, float(result.timing_suspect), "flag"))
+        found.append(measured(EPOCH_TIME, median(result.epoch_seconds)))
+    found.append(measured(TIMING_SUSPECT, float(result.timing_suspect)))
     return found
 
 

@@ -29,6 +29,7 @@ from orchestrator.backends.engine import connect, owner_alive, owner_id
 from orchestrator.backends.interference import DISTURBING_OTHER_CPUS
 from orchestrator.backends.registry import BackendSetup, backend_kind
 from orchestrator.backends.slurm import SlurmOptions
+from orchestrator.clock import now
 from orchestrator.errors import BenchmatrixError, HostBusy, Interrupted, UsageError
 from orchestrator.images.build import BuildOptions, ensure_image
 from orchestrator.images.cuda import unsupported_gpus
@@ -39,10 +40,10 @@ from orchestrator.run.plan import Cell, Filters, plan
 from orchestrator.run.scheduler import DEFAULT_CPUS_PER_CELL, Allocator
 from orchestrator.spec.catalog import Catalog, ImageSpec, load_catalog
 from orchestrator.spec.matrix import Spec, load_spec, spec_hash
-from orchestrator.store.database import Store, now
+from orchestrator.status import FINAL_STATUSES, CellStatus
+from orchestrator.store.database import Store
+from orchestrator.store.rows import CellRow, RunRow
 
-# A stored cell with one of these is done; `interrupted` and `retryable` cells run again on resume.
-FINAL_STATUSES = ("ok", "oom", "timeout", "error")
 # The key of a run's `host` record naming the orchestrator process (host/pid/start time) that runs it.
 OWNER_KEY = "orchestrator"
 
@@ -73,7 +74,7 @@ class RunSummary:
 
     @property
     def all_ok(self) -> bool:
-        return set(self.statuses) <= {"ok"}
+        return set(self.statuses) <= {CellStatus.OK}
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def unsupported_images(entries: Iterable[ImageSpec], gpus: list[dict]) -> list[s
 
 def run_matrix(request: RunRequest, console: Console) -> RunSummary:
     resumed = _resumed_run(request) if request.resume else None
-    system = request.filters.system or (resumed["system"] if resumed else "cpu")
+    system = request.filters.system or (resumed.system if resumed else "cpu")
     request = replace(request, filters=replace(request.filters, system=system))
     prepared = prepare(request)
     kind = backend_kind(request.backend)
@@ -185,12 +186,12 @@ def run_matrix(request: RunRequest, console: Console) -> RunSummary:
     backend = kind.create(client, replace(prepared.setup, on_pending=on_pending))
     _reap_orphans(backend, store, console)
     if resumed:
-        run_id = resumed["id"]
-        host = json.dumps({**json.loads(resumed["host"] or "{}"), OWNER_KEY: owner_id()})
-        if not store.reopen_run(run_id, host, seen_host=resumed["host"]):
+        run_id = resumed.id
+        host = json.dumps({**json.loads(resumed.host or "{}"), OWNER_KEY: owner_id()})
+        if not store.reopen_run(run_id, host, seen_host=resumed.host):
             _refuse_if_alive(store.run_row(run_id))
             raise UsageError(f"--resume {run_id}: another orchestrator resumed that run just now")
-        first = " ".join(["python -m orchestrator", *json.loads(resumed["command"])[1:]])
+        first = " ".join(["python -m orchestrator", *json.loads(resumed.command)[1:]])
         console.print(f"resuming run [bold]{run_id}[/] (first started as: {escape(first)})", highlight=False)
     else:
         run_id = new_run_id()
@@ -227,6 +228,12 @@ def run_matrix(request: RunRequest, console: Console) -> RunSummary:
     return RunSummary(run_id, execution.statuses)
 
 
+def finished(row: CellRow, image: str | BenchmatrixError) -> bool:
+    """`run --resume` leaves a stored cell alone when it ended (ok, oom, timeout, error) in the image the
+    run uses now; an interrupted or retryable one, or one of an image since rebuilt, runs again."""
+    return row.status in FINAL_STATUSES and row.image_id == image
+
+
 def _execute(
     request: RunRequest,
     prepared: Prepared,
@@ -238,7 +245,7 @@ def _execute(
     console: Console,
 ) -> Execution:
     """Run the cells not yet stored with a final status; a failed image's cells are stored as errors."""
-    stored = {(row["config_hash"], row["repeat"]): row for row in store.cell_rows(run_id)}
+    stored = {(row.config_hash, row.repeat): row for row in store.cell_rows(run_id)}
     built = {tag: image for tag, image in images.items() if isinstance(image, str)}
     with _progress(console) as progress:
         execution = Execution(
@@ -258,10 +265,10 @@ def _execute(
         for cell in prepared.cells:
             row = stored.get((cell.config_hash, cell.repeat))
             image = images[cell.image]
-            if row and row["status"] in FINAL_STATUSES and row["image_id"] == image:
-                execution.statuses[row["status"]] += 1
+            if row and finished(row, image):
+                execution.statuses[row.status] += 1
             elif isinstance(image, BenchmatrixError):
-                execution.fail(cell, now(), "error", f"image build failed: {image}")
+                execution.fail(cell, now(), CellStatus.ERROR, f"image build failed: {image}")
             else:
                 todo.append(cell)
         if len(todo) < len(prepared.cells):
@@ -271,32 +278,32 @@ def _execute(
     return execution
 
 
-def _resumed_run(request: RunRequest) -> dict:
+def _resumed_run(request: RunRequest) -> RunRow:
     """The stored run to append to; refused when the spec file changed since (its cells would differ)."""
     store = Store(request.store)
     run = store.run_row(store.resolve_run(request.resume))
-    if run["spec_hash"] != spec_hash(request.spec_path):
+    if run.spec_hash != spec_hash(request.spec_path):
         raise UsageError(
-            f"--resume {run['id']}: that run was made from {run['spec_path']} (sha256 {run['spec_hash'][:12]}), "
+            f"--resume {run.id}: that run was made from {run.spec_path} (sha256 {run.spec_hash[:12]}), "
             f"and {request.spec_path} is not that file as it was: resume with the same spec"
         )
-    if request.filters.system and run["system"] and request.filters.system != run["system"]:
-        raise UsageError(f"--resume {run['id']}: that run is of system {run['system']}, not {request.filters.system}")
+    if request.filters.system and run.system and request.filters.system != run.system:
+        raise UsageError(f"--resume {run.id}: that run is of system {run.system}, not {request.filters.system}")
     _refuse_if_alive(run)
     return run
 
 
-def _run_owner(run: dict) -> Optional[str]:
+def _run_owner(run: RunRow) -> Optional[str]:
     """The orchestrator (host/pid/start time) that created or last resumed `run`; None for older runs."""
-    return json.loads(run["host"] or "{}").get(OWNER_KEY)
+    return json.loads(run.host or "{}").get(OWNER_KEY)
 
 
-def _refuse_if_alive(run: dict) -> None:
+def _refuse_if_alive(run: RunRow) -> None:
     """Two orchestrators on one run remove each other's containers and store its cells twice: one at a time."""
     owner = _run_owner(run)
-    if run["status"] == "running" and owner and owner_alive(owner):
+    if run.status == "running" and owner and owner_alive(owner):
         raise UsageError(
-            f"--resume {run['id']}: its orchestrator {owner} (host/pid/start time) is still running it; "
+            f"--resume {run.id}: its orchestrator {owner} (host/pid/start time) is still running it; "
             "wait for it to end (or stop it: Ctrl-C, or kill that pid), then resume"
         )
 
@@ -306,7 +313,7 @@ def _reap_orphans(backend: Backend, store: Store, console: Console) -> None:
     known = set(store.run_ids())
     for reaped in backend.reap_orphans():
         console.print(f"[yellow]{escape(reaped.description)}[/]", highlight=False)
-        if reaped.run_id in known and store.run_row(reaped.run_id)["status"] == "running":
+        if reaped.run_id in known and store.run_row(reaped.run_id).status == "running":
             store.finish_run(reaped.run_id, "interrupted")
 
 

@@ -15,7 +15,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
@@ -39,20 +38,24 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 
+from orchestrator.clock import now
 from orchestrator.errors import BenchmatrixError, UsageError
+from orchestrator.metrics import Metric
+from orchestrator.status import CellStatus
 from orchestrator.store import migrations
+from orchestrator.store.rows import CellColumns, CellRow, RunRow
 
 SCHEMA_VERSION = migrations.LATEST
 WRITE_ATTEMPTS = 4
 DEFAULT_STORE = "results/results.db"
-STATUSES = ("ok", "oom", "timeout", "error", "interrupted", "retryable")
 Written = TypeVar("Written")
 
 metadata = MetaData()
 
+JSON_COLUMNS = ("options", "config", "versions", "notes", "data_provenance", "host")  # of `cells`, stored as JSON text
 DESIGN_PREFIX = "design:"  # meta key of a run's regress design (Store.record_design)
 meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
 
@@ -103,7 +106,7 @@ cells = Table(
     Column("notes", Text),
     Column("log_tail", Text),
     Column("data_provenance", Text),  # schema 3: JSON, workloads.datasets.provenance
-    Column("host", Text),  # schema 4: JSON, the machine that ran the cell (hostinfo; a Slurm cell's node)
+    Column("host", Text),  # schema 5: JSON, the machine that ran the cell (hostinfo; a Slurm cell's node)
     UniqueConstraint("run_id", "config_hash", "repeat", name="uq_cell_identity"),
 )
 
@@ -124,48 +127,12 @@ Index("ix_runs_started_at", runs.c.started_at)
 
 
 @dataclass(frozen=True)
-class Metric:
-    name: str
-    value: float
-    unit: str
+class CellRecord(CellColumns):
+    """Everything stored about one finished cell: its columns and its measured metrics."""
 
-
-@dataclass(frozen=True)
-class CellRecord:
-    """Everything stored about one finished cell."""
-
-    run_id: str
-    config_hash: str
-    repeat: int
-    system: str
-    framework: str
-    version: str
-    variant: str
-    workload: str
-    model: str
-    dataset: str
-    batch_size: int
-    epochs: int
-    options: dict
-    config: dict
-    image: str
-    image_id: Optional[str]
-    status: str
-    exit_code: Optional[int]
-    started_at: datetime
-    finished_at: datetime
-    log_path: Optional[str]
-    result_path: Optional[str]
-    versions: dict
-    notes: list[str]
-    log_tail: Optional[str]
     metrics: list[Metric]
     data_provenance: Optional[dict] = None  # where the data came from, as the cell's result says
     host: Optional[dict] = None  # the machine that ran it, as its backend saw it there
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def store_url(location: str) -> str:
@@ -334,17 +301,14 @@ class Store:
             raise UsageError(f"no run '{run}' in the store; newest runs: {', '.join(ids[-5:])}")
         return run
 
-    def run_row(self, run_id: str) -> dict:
+    def run_row(self, run_id: str) -> RunRow:
         with self.engine.connect() as conn:
-            return dict(conn.execute(select(runs).where(runs.c.id == run_id)).mappings().one())
+            return RunRow(**conn.execute(select(runs).where(runs.c.id == run_id)).mappings().one())
 
-    def cell_rows(self, run_id: str) -> list[dict]:
-        """Cells of a run, each with a `metrics` dict of name → value."""
+    def cell_rows(self, run_id: str) -> list[CellRow]:
+        """Cells of a run in the order they were stored, each with its metrics (name → value)."""
         with self.engine.connect() as conn:
-            rows = [
-                dict(row)
-                for row in conn.execute(select(cells).where(cells.c.run_id == run_id).order_by(cells.c.id)).mappings()
-            ]
+            found = list(conn.execute(select(cells).where(cells.c.run_id == run_id).order_by(cells.c.id)).mappings())
             # The driver's cursor and plain tuples: a run may hold a million metrics.
             mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
             cursor = conn.connection.cursor()
@@ -357,22 +321,24 @@ class Store:
             for cell_id, name, value in cursor.fetchall():
                 by_cell.setdefault(cell_id, {})[name] = value
             cursor.close()
-        for row in rows:
-            row["metrics"] = by_cell.get(row["id"], {})
-            for key in ("options", "config", "versions", "notes", "data_provenance", "host"):
-                row[key] = json.loads(row[key]) if row[key] else None
-        return rows
+        return [_cell_row(row, by_cell.get(row["id"], {})) for row in found]
+
+
+def _cell_row(row: RowMapping, cell_metrics: dict[str, float]) -> CellRow:
+    decoded = {key: json.loads(row[key]) if row[key] else None for key in JSON_COLUMNS}
+    return CellRow(**{**row, **decoded, "status": CellStatus(row["status"]), "metrics": cell_metrics})
 
 
 def _cell_values(record: CellRecord) -> dict:
-    if record.status not in STATUSES:
+    if record.status not in set(CellStatus):
         raise ValueError(f"unknown cell status {record.status!r}")
     values = {
         key: getattr(record, key)
         for key in CellRecord.__dataclass_fields__
-        if key not in ("metrics", "options", "config", "versions", "notes", "data_provenance", "host")
+        if key not in ("metrics", *JSON_COLUMNS)
     }
     values.update(
+        status=CellStatus(record.status).value,
         options=json.dumps(record.options, sort_keys=True),
         config=json.dumps(record.config, sort_keys=True),
         versions=json.dumps(record.versions, sort_keys=True),

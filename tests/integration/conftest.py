@@ -22,6 +22,7 @@ from orchestrator.errors import EngineUnavailable
 from orchestrator.images import base
 from orchestrator.run import data
 from orchestrator.store.database import Store
+from orchestrator.store.rows import CellRow
 from tests.conftest import run_cli
 
 FRAMEWORKS = ("tensorflow@2.21.0", "pytorch@2.13.0", "mxnet@1.9.1", "keras-mxnet@2.2.4.3", "jax@0.10.2")
@@ -105,7 +106,7 @@ def run_workloads(
         return container.run(timeout_s=timeout_s)
 
 
-def run_spec(cli, work: Path, spec_text: str, data_dir: Path) -> list[dict]:
+def run_spec(cli, work: Path, spec_text: str, data_dir: Path) -> list[CellRow]:
     """`run` a spec written into `work` with its own store and results folder; the run's cell rows."""
     spec = work / "spec.yaml"
     spec.write_text(spec_text)

@@ -138,10 +138,10 @@ def test_bisect_finds_the_injected_slowdown_in_few_builds_and_resumes(engine, sa
 
     opened = Store(str(store))
     slow = next(
-        r for run in runs for r in opened.cell_rows(run) if r["version"] == "1.8.0.post0" and r["status"] == "ok"
+        r for run in runs for r in opened.cell_rows(run) if r.version == "1.8.0.post0" and r.status == "ok"
     )
     common = ("--store", str(store), "--data-dir", str(sample_data), "--results-dir", str(tmp_path / "r"))
-    same = cli("reproduce", str(slow["id"]), *common, env=env, timeout=600)
+    same = cli("reproduce", str(slow.id), *common, env=env, timeout=600)
     assert same.returncode == 0, same.stdout[-3000:] + same.stderr[-3000:]
     print(same.stdout)
     assert (
@@ -150,10 +150,10 @@ def test_bisect_finds_the_injected_slowdown_in_few_builds_and_resumes(engine, sa
 
     good = engine.images.get("benchmatrix/mxnet:1.6.0-slowtest")
     good.tag("benchmatrix/mxnet", "1.8.0.post0-slowtest")  # the tag now names another image
-    moved = cli("reproduce", str(slow["id"]), *common, env=env)
+    moved = cli("reproduce", str(slow.id), *common, env=env)
     assert moved.returncode == ExitCode.NOT_REPRODUCIBLE, moved.stderr
-    assert f"now names {good.id}, not the stored image {slow['image_id']}" in moved.stderr
-    engine.images.remove(slow["image_id"], force=True)
-    gone = cli("reproduce", str(slow["id"]), *common, env=env)
-    assert gone.returncode == ExitCode.NOT_REPRODUCIBLE and f"its image {slow['image_id']} is gone" in gone.stderr
+    assert f"now names {good.id}, not the stored image {slow.image_id}" in moved.stderr
+    engine.images.remove(slow.image_id, force=True)
+    gone = cli("reproduce", str(slow.id), *common, env=env)
+    assert gone.returncode == ExitCode.NOT_REPRODUCIBLE and f"its image {slow.image_id} is gone" in gone.stderr
     remove_test_images(engine)

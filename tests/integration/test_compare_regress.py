@@ -46,12 +46,12 @@ def test_regress_between_two_mxnet_builds(engine, sample_data, tmp_path, cli):
     opened = Store(store)
     runs = opened.run_ids()
     assert len(runs) == 2
-    orders = [[(r["version"], r["variant"], r["status"]) for r in opened.cell_rows(run_id)] for run_id in runs]
+    orders = [[(r.version, r.variant, r.status) for r in opened.cell_rows(run_id)] for run_id in runs]
     assert orders == [  # the cells are stored in the order they ran: A B, then B A
         [("1.9.1", "cpu", "ok"), ("1.6.0", "mkl", "ok")],
         [("1.6.0", "mkl", "ok"), ("1.9.1", "cpu", "ok")],
     ]
-    assert opened.cell_rows(runs[0])[1]["versions"]["mxnet"] == "1.6.0"
+    assert opened.cell_rows(runs[0])[1].versions["mxnet"] == "1.6.0"
 
 
 BROKEN_ENTRY = """

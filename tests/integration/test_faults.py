@@ -129,9 +129,9 @@ def test_timeout_kills_the_cell_and_stores_timeout(work, sample_data, cli, engin
     done = cli(*run_args(work, sample_data, "--workload", "slow", "--timeout", "4"))
     assert done.returncode == ExitCode.CELLS_FAILED, done.stdout + done.stderr
     _, run_id, rows = rows_of(work)
-    assert [row["status"] for row in rows] == ["timeout"]
+    assert [row.status for row in rows] == ["timeout"]
     assert (
-        "killed after 4 s" in rows[0]["notes"] and "timeout 4 s (--timeout; the spec says 1800 s)" in rows[0]["notes"]
+        "killed after 4 s" in rows[0].notes and "timeout 4 s (--timeout; the spec says 1800 s)" in rows[0].notes
     )
     assert "Timeout" in done.stdout  # the speed table says so instead of a number
     assert not engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
@@ -142,7 +142,7 @@ def test_host_out_of_memory_is_stored_as_oom(work, sample_data, cli):
     done = cli(*run_args(work, sample_data, "--system", "tiny", "--workload", "fast"))
     assert done.returncode == ExitCode.CELLS_FAILED, done.stdout + done.stderr
     _, _, rows = rows_of(work)
-    assert [(row["status"], row["exit_code"]) for row in rows] == [("oom", 137)]
+    assert [(row.status, row.exit_code) for row in rows] == [("oom", 137)]
     assert "Out of Memory" in done.stdout
 
 
@@ -155,11 +155,11 @@ def test_crash_is_stored_as_error_with_exit_code_and_log_tail(work, sample_data,
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == ExitCode.CELLS_FAILED, out
     _, _, rows = rows_of(work)
-    assert [(row["status"], row["exit_code"]) for row in rows] == [("error", 139)]
-    assert "exit code 139: the workload was ended by SIGSEGV" in rows[0]["notes"]
+    assert [(row.status, row.exit_code) for row in rows] == [("error", 139)]
+    assert "exit code 139: the workload was ended by SIGSEGV" in rows[0].notes
     # workloads.crashes: Python's faulthandler, not MXNet's own handler (which can hang), reports it.
-    assert "Fatal Python error: Segmentation fault" in rows[0]["log_tail"]
-    assert "benchmatrix: mxnet mlp" in Path(rows[0]["log_path"]).read_text()
+    assert "Fatal Python error: Segmentation fault" in rows[0].log_tail
+    assert "benchmatrix: mxnet mlp" in Path(rows[0].log_path).read_text()
     assert gone(engine, container.id)
 
 
@@ -176,16 +176,16 @@ def test_signal_stops_the_cells_marks_the_run_interrupted_and_resume_reruns_them
     assert stopped_in < 20, f"took {stopped_in:.1f} s to stop"
     assert gone(engine, container.id)
     store, run_id, rows = rows_of(work)
-    assert store.run_row(run_id)["status"] == "interrupted"
-    assert [(row["workload"], row["status"]) for row in rows] == [("slow", "interrupted")]
+    assert store.run_row(run_id).status == "interrupted"
+    assert [(row.workload, row.status) for row in rows] == [("slow", "interrupted")]
 
     resumed = cli(*run_args(work, sample_data, "--workload", "slow", "--resume", run_id, "--timeout", "3"))
     # the rerun times out: a final status
     assert resumed.returncode == ExitCode.CELLS_FAILED, resumed.stdout + resumed.stderr
     assert f"resuming run {run_id}" in resumed.stdout
     rows = store.cell_rows(run_id)
-    assert [(row["workload"], row["status"]) for row in rows] == [("slow", "timeout")]  # replaced, not added
-    assert store.run_row(run_id)["status"] == "finished"
+    assert [(row.workload, row.status) for row in rows] == [("slow", "timeout")]  # replaced, not added
+    assert store.run_row(run_id).status == "finished"
 
 
 def test_resume_while_the_orchestrator_runs_is_refused_and_the_run_completes(work, sample_data, engine, cli):
@@ -203,10 +203,10 @@ def test_resume_while_the_orchestrator_runs_is_refused_and_the_run_completes(wor
     assert "is still running it" in resumed.stderr and "Traceback" not in resumed.stderr
     assert proc.returncode == 0, out[-3000:]
     store, run_id, rows = rows_of(work)
-    assert [row["status"] for row in rows] == ["ok", "ok"]
-    assert not any("retried" in note for row in rows for note in row["notes"])  # no container of it was removed
-    assert len({(row["config_hash"], row["repeat"]) for row in rows}) == 2  # no cell stored twice
-    assert store.run_row(run_id)["status"] == "finished"
+    assert [row.status for row in rows] == ["ok", "ok"]
+    assert not any("retried" in note for row in rows for note in row.notes)  # no container of it was removed
+    assert len({(row.config_hash, row.repeat) for row in rows}) == 2  # no cell stored twice
+    assert store.run_row(run_id).status == "finished"
 
 
 def test_sigkill_leaves_an_orphan_the_next_start_removes_and_resume_skips_finished_cells(
@@ -215,12 +215,12 @@ def test_sigkill_leaves_an_orphan_the_next_start_removes_and_resume_skips_finish
     proc = start_cli(*run_args(work, sample_data))  # fast, then slow
     container = training_container(engine, proc.pid)
     store, run_id, rows = rows_of(work)
-    assert [(row["workload"], row["status"]) for row in rows] == [("fast", "ok")]
+    assert [(row.workload, row.status) for row in rows] == [("fast", "ok")]
     proc.kill()
     proc.communicate(timeout=30)
     container.reload()
     assert container.status == "running"  # SIGKILL: nobody stopped it
-    assert store.run_row(run_id)["status"] == "running"
+    assert store.run_row(run_id).status == "running"
 
     resumed = cli(*run_args(work, sample_data, "--resume", "last", "--timeout", "3"))
     assert resumed.returncode == ExitCode.CELLS_FAILED, resumed.stdout + resumed.stderr
@@ -228,10 +228,10 @@ def test_sigkill_leaves_an_orphan_the_next_start_removes_and_resume_skips_finish
     assert gone(engine, container.id)
     assert "already stored: 1 of 2 cells; 1 to run" in resumed.stdout
     after = store.cell_rows(run_id)
-    assert [(row["workload"], row["status"]) for row in after] == [("fast", "ok"), ("slow", "timeout")]
-    assert after[0]["id"] == rows[0]["id"]  # the finished cell was not run or written again
-    assert len({(row["config_hash"], row["repeat"]) for row in after}) == len(after)
-    assert store.run_row(run_id)["status"] == "finished"
+    assert [(row.workload, row.status) for row in after] == [("fast", "ok"), ("slow", "timeout")]
+    assert after[0].id == rows[0].id  # the finished cell was not run or written again
+    assert len({(row.config_hash, row.repeat) for row in after}) == len(after)
+    assert store.run_row(run_id).status == "finished"
 
 
 class CuttableEngineSocket:
@@ -325,7 +325,7 @@ def test_a_cell_that_loses_the_engine_is_retried_once(work, sample_data, engine,
         cutter.join(timeout=200)
         proxy.close()
     rows = store.cell_rows("lost")
-    assert [row["status"] for row in rows] == ["ok"], rows
-    assert rows[0]["notes"][0].startswith("retried once: the first attempt lost the backend")
+    assert [row.status for row in rows] == ["ok"], rows
+    assert rows[0].notes[0].startswith("retried once: the first attempt lost the backend")
     assert first and gone(engine, first[0])  # the first attempt's container did not run on beside the retry
     assert not engine.containers.list(all=True, filters={"label": [f"{RUN_LABEL}=lost", f"{CELL_LABEL}"]})

@@ -40,16 +40,16 @@ def placement_run(built_images, sample_data, tmp_path_factory, cli):
 
 
 def _key(row: dict) -> tuple[str, str, bool]:
-    return row["framework"], row["options"]["input"], row["options"]["drop_remainder"]
+    return row.framework, row.options["input"], row.options["drop_remainder"]
 
 
 def test_every_framework_trains_from_device_and_host(placement_run):
     assert sorted(_key(row) for row in placement_run) == sorted(
         (name, where, drop) for name in FRAMEWORKS for where in ("device", "host") for drop in (True, False)
     )
-    assert {row["status"] for row in placement_run} == {"ok"}
+    assert {row.status for row in placement_run} == {"ok"}
     for row in placement_run:
-        result = json.loads(Path(row["result_path"]).read_text())
+        result = json.loads(Path(row.result_path).read_text())
         framework, where, drop = _key(row)
         assert result["options"]["input"] == where, framework
         assert f"input {where} (option)" in result["notes"]
@@ -60,10 +60,10 @@ def test_every_framework_trains_from_device_and_host(placement_run):
         assert result["timing"]["timed_steps"] == (18 if drop else 20), framework
         assert result["timing"]["timed_samples"] == 2 * result["samples_per_epoch"]
         assert result["train_window"]["samples"] == 2 * result["samples_per_epoch"]
-        assert row["metrics"]["warmup_seconds"] > 0
-        assert row["metrics"]["timing_suspect"] == 0.0, (framework, where, drop, result["timing"]["suspects"])
+        assert row.metrics["warmup_seconds"] > 0
+        assert row.metrics["timing_suspect"] == 0.0, (framework, where, drop, result["timing"]["suspects"])
         assert not any(note.startswith(TIMING_SUSPECT_PREFIX) for note in result["notes"]), result["notes"]
-        assert row["metrics"]["train_img_per_s"] == pytest.approx(result["train_img_per_s"])
+        assert row.metrics["train_img_per_s"] == pytest.approx(result["train_img_per_s"])
         # A cell this short may end before the 1 Hz sampler's first reading, or have no sample inside its
         # timed window: it says so (and gets no figure) rather than summarising the container's whole life.
         said = (
@@ -71,4 +71,4 @@ def test_every_framework_trains_from_device_and_host(placement_run):
             "no monitoring samples: the cell ended before",
             "no container sample in the ",
         )
-        assert any(note.startswith(said) for note in row["notes"]), row["notes"]
+        assert any(note.startswith(said) for note in row.notes), row.notes

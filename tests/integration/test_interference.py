@@ -49,16 +49,16 @@ def test_a_dataset_folder_that_is_a_link_is_mounted_by_its_target(built_images, 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = Store(str(store))
     row = results.cell_rows(results.resolve_run("last"))[0]
-    assert row["status"] == "ok"
+    assert row.status == "ok"
     # A cell this short can hold no 1 Hz sample inside its timed window (seen once on a cold CI rehearsal):
     # then it says so and gets no figure; otherwise it carries the interference figures.
     unsampled = ("no container sample in the ", "no monitoring samples: the cell ended before")
-    if any(note.startswith(unsampled) for note in row["notes"]):
-        assert "cpu_other_cpus_mean" not in row["metrics"], sorted(row["metrics"])
+    if any(note.startswith(unsampled) for note in row.notes):
+        assert "cpu_other_cpus_mean" not in row.metrics, sorted(row.metrics)
         return
     for name in ("cpu_other_cpus_mean", "cpu_other_cpus_max", "cell_cpus_mean", "cell_cpus_allowed", DISTURBED):
-        assert name in row["metrics"], sorted(row["metrics"])
-    assert any(note.startswith("CPU interference over ") for note in row["notes"]), row["notes"]
+        assert name in row.metrics, sorted(row.metrics)
+    assert any(note.startswith("CPU interference over ") for note in row.notes), row.notes
 
 
 def test_a_file_linked_out_of_the_dataset_is_refused_before_anything_starts(built_images, linked_data, tmp_path, cli):
@@ -84,9 +84,9 @@ def test_a_cpu_burner_beside_a_cell_flags_it_disturbed(built_images, sample_data
     assert "warning: the host is busy" in done.stdout  # the pre-flight saw the burners too
     results = Store(str(store))
     row = results.cell_rows(results.resolve_run("last"))[0]
-    assert row["metrics"][DISTURBED] == 1.0
-    assert row["metrics"]["cpu_other_cpus_max"] > 0.8, row["metrics"]
-    reason = next(note for note in row["notes"] if note.startswith("disturbed: the cell got "))
+    assert row.metrics[DISTURBED] == 1.0
+    assert row.metrics["cpu_other_cpus_max"] > 0.8, row.metrics
+    reason = next(note for note in row.notes if note.startswith("disturbed: the cell got "))
     assert " CPUs of other work on its CPUs on average over " in reason
     assert "DISTURBED cpu/cnn/bs32 pytorch repeat 0: the cell got" in done.stdout  # the table's footnote
 
@@ -96,5 +96,5 @@ def test_sampling_off_runs_the_cell_without_monitoring_figures(built_images, sam
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = Store(str(store))
     row = results.cell_rows(results.resolve_run("last"))[0]
-    assert MONITORING_OFF in row["notes"]
-    assert not any(name.startswith(("cpu_other", "container_", DISTURBED)) for name in row["metrics"])
+    assert MONITORING_OFF in row.notes
+    assert not any(name.startswith(("cpu_other", "container_", DISTURBED)) for name in row.metrics)

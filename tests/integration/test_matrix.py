@@ -65,8 +65,8 @@ def test_every_cell_ok_and_table_printed(matrix_run):
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     rows = store.cell_rows(store.resolve_run("last"))
     assert len(rows) == 10
-    assert {row["status"] for row in rows} == {"ok"}, [(r["framework"], r["log_tail"]) for r in rows]
-    assert all(row["metrics"]["train_img_per_s"] > 0 for row in rows)
+    assert {row.status for row in rows} == {"ok"}, [(r.framework, r.log_tail) for r in rows]
+    assert all(row.metrics["train_img_per_s"] > 0 for row in rows)
     for column in (
         "tensorflow (img/s)",
         "pytorch (img/s)",
@@ -79,7 +79,7 @@ def test_every_cell_ok_and_table_printed(matrix_run):
     assert "mlp: capped at 960 training samples per epoch" in done.stdout
     assert "data: fashion_mnist, generated (seed 0, n 1,200): accuracy meaningless" in done.stdout
     assert re.search(r"version in the container: tensorflow = .*tensorflow 2\.21\.0", done.stdout)
-    assert {row["data_provenance"]["kind"] for row in rows} == {"generated"}
+    assert {row.data_provenance["kind"] for row in rows} == {"generated"}
     # Captured stdout is no terminal (as a CI log): each cell says when it started and how long it took.
     assert len(re.findall(r"^\[\d\d:\d\d:\d\d\] cell .+: started$", done.stdout, re.MULTILINE)) == 10
     assert len(re.findall(r"^\[\d\d:\d\d:\d\d\] cell .+: done in \d", done.stdout, re.MULTILINE)) == 10
@@ -88,12 +88,12 @@ def test_every_cell_ok_and_table_printed(matrix_run):
 def test_parameter_counts_equal_across_frameworks(matrix_run):
     _, store, _ = matrix_run
     for row in store.cell_rows(store.resolve_run("last")):
-        assert row["metrics"]["params"] == MODELS_PARAMS[row["model"]], row["framework"]
+        assert row.metrics["params"] == MODELS_PARAMS[row.model], row.framework
 
 
 def test_versions_seen_inside_the_container_are_stored(matrix_run):
     _, store, _ = matrix_run
-    versions = {row["framework"]: row["versions"] for row in store.cell_rows(store.resolve_run("last"))}
+    versions = {row.framework: row.versions for row in store.cell_rows(store.resolve_run("last"))}
     assert versions["mxnet"]["mxnet"] == "1.9.1"
     assert versions["tensorflow"]["tensorflow"] == "2.21.0"
     assert versions["pytorch"]["torch"].startswith("2.13.0")
@@ -115,8 +115,8 @@ def test_results_exports(matrix_run, cli):
 def test_cell_logs_and_results_are_kept(matrix_run):
     _, store, _ = matrix_run
     for row in store.cell_rows(store.resolve_run("last")):
-        assert Path(row["log_path"]).is_file()
-        assert json.loads(Path(row["result_path"]).read_text())["schema"] == "benchmatrix.result/1"
+        assert Path(row.log_path).is_file()
+        assert json.loads(Path(row.result_path).read_text())["schema"] == "benchmatrix.result/1"
 
 
 def test_failing_cell_is_stored_as_error_and_the_matrix_goes_on(built_images, sample_data, tmp_path, cli):
@@ -139,8 +139,8 @@ def test_failing_cell_is_stored_as_error_and_the_matrix_goes_on(built_images, sa
         str(store),
     )
     assert done.returncode == ExitCode.CELLS_FAILED, done.stdout + done.stderr
-    rows = {row["workload"]: row for row in Store(str(store)).cell_rows(Store(str(store)).resolve_run("last"))}
-    assert rows["tooshort"]["status"] == "error" and rows["tooshort"]["metrics"] == {}
-    assert "16 training samples make no full step of 32 samples" in rows["tooshort"]["log_tail"]
-    assert rows["fine"]["status"] == "ok"
+    rows = {row.workload: row for row in Store(str(store)).cell_rows(Store(str(store)).resolve_run("last"))}
+    assert rows["tooshort"].status == "error" and rows["tooshort"].metrics == {}
+    assert "16 training samples make no full step of 32 samples" in rows["tooshort"].log_tail
+    assert rows["fine"].status == "ok"
     assert "Error" in done.stdout

@@ -85,7 +85,7 @@ def test_plan_and_run_discover_a_plugin_without_running_it_on_the_host(built_ima
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     store = Store(str(work / "results.db"))
     (row,) = store.cell_rows(store.resolve_run("last"))
-    assert row["status"] == "ok" and row["model"] == "spy"
+    assert row.status == "ok" and row.model == "spy"
     assert not mark.exists(), mark.read_text()
 
 

@@ -40,7 +40,8 @@ import sys
 import time
 from datetime import datetime, timezone
 from orchestrator.errors import BenchmatrixError
-from orchestrator.store.database import CellRecord, Metric, Store
+from orchestrator.metrics import Metric
+from orchestrator.store.database import CellRecord, Store
 
 url, run_id, create, n, pause = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]), float(sys.argv[5])
 store = Store(url)
@@ -194,8 +195,8 @@ def test_round_trip_and_schema_on_postgres(pg_url):
     add_run(store, "r1", host='{"hostname": "h"}')
     finished(writers(pg_url, [("r1", False, 3, 0.0)]))
     rows = store.cell_rows("r1")
-    assert [row["metrics"]["train_img_per_s"] for row in rows] == [1000.0, 1001.0, 1002.0]
-    assert rows[0]["versions"] == {"mxnet": "1.9.1"} and store.resolve_run("last") == "r1"
+    assert [row.metrics["train_img_per_s"] for row in rows] == [1000.0, 1001.0, 1002.0]
+    assert rows[0].versions == {"mxnet": "1.9.1"} and store.resolve_run("last") == "r1"
 
 
 def test_concurrent_orchestrators_on_a_fresh_store_lose_and_duplicate_nothing(pg_url):
@@ -211,7 +212,7 @@ def test_concurrent_orchestrators_on_a_fresh_store_lose_and_duplicate_nothing(pg
         distinct = select(cells.c.run_id, cells.c.config_hash, cells.c.repeat).distinct().subquery()
         assert conn.execute(select(func.count()).select_from(distinct)).scalar() == 240
     for k in range(4):
-        speeds = sorted(row["metrics"]["train_img_per_s"] for row in store.cell_rows(f"run{k}"))
+        speeds = sorted(row.metrics["train_img_per_s"] for row in store.cell_rows(f"run{k}"))
         assert speeds == [1000.0 + i for i in range(60)]
 
 
@@ -232,7 +233,7 @@ def test_writes_survive_a_server_restart(postgres, pg_url):
     restart.join(timeout=120)
     assert finished(process) == [(80, 0)]
     rows = Store(pg_url).cell_rows("restarted")
-    assert sorted(row["config_hash"] for row in rows) == [f"cfg{i:04d}" for i in range(80)]
+    assert sorted(row.config_hash for row in rows) == [f"cfg{i:04d}" for i in range(80)]
 
 
 def test_an_older_store_is_migrated_and_a_newer_one_refused(pg_url):

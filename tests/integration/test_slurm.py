@@ -90,11 +90,11 @@ def test_matrix_runs_as_slurm_jobs_into_the_store(slurm, built_images, sample_da
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     store = Store(str(tmp_path / "results.db"))
     rows = store.cell_rows(store.resolve_run("last"))
-    assert len(rows) == 4 and {row["status"] for row in rows} == {"ok"}, [r["log_tail"] for r in rows]
-    assert all(row["metrics"]["train_img_per_s"] > 0 for row in rows)
-    assert {row["versions"]["mxnet"] for row in rows} == {"1.9.1"}
-    jobs = [job for row in rows for job in slurm_job_ids(row["notes"])]
-    assert len(set(jobs)) == 4, [row["notes"] for row in rows]
+    assert len(rows) == 4 and {row.status for row in rows} == {"ok"}, [r.log_tail for r in rows]
+    assert all(row.metrics["train_img_per_s"] > 0 for row in rows)
+    assert {row.versions["mxnet"] for row in rows} == {"1.9.1"}
+    jobs = [job for row in rows for job in slurm_job_ids(row.notes)]
+    assert len(set(jobs)) == 4, [row.notes for row in rows]
     for row, job in zip(rows, jobs):  # each was a real job of the cell's name, completed by the controller
         state = subprocess.run(
             ["scontrol", "show", "job", "--oneliner", job], capture_output=True, text=True, env={**os.environ, **slurm}
@@ -106,9 +106,9 @@ def test_matrix_runs_as_slurm_jobs_into_the_store(slurm, built_images, sample_da
     node = subprocess.run(
         ["sinfo", "--noheader", "--Node", "--format=%N"], capture_output=True, text=True, env={**os.environ, **slurm}
     ).stdout.split()[0]
-    assert [(row["host"]["slurm_node"], row["host"]["slurm_job_id"]) for row in rows] == [(node, j) for j in jobs]
-    assert all(row["host"]["cores"] and row["host"]["docker_version"] for row in rows)
-    run_host = json.loads(store.run_row(rows[0]["run_id"])["host"])
+    assert [(row.host["slurm_node"], row.host["slurm_job_id"]) for row in rows] == [(node, j) for j in jobs]
+    assert all(row.host["cores"] and row.host["docker_version"] for row in rows)
+    run_host = json.loads(store.run_row(rows[0].run_id).host)
     assert run_host["backend"] == "slurm" and "hostname" not in run_host and "gpus" not in run_host
     results = cli("results", "--store", str(tmp_path / "results.db"))
     assert results.returncode == 0 and "Training speed" in results.stdout and "slurm job" in results.stdout
@@ -143,15 +143,15 @@ def test_cancelled_jobs_are_interrupted_cells_and_resume_runs_them_locally(
     assert orchestrator.returncode == ExitCode.CELLS_FAILED, output[-4000:]
     store = Store(str(tmp_path / "results.db"))
     rows = store.cell_rows(run_id)
-    assert [row["status"] for row in rows] == ["interrupted", "interrupted"], output[-3000:]
-    assert all(any(note.endswith(": CANCELLED") for note in row["notes"]) for row in rows)
+    assert [row.status for row in rows] == ["interrupted", "interrupted"], output[-3000:]
+    assert all(any(note.endswith(": CANCELLED") for note in row.notes) for row in rows)
     assert engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}) == []
 
     resumed = cli(*run_args(spec, tmp_path, sample_data, "--resume", run_id, "--backend", "local"))
     assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
     rows = store.cell_rows(run_id)
-    assert [row["status"] for row in rows] == ["ok", "ok"]
-    assert not any(slurm_job_ids(row["notes"]) for row in rows)  # this time run by the local backend
+    assert [row.status for row in rows] == ["ok", "ok"]
+    assert not any(slurm_job_ids(row.notes) for row in rows)  # this time run by the local backend
 
 
 def lines_until(process: subprocess.Popen, pattern: re.Pattern) -> str:

@@ -45,11 +45,11 @@ workloads:
 @pytest.fixture(scope="module")
 def suite_run(built_images, suite_data, tmp_path_factory, cli):
     rows = run_spec(cli, tmp_path_factory.mktemp("suite"), SPEC, suite_data)
-    return {(row["workload"], row["framework"]): row for row in rows}
+    return {(row.workload, row.framework): row for row in rows}
 
 
 def _result(row: dict) -> dict:
-    return json.loads(Path(row["result_path"]).read_text())
+    return json.loads(Path(row.result_path).read_text())
 
 
 def test_every_cell_ran(suite_run):
@@ -62,15 +62,15 @@ def test_every_cell_ran(suite_run):
         ("ops", "mxnet"),
         ("plugin", "mxnet"),
     }
-    assert {row["status"] for row in suite_run.values()} == {"ok"}
+    assert {row.status for row in suite_run.values()} == {"ok"}
 
 
 def test_mnist_reports_validation_accuracy_and_latency(suite_run):
     row = suite_run[("lenet", "mxnet")]
     result = _result(row)
     assert result["samples_per_epoch"] == 256 and result["validation_samples"] == 80  # 20 % of 400
-    assert 0 <= row["metrics"]["validation_accuracy"] <= 1 and row["metrics"]["params"] == 60_170
-    assert 0 < row["metrics"]["inference_latency_p50_ms"] <= row["metrics"]["inference_latency_p99_ms"]
+    assert 0 <= row.metrics["validation_accuracy"] <= 1 and row.metrics["params"] == 60_170
+    assert 0 < row.metrics["inference_latency_p50_ms"] <= row.metrics["inference_latency_p99_ms"]
     assert result["options"]["hybridize"] is True and result["peak_device_memory_mb"] is None
 
 
@@ -90,7 +90,7 @@ def test_sequences_and_jpegs_are_read_in_the_containers(suite_run):
 
 def test_ops_store_one_metric_per_op_and_size(suite_run):
     for framework in ("pytorch", "mxnet"):
-        metrics = suite_run[("ops", framework)]["metrics"]
+        metrics = suite_run[("ops", framework)].metrics
         timed = {name for name in metrics if name.startswith("op_")}
         assert len(timed) == 11 * 3, framework
         assert all(metrics[name] > 0 for name in timed)
@@ -99,4 +99,4 @@ def test_ops_store_one_metric_per_op_and_size(suite_run):
 
 def test_plugin_model_runs_like_a_built_in_one(suite_run):
     row = suite_run[("plugin", "mxnet")]
-    assert row["model"] == "mnist_mlp" and row["metrics"]["params"] == 669_706
+    assert row.model == "mnist_mlp" and row.metrics["params"] == 669_706

@@ -14,13 +14,14 @@ from orchestrator.analysis.compare import (
     Verdict,
     compare,
     judge,
-    parse_selection,
-    to_junit,
-    to_markdown,
 )
 from orchestrator.errors import ExitCode, UsageError
-from orchestrator.store.database import Metric, Store
+from orchestrator.metrics import Metric
+from orchestrator.render.compare import to_junit, to_markdown
+from orchestrator.store.database import Store
+from orchestrator.store.queries import parse_selection
 from tests.stores import add_run
+from tests.stores import row as stored_row
 from tests.unit.render.test_report import record
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -29,26 +30,26 @@ _ids = itertools.count(1)
 
 def cell(version, workload, speed=None, status="ok", batch=32, accuracy=0.85, variant="cpu", repeat=0):
     metrics = {} if status != "ok" else {"train_img_per_s": speed, "test_accuracy": accuracy}
-    return {
-        "id": next(_ids),
-        "run_id": "r",
-        "status": status,
-        "system": "cpu",
-        "framework": "mxnet",
-        "version": version,
-        "variant": variant,
-        "workload": workload,
-        "model": workload,
-        "dataset": "fashion_mnist",
-        "batch_size": batch,
-        "epochs": 1,
-        "repeat": repeat,
-        "options": {"hybridize": True},
-        "config": {"max_samples": 960, "lr": 0.001, "version": version, "variant": variant, "repeat": repeat},
-        "image": f"benchmatrix/mxnet:{version}-{variant}",
-        "image_id": f"sha256:{version}",
-        "metrics": metrics,
-    }
+    return stored_row(
+        id=next(_ids),
+        run_id="r",
+        status=status,
+        system="cpu",
+        framework="mxnet",
+        version=version,
+        variant=variant,
+        workload=workload,
+        model=workload,
+        dataset="fashion_mnist",
+        batch_size=batch,
+        epochs=1,
+        repeat=repeat,
+        options={"hybridize": True},
+        config={"max_samples": 960, "lr": 0.001, "version": version, "variant": variant, "repeat": repeat},
+        image=f"benchmatrix/mxnet:{version}-{variant}",
+        image_id=f"sha256:{version}",
+        metrics=metrics,
+    )
 
 
 def side(version, workload, speeds, variant="cpu", **kwargs):
@@ -119,10 +120,12 @@ def test_failed_repeats_never_enter_a_median():
 
 def test_lower_is_better_metrics_are_oriented():
     base = [
-        dict(c, metrics={"epoch_seconds_median": s}) for c, s in zip(side("1", "m", [0] * 5), [10, 10.1, 9.9, 10, 10])
+        replace(c, metrics={"epoch_seconds_median": s})
+        for c, s in zip(side("1", "m", [0] * 5), [10, 10.1, 9.9, 10, 10])
     ]
     cand = [
-        dict(c, metrics={"epoch_seconds_median": s}) for c, s in zip(side("2", "m", [0] * 5), [12, 12.1, 11.9, 12, 12])
+        replace(c, metrics={"epoch_seconds_median": s})
+        for c, s in zip(side("2", "m", [0] * 5), [12, 12.1, 11.9, 12, 12])
     ]
     assert judge("x", base, cand, Settings(metric="epoch_seconds_median")).verdict is Verdict.REGRESSION
 
@@ -315,7 +318,7 @@ def inconclusive_scenario(allow_inconclusive=False):
 
 def broken_scenario():
     base = [
-        dict(cell("1.9.1", "mlp", status="error", repeat=i), image_id=None, notes=["image build failed: pip failed"])
+        replace(cell("1.9.1", "mlp", status="error", repeat=i), image_id=None, notes=["image build failed: pip failed"])
         for i in range(2)
     ]
     return compare(base, side("1.6.0", "mlp", [1000, 1001], "mkl"), "build", Settings(), "mxnet@1.9.1", "mxnet@1.6.0")
@@ -374,6 +377,6 @@ def test_an_accuracy_drop_within_the_repeats_spread_is_no_regression():
 
 def test_cross_framework_pairs_name_both_sides():
     base = side("2.13.0", "mlp", [1000] * 5)
-    cand = [dict(row, framework="tensorflow", options={}) for row in side("2.21.0", "mlp", [1000] * 5)]
+    cand = [replace(row, framework="tensorflow", options={}) for row in side("2.21.0", "mlp", [1000] * 5)]
     result = compare(base, cand, "build", Settings(), "mxnet@2.13.0", "tensorflow@2.21.0")
     assert [pair.label for pair in result.pairs] == ["cpu/mxnet→tensorflow/mlp/bs32/e1"]

@@ -5,6 +5,7 @@ variance, 0 img/s)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from scipy.stats import wilcoxon
 
 from orchestrator.analysis.compare import Pair, Settings, Verdict, judge, opposite_order_pairs, rounds
 from orchestrator.analysis.stats import paired_shift, pairs_needed, walsh_averages
+from orchestrator.status import CellStatus
 from tests.unit.analysis.test_compare import cell
 
 ORDER_EFFECT = 1.05  # whichever build runs second in a round is 5 % slower
@@ -27,7 +29,7 @@ def rounds_of(
         for position, (version, speed, rows) in enumerate(ran[::-1] if not second else ran):
             for repeat in range(repeats):
                 row = cell(version, "mlp", speed, repeat=repeat)
-                rows.append(dict(row, run_id=f"r{index}", id=100 * index + 10 * position + repeat))
+                rows.append(replace(row, run_id=f"r{index}", id=100 * index + 10 * position + repeat))
     return base, cand
 
 
@@ -71,9 +73,11 @@ def test_time_and_throughput_give_the_same_verdict():
     base, cand = gate_rounds(14, slowdown=1.051, noise=0.002)
     speed = judged(base, cand)
     rows = rounds_of(base, cand, alternating(14))
-    for row in rows[0] + rows[1]:
-        row["metrics"] = {"train_seconds": 6000 / row["metrics"]["train_img_per_s"]}
-    time = judge("x", *rows, Settings(metric="train_seconds"))
+    timed = [
+        [replace(row, metrics={"train_seconds": 6000 / row.metrics["train_img_per_s"]}) for row in side]
+        for side in rows
+    ]
+    time = judge("x", *timed, Settings(metric="train_seconds"))
     assert speed.verdict is time.verdict is Verdict.REGRESSION
     assert speed.change == pytest.approx(time.change) and speed.shift.high == pytest.approx(time.shift.high)
 
@@ -156,9 +160,9 @@ def test_rounds_all_in_one_order_fall_back_to_the_rank_sum_test_and_say_so():
 
 def test_several_repeats_of_a_side_in_a_round_enter_as_their_log_mean():
     base, cand = rounds_of([1000], [1000], [False], repeats=2)
-    base[1]["metrics"] = {"train_img_per_s": 4000.0}  # geometric mean 2000
-    cand[0]["metrics"] = {"train_img_per_s": 2000.0}
-    cand[1]["status"] = "oom"
+    base[1] = replace(base[1], metrics={"train_img_per_s": 4000.0})  # geometric mean 2000
+    cand[0] = replace(cand[0], metrics={"train_img_per_s": 2000.0})
+    cand[1] = replace(cand[1], status=CellStatus.OOM)
     assert [(r.slower, r.candidate_second) for r in rounds(base, cand, "train_img_per_s")] == [
         (pytest.approx(0), False)
     ]
@@ -169,7 +173,7 @@ def test_a_round_missing_from_the_alternation_pairs_no_two_rounds_of_one_order()
     A B with B A, or a pair's mean keeps the whole order effect."""
     base, cand = gate_rounds(16, order_effect=1.5)
     base_rows, cand_rows = rounds_of(base, cand, alternating(16))
-    cand_rows = [row for row in cand_rows if row["run_id"] != "r1"]  # round 2 (B A) left out
+    cand_rows = [row for row in cand_rows if row.run_id != "r1"]  # round 2 (B A) left out
     paired = rounds(base_rows, cand_rows, "train_img_per_s")
     laid = opposite_order_pairs(paired)
     assert [paired[i].run_id for i in laid[:4]] == ["r2", "r3", "r4", "r5"]

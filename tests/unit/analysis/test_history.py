@@ -10,8 +10,9 @@ import pytest
 from orchestrator.analysis import history
 from orchestrator.cli.main import main
 from orchestrator.errors import ExitCode, UsageError
+from orchestrator.metrics import Metric
 from orchestrator.render import report
-from orchestrator.store.database import Metric, Store
+from orchestrator.store.database import Store
 from tests.stores import add_run, cell
 
 HOST_A = json.dumps({"hostname": "a", "cpu_model": "Xeon", "cores": 2})

@@ -14,11 +14,14 @@ import pytest
 import yaml
 from rich.console import Console
 
-from orchestrator.analysis.compare import Outcome, Settings, Verdict, method_note, parse_selection, rows_for_display
+from orchestrator.analysis.compare import Outcome, Settings, Verdict, method_note
 from orchestrator.analysis.regress import RegressRequest, cap, gate, looks, prepare, regress_spec, round_order
 from orchestrator.errors import UsageError
+from orchestrator.metrics import Metric
+from orchestrator.render.compare import rows_for_display
 from orchestrator.run.runner import RunRequest, RunSummary
-from orchestrator.store.database import Metric, Store
+from orchestrator.store.database import Store
+from orchestrator.store.queries import parse_selection
 from tests.stores import add_run, cell
 
 SPEC = Path(__file__).resolve().parents[3] / "matrices" / "regress.yaml"

@@ -15,15 +15,17 @@ from orchestrator.cli.main import main
 from orchestrator.errors import ExitCode, NotReproducible, UsageError
 from orchestrator.run import data
 from orchestrator.run.plugins import folder_digest
+from orchestrator.status import CellStatus
 from orchestrator.store.database import Store
-from tests.stores import add_run, cell
+from orchestrator.store.rows import CellRow
+from tests.stores import RUN, add_run, cell, row
 from tests.unit.run.test_scheduler import BASE
 
 CELL = replace(BASE, max_samples=640, warmup_steps=5, timeout_s=600, memory="4g", options=(("hybridize", True),))
 
 
-def stored_row(**config) -> dict:
-    return {"id": 7, "config": {**CELL.to_dict(), **config}, "config_hash": CELL.config_hash}
+def stored_row(**config) -> CellRow:
+    return row(id=7, config={**CELL.to_dict(), **config}, config_hash=CELL.config_hash)
 
 
 def test_the_stored_config_rebuilds_the_cell():
@@ -34,17 +36,17 @@ def test_a_config_that_does_not_rebuild_its_hash_is_refused():
     with pytest.raises(NotReproducible, match="rebuilds config hash .* not the stored"):
         again.rebuilt_cell(stored_row(batch_size=64))
     with pytest.raises(NotReproducible, match="stored configuration is incomplete"):
-        again.rebuilt_cell({"id": 7, "config": {"system": "cpu"}, "config_hash": "x"})
+        again.rebuilt_cell(row(id=7, config={"system": "cpu"}, config_hash="x"))
 
 
 def test_a_plugin_folder_that_changed_since_is_refused(tmp_path):
     (tmp_path / "model.py").write_text("MODEL = 1\n")
     plugged = replace(CELL, plugins=(str(tmp_path),), plugin_digests=(folder_digest(tmp_path),))
-    row = {"id": 7, "config": plugged.to_dict(), "config_hash": plugged.config_hash}
-    assert again.rebuilt_cell(row) == plugged
+    stored = row(id=7, config=plugged.to_dict(), config_hash=plugged.config_hash)
+    assert again.rebuilt_cell(stored) == plugged
     (tmp_path / "model.py").write_text("MODEL = 2\n")
     with pytest.raises(NotReproducible, match=f"plugin folder {tmp_path} is gone or its files changed since"):
-        again.rebuilt_cell(row)
+        again.rebuilt_cell(stored)
 
 
 @dataclass
@@ -64,7 +66,7 @@ class FakeClient:
     images: FakeImages
 
 
-ROW = {"id": 7, "image": "benchmatrix/mxnet:1.9.1-cpu", "image_id": "sha256:aaa", "status": "ok"}
+ROW = row(id=7, image="benchmatrix/mxnet:1.9.1-cpu", image_id="sha256:aaa", status="ok")
 
 
 @pytest.mark.parametrize(
@@ -93,18 +95,18 @@ def test_the_image_the_tag_still_names_is_used():
     held = {"benchmatrix/mxnet:1.9.1-cpu": "sha256:aaa", "sha256:aaa": "sha256:aaa"}
     assert again.check_image(FakeClient(FakeImages(held)), ROW) == "sha256:aaa"
     with pytest.raises(NotReproducible, match="never had an image"):
-        again.check_image(FakeClient(FakeImages(held)), {**ROW, "image_id": None, "status": "error"})
+        again.check_image(FakeClient(FakeImages(held)), replace(ROW, image_id=None, status=CellStatus.ERROR))
 
 
 def test_data_that_changed_since_is_refused(tmp_path):
     data.sample("fashion_mnist", tmp_path / "fashion_mnist", n_train=20, n_test=5)
-    stored = again.StoredCell({"id": 7, "data_provenance": again.data_now(CELL, tmp_path)}, CELL, {}, [])
+    stored = again.StoredCell(row(id=7, data_provenance=again.data_now(CELL, tmp_path)), CELL, RUN, [])
     again.check_data(stored, tmp_path)  # the same folder: accepted
     data.sample("fashion_mnist", tmp_path / "fashion_mnist", n_train=30, n_test=5, force=True)
     with pytest.raises(NotReproducible, match=r"is not what it read then \(files, n differ"):
         again.check_data(stored, tmp_path)
     with pytest.raises(NotReproducible, match="stored no data provenance"):
-        again.check_data(again.StoredCell({"id": 7, "data_provenance": None}, CELL, {}, []), tmp_path)
+        again.check_data(again.StoredCell(row(id=7, data_provenance=None), CELL, RUN, []), tmp_path)
 
 
 def test_every_host_field_is_compared():
@@ -117,12 +119,12 @@ def test_every_host_field_is_compared():
 
 
 def test_the_host_compared_against_is_the_one_that_ran_the_cell():
-    submit = {"host": json.dumps({"backend": "slurm", "submit_host": "login1"})}
+    submit = replace(RUN, host=json.dumps({"backend": "slurm", "submit_host": "login1"}))
     node = {"hostname": "node7", "slurm_node": "node7", "cores": 64}
-    assert again.recorded_host(again.StoredCell({"id": 7, "host": node}, CELL, submit, [])) == node
+    assert again.recorded_host(again.StoredCell(row(id=7, host=node), CELL, submit, [])) == node
     machine = {"hostname": "a", "cores": 2}
-    local = {"host": json.dumps(machine)}  # stored before cells recorded their host
-    assert again.recorded_host(again.StoredCell({"id": 7, "host": None}, CELL, local, [])) == machine
+    local = replace(RUN, host=json.dumps(machine))  # stored before cells recorded their host
+    assert again.recorded_host(again.StoredCell(row(id=7, host=None), CELL, local, [])) == machine
 
 
 def test_the_verdict_places_the_new_figure_in_the_stored_noise():
@@ -136,10 +138,10 @@ def test_the_verdict_places_the_new_figure_in_the_stored_noise():
 
 def test_the_stored_noise_leaves_disturbed_and_failed_repeats_out():
     rows = [
-        {"status": "ok", "metrics": {"train_img_per_s": 100.0, "disturbed": 0.0}},
-        {"status": "ok", "metrics": {"train_img_per_s": 30.0, "disturbed": 1.0}},  # a burner beside it
-        {"status": "oom", "metrics": {}},
-        {"status": "ok", "metrics": {"train_img_per_s": 104.0}},
+        row(status="ok", metrics={"train_img_per_s": 100.0, "disturbed": 0.0}),
+        row(status="ok", metrics={"train_img_per_s": 30.0, "disturbed": 1.0}),  # a burner beside it
+        row(status="oom", metrics={}),
+        row(status="ok", metrics={"train_img_per_s": 104.0}),
     ]
     assert again.values(rows) == [100.0, 104.0]
 
@@ -150,7 +152,7 @@ def test_unknown_cells_are_bad_input(tmp_path, capsys):
     store.record_cell(cell(config=CELL.to_dict(), config_hash=CELL.config_hash))
     with pytest.raises(UsageError, match="no cell 5 in the store .* it holds cell ids 1 to 1"):
         again.load(store, "5")
-    assert again.load(store, "1").row["id"] == 1
+    assert again.load(store, "1").row.id == 1
     for text, expected in (("5", "no cell 5"), ("last", "expected a cell id")):
         assert main(["reproduce", text, "--store", str(tmp_path / "r.db")]) == ExitCode.USAGE
         assert expected in capsys.readouterr().err

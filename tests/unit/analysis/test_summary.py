@@ -7,6 +7,7 @@ import math
 import pytest
 
 from orchestrator.analysis.summary import repeat_groups, summarize_repeats, summarize_series
+from tests.stores import row as stored_row
 
 
 def test_repeat_summary_median_iqr_cv():
@@ -43,19 +44,14 @@ def test_empty_input_is_an_error_not_a_zero():
 
 
 def row(config_hash, status, speed, repeat):
-    return {
-        "config_hash": config_hash,
-        "status": status,
-        "metrics": {"train_img_per_s": speed} if speed is not None else {},
-        "system": "cpu",
-        "framework": "mxnet",
-        "version": "1.9.1",
-        "variant": "cpu",
-        "workload": "mlp",
-        "batch_size": 32,
-        "options": {"hybridize": True},
-        "repeat": repeat,
-    }
+    return stored_row(
+        config_hash=config_hash,
+        status=status,
+        metrics={"train_img_per_s": speed} if speed is not None else {},
+        version="1.9.1",  # cpu/mxnet/mlp/bs32 the placeholders' (tests/stores.py)
+        options={"hybridize": True},
+        repeat=repeat,
+    )
 
 
 def test_repeat_groups_summarise_ok_repeats_per_configuration():

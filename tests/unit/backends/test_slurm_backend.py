@@ -39,13 +39,14 @@ from orchestrator.backends.slurm_node import (
     write_job_file,
     write_outcome,
 )
+from orchestrator.clock import now
 from orchestrator.errors import SpecError, UsageError
+from orchestrator.metrics import Metric
 from orchestrator.run.execute import cell_record
 from orchestrator.run.plan import Cell
 from orchestrator.run.result import classify
 from orchestrator.run.scheduler import Placement
 from orchestrator.spec.matrix import SlurmPlacement, load_spec
-from orchestrator.store.database import Metric, now
 from tests.unit.run.test_scheduler import cell as scheduler_cell
 
 IMAGE_ID = "sha256:" + "12" * 32

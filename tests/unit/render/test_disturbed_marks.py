@@ -3,13 +3,16 @@ exports; `compare` leaves it out of the verdict and names it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from orchestrator.analysis.compare import Settings, Verdict, compare
 from orchestrator.backends.interference import DISTURBED
+from orchestrator.metrics import Metric
 from orchestrator.render import report, views
 from orchestrator.render.table import speed_table
-from orchestrator.store.database import Metric, Store
+from orchestrator.store.database import Store
 from tests.stores import add_run
 from tests.unit.analysis.test_compare import side
 from tests.unit.store.test_store_and_table import record
@@ -56,11 +59,11 @@ def test_exports_carry_the_flag_and_its_reason(tmp_path):
 def test_compare_leaves_disturbed_repeats_out_and_names_them():
     base = side("1.9.1", "mlp", [1000, 1010, 990, 1005, 995])
     cand = side("1.6.0", "mlp", [1002, 998, 1004, 400, 1001])
-    cand[3]["metrics"][DISTURBED] = 1.0  # a burner beside it: 400 img/s says nothing about the build
+    cand[3].metrics[DISTURBED] = 1.0  # a burner beside it: 400 img/s says nothing about the build
     result = compare(base, cand, "build", Settings(), "mxnet@1.9.1", "mxnet@1.6.0")
     pair = result.pairs[0]
     assert pair.verdict is Verdict.NOT_SLOWER and pair.candidate.metric.n == 4
     assert pair.notes[0] == "left out, disturbed: cpu/mxnet/mlp/bs32/e1/hybridize=True repeat 3 of run r"
-    kept = compare(base, [dict(row, metrics={**row["metrics"], DISTURBED: 0.0}) for row in cand], "build",
+    kept = compare(base, [replace(row, metrics={**row.metrics, DISTURBED: 0.0}) for row in cand], "build",
                    Settings(), "a", "b")  # fmt: skip
     assert kept.pairs[0].candidate.metric.n == 5 and not any(n.startswith("left out") for n in kept.pairs[0].notes)

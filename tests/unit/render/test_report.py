@@ -16,9 +16,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
+from orchestrator.metrics import SPEED, Metric
 from orchestrator.render import plots, report, views
-from orchestrator.render.table import SPEED
-from orchestrator.store.database import Metric, Store
+from orchestrator.store.database import Store
 from tests.stores import add_run, cell
 from workloads.ops import metric_name
 

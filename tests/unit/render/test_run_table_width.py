@@ -8,8 +8,9 @@ import re
 import pytest
 from rich.console import Console
 
+from orchestrator.metrics import Metric
 from orchestrator.render.views import print_cells, print_repeat_summary, print_speed_table
-from orchestrator.store.database import Metric, Store
+from orchestrator.store.database import Store
 from tests.stores import add_run, cell
 
 SPEEDS = {

@@ -18,11 +18,12 @@ from rich.console import Console
 from rich.progress import Progress
 
 from orchestrator.backends import BackendError, BackendLost, CellRun, CellTask
+from orchestrator.clock import now
 from orchestrator.errors import EngineLostTwice
 from orchestrator.run.execute import Execution, failed_record
 from orchestrator.run.interrupts import InterruptGuard
 from orchestrator.run.scheduler import Allocator, Resources
-from orchestrator.store.database import Store, now
+from orchestrator.store.database import Store
 from tests.results import result
 from tests.stores import add_run
 from tests.unit.run.test_scheduler import cell
@@ -97,9 +98,9 @@ def test_a_cell_that_lost_the_engine_is_stored_retryable_then_retried_once(store
     assert len(backend.calls) == 2
     rows = store.cell_rows("run1")
     assert len(rows) == 1  # the retry replaced the retryable row
-    assert rows[0]["status"] == "ok" and rows[0]["metrics"]["train_img_per_s"] == 1000.0
-    assert rows[0]["notes"][0].startswith("retried once: the first attempt lost the backend")
-    assert rows[0]["notes"][-2:] == [RESULT.warmup.note, *RESULT.notes]  # the result's own notes, after the runner's
+    assert rows[0].status == "ok" and rows[0].metrics["train_img_per_s"] == 1000.0
+    assert rows[0].notes[0].startswith("retried once: the first attempt lost the backend")
+    assert rows[0].notes[-2:] == [RESULT.warmup.note, *RESULT.notes]  # the result's own notes, after the runner's
     assert run.statuses == {"ok": 1}
 
 
@@ -108,8 +109,8 @@ def test_losing_the_engine_again_on_the_retry_stops_the_run_resumably(store, tmp
     with pytest.raises(EngineLostTwice, match="still gone"):
         execution(backend, store, tmp_path).run([cell(), cell(repeat=1)])
     rows = store.cell_rows("run1")
-    assert [(row["repeat"], row["status"]) for row in rows] == [(0, "retryable")]
-    assert "retryable: still gone" in rows[0]["notes"][0]
+    assert [(row.repeat, row.status) for row in rows] == [(0, "retryable")]
+    assert "retryable: still gone" in rows[0].notes[0]
     assert backend.cancelled.is_set() and len(backend.calls) == 2  # the second cell never started
 
 
@@ -119,9 +120,9 @@ def test_an_engine_error_is_stored_as_the_cells_error_and_the_matrix_goes_on(sto
     backend = ScriptedBackend(refusal, ok_run)
     run = execution(backend, store, tmp_path)
     run.run([cell(), cell(repeat=1)])
-    statuses = [(row["repeat"], row["status"]) for row in store.cell_rows("run1")]
+    statuses = [(row.repeat, row.status) for row in store.cell_rows("run1")]
     assert statuses == [(0, "error"), (1, "ok")]
-    assert "could not select device driver" in store.cell_rows("run1")[0]["log_tail"]
+    assert "could not select device driver" in store.cell_rows("run1")[0].log_tail
 
 
 def test_an_interrupt_stops_running_cells_stores_them_interrupted_and_starts_no_more(store, tmp_path):
@@ -141,7 +142,7 @@ def test_an_interrupt_stops_running_cells_stores_them_interrupted_and_starts_no_
     run.run([cell(), cell(repeat=1)])
     assert time.monotonic() - begun < 10
     rows = store.cell_rows("run1")
-    assert [(row["repeat"], row["status"], row["exit_code"]) for row in rows] == [(0, "interrupted", 143)]
+    assert [(row.repeat, row.status, row.exit_code) for row in rows] == [(0, "interrupted", 143)]
     assert len(backend.calls) == 1
 
 
@@ -151,7 +152,7 @@ def test_a_resumed_cell_replaces_its_earlier_row(store, tmp_path):
     key = (cell().config_hash, 0)
     execution(ScriptedBackend(ok_run), store, tmp_path, replace=frozenset({key})).run([cell()])
     rows = store.cell_rows("run1")
-    assert [(row["repeat"], row["status"]) for row in rows] == [(0, "ok")]
+    assert [(row.repeat, row.status) for row in rows] == [(0, "ok")]
 
 
 def test_packed_cells_really_run_at_the_same_time(store, tmp_path):
@@ -167,7 +168,7 @@ def test_packed_cells_really_run_at_the_same_time(store, tmp_path):
     run.run([cell(), cell(repeat=1)])
     assert sorted(seen) == ["0", "1"]
     assert run.statuses == {"ok": 2}
-    assert all("packed: ran beside other cells on CPUs" in row["notes"][0] for row in store.cell_rows("run1"))
+    assert all("packed: ran beside other cells on CPUs" in row.notes[0] for row in store.cell_rows("run1"))
 
 
 def test_a_cells_data_provenance_is_stored_from_its_result(store, tmp_path):
@@ -179,7 +180,7 @@ def test_a_cells_data_provenance_is_stored_from_its_result(store, tmp_path):
         return CellRun(exit_code=0, timed_out=False, oom_killed=False, logs="done")
 
     execution(ScriptedBackend(generated_run), store, tmp_path).run([cell()])
-    assert [row["data_provenance"] for row in store.cell_rows("run1")] == [generated]
+    assert [row.data_provenance for row in store.cell_rows("run1")] == [generated]
 
 
 def test_in_a_log_each_cell_says_when_it_starts_and_ends(store, tmp_path):
@@ -215,4 +216,4 @@ def test_a_cell_is_stored_with_the_host_its_backend_says_ran_it(store, tmp_path)
         return replace(ok_run(task), host=node)
 
     execution(ScriptedBackend(on_node7), store, tmp_path).run([cell()])
-    assert [row["host"] for row in store.cell_rows("run1")] == [node]
+    assert [row.host for row in store.cell_rows("run1")] == [node]

@@ -127,9 +127,9 @@ def test_an_old_store_pairs_and_resumes_with_a_new_run_from_another_checkout(tmp
     new_cells = planned(checkout(tmp_path / "new"), catalog, tmp_path / "cache")
     migrated = store.cell_rows(OLD_RUN)
     # Resume looks cells up by (config_hash, repeat): every new cell finds its old row.
-    stored = {(row["config_hash"], row["repeat"]) for row in migrated}
+    stored = {(row.config_hash, row.repeat) for row in migrated}
     assert {(c.config_hash, c.repeat) for c in new_cells} == stored
-    assert migrated[0]["config"]["plugin_digests"] == list(new_cells[0].plugin_digests)
+    assert migrated[0].config["plugin_digests"] == list(new_cells[0].plugin_digests)
     store.create_run(
         "new",
         **{key: "x" for key in ("spec_name", "spec_path", "spec_hash", "command", "host")},
@@ -164,8 +164,8 @@ def test_an_old_store_pairs_and_resumes_with_a_new_run_from_another_checkout(tmp
 def test_an_old_cell_whose_plugin_folder_is_gone_keeps_its_hash_and_stays_readable(tmp_path):
     store = Store(str(old_store(tmp_path / "results.db", tmp_path / "deleted" / "plugins")))
     rows = store.cell_rows(OLD_RUN)
-    assert [row["config_hash"] for row in rows] == [LEGACY_HASH] * 2
-    assert [row["metrics"] for row in rows] == [{"train_img_per_s": 1000.0}, {"train_img_per_s": 1001.0}]
+    assert [row.config_hash for row in rows] == [LEGACY_HASH] * 2
+    assert [row.metrics for row in rows] == [{"train_img_per_s": 1000.0}, {"train_img_per_s": 1001.0}]
 
 
 def test_a_plan_of_plugins_without_a_discoverer_is_a_programming_error(tmp_path, catalog):

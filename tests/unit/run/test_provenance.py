@@ -103,5 +103,5 @@ def test_round_trip_through_a_dict_and_the_store(tmp_path):
     store = Store(str(tmp_path / "results.db"))
     add_run(store)
     store.record_cells([cell(data_provenance=found.to_dict()), cell(config_hash="other")])
-    stored = {row["config_hash"]: row["data_provenance"] for row in store.cell_rows("run1")}
+    stored = {row.config_hash: row.data_provenance for row in store.cell_rows("run1")}
     assert stored == {"cfg": found.to_dict(), "other": None}

@@ -107,7 +107,7 @@ def test_resume_with_a_changed_spec_is_refused_and_the_run_left_alone(setup):
     spec.write_text(SPEC.replace("batch_sizes: [32]", "batch_sizes: [64]"))
     message = refused(tmp_path, spec, resume="last")
     assert "--resume r1: that run was made from" in message and "resume with the same spec" in message
-    assert store.run_row("r1")["status"] == "running"
+    assert store.run_row("r1").status == "running"
 
 
 def test_resume_of_another_system_is_refused(setup):
@@ -126,7 +126,7 @@ def test_resume_of_a_run_whose_orchestrator_lives_is_refused_naming_it(setup, cl
                "--resume", "last", env=NO_ENGINE)  # fmt: skip
     assert done.returncode == ExitCode.USAGE, done.stderr
     assert f"--resume r1: its orchestrator {owner_id()} (host/pid/start time) is still running it" in done.stderr
-    assert "Traceback" not in done.stderr and store.run_row("r1")["status"] == "running"
+    assert "Traceback" not in done.stderr and store.run_row("r1").status == "running"
 
 
 def test_resume_of_a_run_whose_orchestrator_is_gone_goes_on(setup):

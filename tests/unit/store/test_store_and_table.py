@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import BenchmatrixError, UsageError
+from orchestrator.metrics import Metric
 from orchestrator.render.table import speed_table
-from orchestrator.store.database import Metric, Store
+from orchestrator.store.database import Store
 from tests.stores import add_run, cell
 from workloads.contract import suspect_note
 
@@ -45,9 +46,9 @@ def store(tmp_path):
 def test_cells_and_metrics_round_trip(store):
     cell_id = store.record_cell(record("run1", "tensorflow", "mlp", "ok", 1000.0))
     rows = store.cell_rows("run1")
-    assert [row["id"] for row in rows] == [cell_id]
-    assert rows[0]["metrics"] == {"train_img_per_s": 1000.0}
-    assert rows[0]["versions"] == {"tensorflow": "1"}
+    assert [row.id for row in rows] == [cell_id]
+    assert rows[0].metrics == {"train_img_per_s": 1000.0}
+    assert rows[0].versions == {"tensorflow": "1"}
     assert store.resolve_run("last") == "run1"
 
 
@@ -60,19 +61,19 @@ def test_duplicate_cell_identity_is_refused_whole_with_a_clear_error(store):
 
 def test_a_running_run_is_reopened_only_by_whoever_saw_its_current_owner(store):
     """`run --resume`'s claim is a compare-and-set: of two resumes that read the same row, one wins."""
-    seen = store.run_row("run1")["host"]  # 'running', as created
+    seen = store.run_row("run1").host  # 'running', as created
     assert store.reopen_run("run1", '{"orchestrator": "a/1/1"}', seen_host=seen)
     assert not store.reopen_run("run1", '{"orchestrator": "b/2/2"}', seen_host=seen)
-    assert store.run_row("run1")["host"] == '{"orchestrator": "a/1/1"}'
+    assert store.run_row("run1").host == '{"orchestrator": "a/1/1"}'
     store.finish_run("run1", "interrupted")
     assert store.reopen_run("run1", '{"orchestrator": "b/2/2"}', seen_host=seen)  # not running: anyone may
-    assert store.run_row("run1")["status"] == "running"
+    assert store.run_row("run1").status == "running"
 
 
 def test_failed_cell_has_status_and_no_metric(store):
     store.record_cell(record("run1", "pytorch", "cnn", "oom", None))
     row = store.cell_rows("run1")[0]
-    assert row["status"] == "oom" and row["metrics"] == {}
+    assert row.status == "oom" and row.metrics == {}
 
 
 def test_unknown_status_is_refused(store):

@@ -82,9 +82,10 @@ def test_an_older_store_gains_the_later_cell_columns_and_keeps_its_cells(tmp_pat
     assert not set(added) & columns(path, "cells")
     migrated = Store(str(path))
     assert migrated.schema_version == migrations.LATEST and set(added) <= columns(path, "cells")
-    assert [{column: row[column] for column in added} for row in migrated.cell_rows("run1")] == [dict.fromkeys(added)]
+    stored = [{column: getattr(row, column) for column in added} for row in migrated.cell_rows("run1")]
+    assert stored == [dict.fromkeys(added)]
     migrated.record_cell(cell(config_hash="new", **added))
-    assert {column: migrated.cell_rows("run1")[-1][column] for column in added} == added
+    assert {column: getattr(migrated.cell_rows("run1")[-1], column) for column in added} == added
 
 
 def test_a_newer_store_is_refused_with_what_to_run_and_left_alone(tmp_path):

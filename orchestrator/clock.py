@@ -1,0 +1,9 @@
+"""The one clock the orchestrator stamps runs, cells and bundles with (aware, UTC)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
