@@ -14,7 +14,7 @@ import argparse
 import random
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator.metrics import Metric
@@ -29,7 +29,7 @@ REPEATS = 200
 OPS = [(op, 10**exponent) for op in ("relu", "sigmoid", "tanh", "gemm", "dot", "flatten") for exponent in range(2, 10)][
     :47
 ]
-T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, tzinfo=UTC)
 
 
 def synthetic_cells(run_id: str) -> list[CellRecord]:

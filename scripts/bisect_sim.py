@@ -20,7 +20,7 @@ import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Optional
 
 from orchestrator.analysis import bisect, regress
@@ -34,7 +34,7 @@ BASE = 1000.0  # img/s of GOOD
 
 def row(run: int, cell_id: int, version: str, value: float) -> CellRow:
     """A stored cell as `select_cells` returns it, with only what the gate reads filled in."""
-    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
     return CellRow(
         id=cell_id,
         run_id=f"run{run}",

@@ -4,14 +4,14 @@ is about (the run id, a reference framework, a status, the metrics)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.status import CellStatus
 from orchestrator.store.database import CellRecord, Store
 from orchestrator.store.rows import CellRow, RunRow
 
-T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, tzinfo=UTC)
 RUN_FIELDS = {
     "spec_name": "t",
     "spec_path": "t.yaml",

@@ -89,7 +89,8 @@ def search_range(catalog: Catalog, good_text: str, bad_text: str) -> SearchRange
         raise UsageError(f"--bisect {good_text} {bad_text}: both ends must be versions of one framework")
     if good.variant and bad.variant and good.variant != bad.variant:
         raise UsageError(f"--bisect {good_text} {bad_text}: both ends must be of one variant")
-    family = catalog.family(good.framework, good.variant or bad.variant)
+    (framework, good_version), (_, bad_version) = good.pinned(), bad.pinned()
+    family = catalog.family(framework, good.variant or bad.variant)
     known = ", ".join(family.versions)
     for flag, selection in (("GOOD", good), ("BAD", bad)):
         if selection.version not in family.versions:
@@ -97,7 +98,7 @@ def search_range(catalog: Catalog, good_text: str, bad_text: str) -> SearchRange
                 f"--bisect {flag} {selection.text}: version {selection.version} is not in the catalog's "
                 f"{family.key} (versions, oldest first: {known})"
             )
-    first, last = family.versions.index(good.version), family.versions.index(bad.version)
+    first, last = family.versions.index(good_version), family.versions.index(bad_version)
     if first == last:
         raise UsageError(f"--bisect {good_text} {bad_text}: GOOD and BAD are the same version; nothing to search")
     if first > last:

@@ -81,6 +81,9 @@ class Outcome(Enum):
     NO_REGRESSION = "no regression"
 
 
+SideName = Literal["baseline", "candidate"]  # which half of a comparison
+
+
 @dataclass(frozen=True)
 class Settings:
     metric: str = SPEED
@@ -160,7 +163,7 @@ class Pair:
 class BrokenSide:
     """A side that cannot be compared: its image never built, or none of its cells ran ok."""
 
-    side: Literal["baseline", "candidate"]
+    side: SideName
     selection: str
     outcome: Literal[Outcome.BUILD_FAILED, Outcome.CELLS_FAILED]
     detail: str
@@ -234,7 +237,7 @@ def stored_design(store: Store, runs: list[str]) -> Optional[StoredDesign]:
 
 
 def broken_side(
-    rows: list[CellRow], side_name: Literal["baseline", "candidate"], selection: str
+    rows: list[CellRow], side_name: SideName, selection: str
 ) -> Optional[BrokenSide]:
     """A side whose image never built (its cells are stored as errors without an image id), or
     whose cells all failed: its "fixed" pairs would approve a build that never ran."""

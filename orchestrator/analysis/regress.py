@@ -15,15 +15,18 @@ these runs later judges them at the same levels.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Literal, Optional
+from typing import Literal, Optional
 
 import yaml
 from rich.console import Console
+from rich.status import Status
 
-from orchestrator.analysis.compare import BrokenSide, Comparison, Outcome, Settings, compare
+from orchestrator.analysis.compare import BrokenSide, Comparison, Outcome, Settings, SideName, compare
 from orchestrator.backends.discovery import ContainerDiscoverer
 from orchestrator.backends.engine import connect
 from orchestrator.clock import now
@@ -106,11 +109,12 @@ def regress_spec(request: RegressRequest, out: Path, order: Order = "AB") -> Pat
     for flag, selection in (("--baseline", request.baseline), ("--candidate", request.candidate)):
         if selection.kind != "build":
             raise UsageError(f"{flag} {selection.text}: regress builds images, so it needs framework@version[-variant]")
-        options = next((f.options for f in spec.frameworks if f.name == selection.framework), {})
+        framework, version = selection.pinned()
+        options = next((f.options for f in spec.frameworks if f.name == framework), {})
         builds.append(
             FrameworkSel(
-                name=selection.framework,
-                version=selection.version,
+                name=framework,
+                version=version,
                 variants=[selection.variant] if selection.variant else None,
                 options=options,
             )
@@ -145,7 +149,8 @@ def build_images(rounds: Rounds, console: Console) -> Optional[BrokenSide]:
     cells = plan(load_spec(spec_path), spec_path, catalog, filters, 1, ContainerDiscoverer(spec_path))
     options = _build_options()
     client = connect()
-    for name, selection in (("baseline", request.baseline), ("candidate", request.candidate)):
+    sides: tuple[tuple[SideName, Selection], ...] = (("baseline", request.baseline), ("candidate", request.candidate))
+    for name, selection in sides:
         tags = dict.fromkeys(
             cell.image
             for cell in cells
@@ -161,12 +166,16 @@ def build_images(rounds: Rounds, console: Console) -> Optional[BrokenSide]:
                         catalog,
                         entry,
                         options,
-                        on_line=lambda line, t=tag: status.update(f"{t}: {line[:70]}"),
+                        on_line=functools.partial(_show_build_line, status, tag),
                         console=console,
                     )
                 except BuildFailed as exc:
                     return BrokenSide(name, selection.text, Outcome.BUILD_FAILED, str(exc).splitlines()[0])
     return None
+
+
+def _show_build_line(status: Status, tag: str, line: str) -> None:
+    status.update(f"{tag}: {line[:70]}")
 
 
 def run_rounds(rounds: Rounds, total: int, planned: tuple[int, ...], console: Console, run_one: RunOne) -> None:

@@ -54,11 +54,18 @@ DISTURBED_PREFIX = "disturbed: "
 
 
 class CpuSample(Protocol):
-    unix_s: float
-    cpu_s: Optional[float]
-    host_busy_s: Optional[float]
-    host_steal_s: Optional[float]
-    load1: Optional[float]
+    """What this module reads of a container sample (the monitor's frozen `ContainerSample`)."""
+
+    @property
+    def unix_s(self) -> float: ...
+    @property
+    def cpu_s(self) -> Optional[float]: ...
+    @property
+    def host_busy_s(self) -> Optional[float]: ...
+    @property
+    def host_steal_s(self) -> Optional[float]: ...
+    @property
+    def load1(self) -> Optional[float]: ...
 
 
 class GpuReading(Protocol):

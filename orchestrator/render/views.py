@@ -230,7 +230,7 @@ def flat_rows(store: Store, run_id: str) -> list[dict]:
 def write_cells(out: TextIO, store: Store, run_id: str, fmt: str) -> None:
     rows = flat_rows(store, run_id)
     if fmt == "parquet":
-        _write_parquet(rows, out.buffer if hasattr(out, "buffer") else out)
+        _write_parquet(rows, out.buffer)  # stdout or a file opened as text: its bytes underneath
         return
     if fmt == "json":
         json.dump(rows, out, indent=2)

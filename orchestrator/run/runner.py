@@ -20,7 +20,15 @@ from typing import Optional
 import docker
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from orchestrator import __version__
 from orchestrator.backends import Backend, BackendName, hostinfo
@@ -317,6 +325,10 @@ def _reap_orphans(backend: Backend, store: Store, console: Console) -> None:
             store.finish_run(reaped.run_id, "interrupted")
 
 
+def _show_build_line(progress: Progress, task: TaskID, tag: str, line: str) -> None:
+    progress.update(task, description=f"image {tag}: {line[:60]}")
+
+
 def _ensure_images(
     client: docker.DockerClient, catalog: Catalog, cells: list[Cell], build: BuildOptions, console: Console
 ) -> dict[str, str | BenchmatrixError]:
@@ -334,7 +346,7 @@ def _ensure_images(
                     catalog,
                     entry,
                     build,
-                    on_line=lambda line, t=tag: progress.update(task, description=f"image {t}: {line[:60]}"),
+                    on_line=functools.partial(_show_build_line, progress, task, tag),
                     console=console,
                 )
             except BenchmatrixError as exc:

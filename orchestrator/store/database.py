@@ -350,7 +350,7 @@ def _cell_values(record: CellRecord) -> dict:
 
 
 def _insert_cell(conn: Connection, values: dict, cell_metrics: list[Metric]) -> int:
-    cell_id = conn.execute(insert(cells).values(**values)).inserted_primary_key[0]
+    cell_id = conn.execute(insert(cells).values(**values).returning(cells.c.id)).scalar_one()
     if cell_metrics:
         conn.execute(
             insert(metrics),

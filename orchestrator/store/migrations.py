@@ -9,9 +9,10 @@ A store newer than this tool is refused, saying what to run; nothing is changed 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from sqlalchemy import Connection, Engine, MetaData, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError

@@ -28,6 +28,12 @@ class Selection:
     version: Optional[str] = None
     variant: Optional[str] = None
 
+    def pinned(self) -> tuple[str, str]:
+        """FRAMEWORK and VERSION of a `framework@version` selection (`parse_selection` sets both for a build)."""
+        if self.kind != "build" or self.framework is None or self.version is None:
+            raise UsageError(f"{self.text}: expected framework@version[-variant]")
+        return self.framework, self.version
+
 
 def parse_selection(text: str) -> Selection:
     """`name@version[-variant]`, an image id (`sha256:...` or 12+ hex digits), an image tag

@@ -9,7 +9,7 @@ import json
 import random
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -22,7 +22,7 @@ from orchestrator.store.database import Store
 from tests.stores import add_run, cell
 from workloads.ops import metric_name
 
-T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, tzinfo=UTC)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SPEEDS = {"tensorflow": 1000.0, "pytorch": 1400.0, "mxnet": 800.0}
 OPS_SIZES = (1_000, 10_000, 100_000, 1_000_000)

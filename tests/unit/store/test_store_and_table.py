@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from tests.stores import add_run, cell
 from workloads.contract import suspect_note
 
 GOLDEN = Path(__file__).parent.parent / "golden"
-T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, tzinfo=UTC)
 
 
 def record(run_id: str, framework: str, workload: str, status: str, speed: float | None, repeat: int = 0, **extra):
