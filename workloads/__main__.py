@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from workloads.contract import OOM_MARKER, RunArgs, WorkloadExit, add_arguments, int_at_least
-from workloads.errors import UsageError, oom_reason
+from workloads.errors import RequestError, oom_reason
 from workloads.frameworks import FRAMEWORKS, parse_options
 from workloads.models import load_plugins
 from workloads.ops import DEFAULT_REPEATS, DEFAULT_SIZES, OPS_MODEL
@@ -84,7 +84,7 @@ def _load_plugins(argv: list[str] | None) -> None:
 
 def _writable(out: Path) -> None:
     if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
-        raise UsageError(f"--out {out}: {out.parent} is not a writable folder")
+        raise RequestError(f"--out {out}: {out.parent} is not a writable folder")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -96,7 +96,7 @@ def _run(args: argparse.Namespace) -> int:
         from workloads.ops import run_ops
 
         if args.replicas > 1:
-            raise UsageError(f"--model {OPS_MODEL} times single operations on one device: --replicas must be 1")
+            raise RequestError(f"--model {OPS_MODEL} times single operations on one device: --replicas must be 1")
         write_result(run_ops(args.framework, args.ops_sizes, args.ops_repeats, args.seed, options), args.out)
         return 0
     # Imported only now, so that --help and argument errors need no framework.
@@ -118,7 +118,7 @@ def _check(args: argparse.Namespace) -> int:
     for text in args.case:
         model, sep, dataset = text.partition("=")
         if not sep:
-            raise UsageError(f"--case {text}: expected MODEL=DATASET")
+            raise RequestError(f"--case {text}: expected MODEL=DATASET")
         check_pairing(args.framework, model, dataset)
         cases.append((model, dataset))
     results = []
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         if _needs_torchrun(args):
             return torchrun(sys.argv[1:] if argv is None else argv, args.replicas)
         code = _run(args) if args.command == "run" else _check(args)
-    except UsageError as exc:
+    except RequestError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return WorkloadExit.USAGE
     except Exception as exc:

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import Any, Optional
 
 from workloads.contract import WorkloadExit
-from workloads.errors import UsageError
+from workloads.errors import RequestError
 from workloads.models import MODELS, ModelInfo, load_plugins
 
 MARKER = "BENCHMATRIX_PLUGINS"
@@ -27,7 +27,7 @@ def discover(folders: list[str]) -> dict[str, Any]:
     for index, folder in enumerate(folders):
         try:
             found += load_plugins(folder)
-        except UsageError as exc:
+        except RequestError as exc:
             return {"error": str(exc), "folder": index}
     return {"models": [asdict(MODELS[name].info()) for name in found]}
 

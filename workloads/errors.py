@@ -15,11 +15,12 @@ _OOM_TEXT = re.compile(
 _OOM_TYPES = {"OutOfMemoryError", "ResourceExhaustedError"}
 
 
-class UsageError(ValueError):
-    """Bad arguments or a run that cannot be measured as asked (exit 2)."""
+class RequestError(ValueError):
+    """Bad arguments or a run that cannot be measured as asked (exit 2). Named apart from the
+    orchestrator's ``UsageError``: the two sides share exit code 2, not a class."""
 
 
-class DatasetError(UsageError):
+class DatasetError(RequestError):
     """A dataset file is missing or malformed; ``path`` names the file (exit 2)."""
 
     def __init__(self, path: str | os.PathLike[str], problem: str) -> None:

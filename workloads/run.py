@@ -22,7 +22,7 @@ from workloads.contract import RunArgs, Training, suspect_note
 from workloads.datasets import provenance, synthetic
 from workloads.datasets import spec as dataset_spec
 from workloads.datasets.selection import Selected, select
-from workloads.errors import UsageError
+from workloads.errors import RequestError
 from workloads.frameworks import Adapter, OptionValue, create
 from workloads.models import InputSpec
 from workloads.pairing import check_pairing
@@ -101,7 +101,7 @@ def drop_remainder(data: Selected, global_batch: int, generated: bool) -> Option
     kept = total - total % global_batch
     if kept == 0:
         more = "raise --generated-samples" if generated else "use more samples (--max-samples)"
-        raise UsageError(
+        raise RequestError(
             f"{total} training samples make no full step of {global_batch} samples (the global batch): "
             f"lower --batch-size, {more}, or set --option drop_remainder=false"
         )
@@ -139,7 +139,7 @@ class Evaluated:
 
 
 def run(config: RunConfig) -> Result:
-    """Train and measure as ``config`` says; raise UsageError if it cannot be measured."""
+    """Train and measure as ``config`` says; raise RequestError if it cannot be measured."""
     training = config.training
     check_pairing(training.framework, training.model, training.dataset)
     generated = not dataset_spec(training.dataset).needs_files

@@ -31,7 +31,7 @@ from typing import Optional
 import numpy as np
 
 from workloads.contract import DEFAULT_WINDOW_STEPS
-from workloads.errors import UsageError
+from workloads.errors import RequestError
 from workloads.replicas import is_primary
 
 SUSPECT_FACTOR = 10.0
@@ -123,7 +123,7 @@ def injected_step_delay() -> float:
     try:
         return float(text)
     except ValueError:
-        raise UsageError(f"{TEST_STEP_DELAY}={text!r}: expected seconds, a number") from None
+        raise RequestError(f"{TEST_STEP_DELAY}={text!r}: expected seconds, a number") from None
 
 
 def log_line(line: str) -> None:

@@ -18,7 +18,7 @@ from orchestrator.spec.matrix import FrameworkSel, OptionSetting, Spec, System
 from workloads import frameworks as workload_frameworks
 from workloads.contract import Training
 from workloads.datasets import spec as dataset_spec
-from workloads.errors import UsageError as WorkloadUsageError
+from workloads.errors import RequestError
 from workloads.models import ModelInfo
 from workloads.pairing import check_pairing
 
@@ -143,7 +143,7 @@ def plan(
                 plugin_models = known.of(image.framework, tuple(entry.tag for entry in images))
                 try:
                     check_pairing(image.framework, workload.model, workload.dataset, plugin_models)
-                except WorkloadUsageError as exc:
+                except RequestError as exc:
                     raise SpecError(str(spec_path), f"workloads.{workload.name}.model", str(exc)) from exc
                 if workload.generated_samples is not None and dataset_spec(workload.dataset).needs_files:
                     raise SpecError(
@@ -249,7 +249,7 @@ def _option_combinations(spec_path: Path, index: int, selection: FrameworkSel, d
         for value in given if isinstance(given, list) else [given]:
             try:
                 workload_frameworks.check_option(selection.name, key, workload_frameworks.option_text(value), device)
-            except WorkloadUsageError as exc:
+            except RequestError as exc:
                 raise SpecError(str(spec_path), f"frameworks.{index}.options.{key}", str(exc)) from exc
     keys = sorted(selection.options)
     values = [v if isinstance(v, list) else [v] for v in (selection.options[k] for k in keys)]
@@ -259,7 +259,7 @@ def _option_combinations(spec_path: Path, index: int, selection: FrameworkSel, d
             workload_frameworks.check_combination(
                 selection.name, {key: workload_frameworks.option_text(value) for key, value in combination}
             )
-        except WorkloadUsageError as exc:
+        except RequestError as exc:
             raise SpecError(str(spec_path), f"frameworks.{index}.options", str(exc)) from exc
     return combinations
 

@@ -56,21 +56,21 @@ DATASETS: dict[str, DatasetSpec] = {
 
 
 def spec(name: str) -> DatasetSpec:
-    from workloads.errors import UsageError
+    from workloads.errors import RequestError
 
     if name not in DATASETS:
-        raise UsageError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+        raise RequestError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
     return DATASETS[name]
 
 
 def open_dataset(name: str, data_dir: Optional[Path], generated_samples: Optional[int] = None) -> Parts:
     """Open ``name`` stored in ``data_dir`` (ignored for generated datasets, which have
     ``generated_samples`` training samples when it is given)."""
-    from workloads.errors import UsageError
+    from workloads.errors import RequestError
 
     dataset = spec(name)
     if dataset.needs_files and data_dir is None:
-        raise UsageError(f"dataset {name} is read from files: give --data-dir")
+        raise RequestError(f"dataset {name} is read from files: give --data-dir")
     module = importlib.import_module(f"{__name__}.{dataset.reader}")
     if not dataset.needs_files:
         return module.open_dataset(name, generated_samples)

@@ -16,7 +16,7 @@ from typing import Any, Union
 import numpy as np
 
 from workloads.datasets.source import Parts
-from workloads.errors import DatasetError, UsageError
+from workloads.errors import DatasetError, RequestError
 from workloads.files import write_atomically
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -32,7 +32,7 @@ def _pil() -> Any:
     try:
         from PIL import Image
     except ImportError as exc:
-        raise UsageError(
+        raise RequestError(
             "decoding JPEGs needs Pillow, which this image lacks (add it to its catalog pip list)"
         ) from exc
     return Image

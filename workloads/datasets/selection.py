@@ -18,7 +18,7 @@ import numpy as np
 
 from workloads.datasets import open_dataset, spec
 from workloads.datasets.source import Source
-from workloads.errors import UsageError
+from workloads.errors import RequestError
 
 EVAL_BYTES = 256 * 2**20
 TRAIN_BYTES = 3 * 2**30
@@ -44,7 +44,7 @@ def to_float(samples: np.ndarray) -> np.ndarray:
     return samples.astype(np.float32, copy=False)
 
 
-class TooManySamples(UsageError):
+class TooManySamples(RequestError):
     """The training split would not fit the in-memory cap; ``fits`` is the most samples that do."""
 
     def __init__(self, dataset: str, samples: int, shape: tuple[int, ...], sample_bytes: int) -> None:
@@ -63,7 +63,7 @@ def select(
 ) -> Selected:
     dataset = spec(name)
     if generated_samples is not None and dataset.needs_files:
-        raise UsageError(
+        raise RequestError(
             f"--generated-samples applies to generated datasets only, not to {name} (read from files): "
             "use --max-samples to cap it"
         )
@@ -73,7 +73,7 @@ def select(
     held_out = int(round(total * dataset.validation_fraction))
     train_indices = order[: total - held_out][:max_samples]
     if len(train_indices) == 0:
-        raise UsageError(f"dataset {name}: the training split is empty")
+        raise RequestError(f"dataset {name}: the training split is empty")
     first, _ = parts.train.take(train_indices[:1])
     sample_bytes = first[0].size * 4
     if len(train_indices) * sample_bytes > TRAIN_BYTES:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Protocol, Union
 
 from workloads.crashes import report_native_crashes
-from workloads.errors import UsageError
+from workloads.errors import RequestError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -191,14 +191,14 @@ def check_option(framework: str, key: str, text: str, device: Optional[str] = No
     known = FRAMEWORKS[framework].options
     if key not in known:
         names = ", ".join(sorted(known)) or "none"
-        raise UsageError(f"unknown option {key!r} for {framework}; known options: {names}")
+        raise RequestError(f"unknown option {key!r} for {framework}; known options: {names}")
     option = known[key]
     text = text.lower() if option.is_flag else text
     if text not in option.values:
         expected = f"{key}=true or {key}=false" if option.is_flag else f"{key}= one of {', '.join(option.values)}"
-        raise UsageError(f"option {key}={text}: expected {expected}")
+        raise RequestError(f"option {key}={text}: expected {expected}")
     if device == "cpu" and text in option.gpu_only:
-        raise UsageError(f"{framework} supports {key}={text} on GPUs only, not on a CPU")
+        raise RequestError(f"{framework} supports {key}={text} on GPUs only, not on a CPU")
     return option.parse(text)
 
 
@@ -207,7 +207,7 @@ def check_combination(framework: str, texts: dict[str, str]) -> None:
     for combination, reason in FRAMEWORKS[framework].conflicts:
         if all(texts.get(key) == value for key, value in combination.items()):
             given = " and ".join(f"{key}={value}" for key, value in combination.items())
-            raise UsageError(f"{framework}: {given} cannot be combined: {reason}")
+            raise RequestError(f"{framework}: {given} cannot be combined: {reason}")
 
 
 def parse_options(framework: str, pairs: list[str], device: Optional[str] = None) -> dict[str, OptionValue]:
@@ -223,16 +223,16 @@ def parse_options(framework: str, pairs: list[str], device: Optional[str] = None
 
 
 def model_builder(framework: str, model: Model) -> Any:
-    """The builder ``model`` has for ``framework``'s API, or a UsageError saying which APIs it has."""
+    """The builder ``model`` has for ``framework``'s API, or a RequestError saying which APIs it has."""
     check_api(framework, model.info())
     return model.builder(FRAMEWORKS[framework].api)
 
 
 def check_api(framework: str, model: ModelInfo) -> None:
-    """A UsageError unless ``model`` has a builder for ``framework``'s API (saying which APIs it has)."""
+    """A RequestError unless ``model`` has a builder for ``framework``'s API (saying which APIs it has)."""
     api = FRAMEWORKS[framework].api
     if api not in model.apis:
-        raise UsageError(
+        raise RequestError(
             f"model {model.name} has no {api} builder, so it cannot run on {framework} "
             f"(it has: {', '.join(model.apis)})"
         )

@@ -20,7 +20,7 @@ from typing import Any, Optional
 import numpy as np
 
 from workloads import replicas as data_parallel
-from workloads.errors import UsageError
+from workloads.errors import RequestError
 from workloads.frameworks import OptionValue
 from workloads.timing import Recorder, warmup_indices
 
@@ -46,7 +46,7 @@ class GluonAdapter:
         self.rng = np.random.default_rng(seed)
         gpus = mx.context.num_gpus()
         if gpus and gpus < replicas:
-            raise UsageError(f"--replicas {replicas}: only {gpus} GPUs are visible")
+            raise RequestError(f"--replicas {replicas}: only {gpus} GPUs are visible")
         self.contexts = [mx.gpu(i) if gpus else mx.cpu(i) for i in range(replicas)]
         self.ctx = self.contexts[0]
         self.device = "gpu" if gpus else "cpu"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
-from workloads.errors import UsageError
+from workloads.errors import RequestError
 from workloads.frameworks import OptionValue
 from workloads.frameworks.keras_common import CompiledStep, KerasAdapter, build_training_state, logged_figures
 
@@ -55,7 +55,7 @@ def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str
     if replicas > 1:
         devices = jax.devices()
         if len(devices) < replicas:
-            raise UsageError(f"--replicas {replicas}: only {len(devices)} {adapter.device} devices are visible")
+            raise RequestError(f"--replicas {replicas}: only {len(devices)} {adapter.device} devices are visible")
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices[:replicas]))
         adapter.notes.append(f"keras.distribution.DataParallel over {replicas} JAX {adapter.device} devices")
     if jit_compile is None:

@@ -10,7 +10,7 @@ import os
 import warnings
 from typing import Any
 
-from workloads.errors import UsageError
+from workloads.errors import RequestError
 from workloads.frameworks import OptionValue
 from workloads.frameworks.keras_common import KerasAdapter
 
@@ -44,7 +44,7 @@ def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str
 def _replicator(keras: Any, mx: Any, replicas: int) -> Any:
     gpus = mx.context.num_gpus()
     if gpus and gpus < replicas:
-        raise UsageError(f"--replicas {replicas}: only {gpus} GPUs are visible")
+        raise RequestError(f"--replicas {replicas}: only {gpus} GPUs are visible")
 
     def replicate(model: Any) -> Any:
         if gpus:

@@ -16,7 +16,7 @@ import contextlib
 import subprocess
 from typing import Any, Optional
 
-from workloads.errors import UsageError
+from workloads.errors import RequestError
 from workloads.frameworks import OptionValue
 from workloads.frameworks.keras_common import (
     CompiledStep,
@@ -53,7 +53,7 @@ def create(options: dict[str, OptionValue], lr: float, seed: int, optimizer: str
     adapter.versions = {"tensorflow": tf.__version__, "keras": keras_version}
     adapter.device = "gpu" if gpus else "cpu"
     if gpus:
-        with contextlib.suppress(UsageError):  # unknown: the default input placement says so
+        with contextlib.suppress(RequestError):  # unknown: the default input placement says so
             adapter.device_bytes = _total_memory_mb(0) * 2**20
     adapter.options = dict(options)
     if memory_note:
@@ -98,7 +98,7 @@ def _total_memory_mb(index: int) -> int:
     try:
         return int(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip())
     except (OSError, subprocess.CalledProcessError, ValueError) as exc:
-        raise UsageError(f"gpu_memory fraction: cannot read GPU {index}'s memory with nvidia-smi: {exc}") from exc
+        raise RequestError(f"gpu_memory fraction: cannot read GPU {index}'s memory with nvidia-smi: {exc}") from exc
 
 
 def _replica_devices(tf: Any, gpus: list, replicas: int) -> list[str]:
@@ -107,7 +107,7 @@ def _replica_devices(tf: Any, gpus: list, replicas: int) -> list[str]:
         return []
     if gpus:
         if len(gpus) < replicas:
-            raise UsageError(f"--replicas {replicas}: only {len(gpus)} GPUs are visible")
+            raise RequestError(f"--replicas {replicas}: only {len(gpus)} GPUs are visible")
         return [f"/gpu:{index}" for index in range(replicas)]
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)

@@ -22,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from workloads import replicas as data_parallel
-from workloads.errors import UsageError
+from workloads.errors import RequestError
 from workloads.frameworks import OptionValue
 from workloads.timing import Recorder, warmup_indices
 
@@ -80,11 +80,11 @@ class TorchAdapter:
         torch = self.torch
         world = int(os.environ.get(data_parallel.WORLD_VARIABLE, "1"))
         if world != self.replicas:
-            raise UsageError(f"--replicas {self.replicas} with pytorch runs under torchrun, which started {world}")
+            raise RequestError(f"--replicas {self.replicas} with pytorch runs under torchrun, which started {world}")
         self.replica = int(os.environ[data_parallel.LOCAL_RANK_VARIABLE])
         if gpu:
             if torch.cuda.device_count() < self.replicas:
-                raise UsageError(f"--replicas {self.replicas}: only {torch.cuda.device_count()} GPUs are visible")
+                raise RequestError(f"--replicas {self.replicas}: only {torch.cuda.device_count()} GPUs are visible")
             self.dev = torch.device("cuda", self.replica)
             torch.cuda.set_device(self.dev)
         backend = "nccl" if gpu else "gloo"

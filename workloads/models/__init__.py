@@ -20,7 +20,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from workloads.errors import UsageError
+from workloads.errors import RequestError
 from workloads.models.base import APIS, INPUT_KINDS, Builder, InputSpec, Model, ModelInfo
 
 __all__ = [
@@ -41,19 +41,19 @@ MODELS: dict[str, Model] = {}
 def register(model: Model) -> Model:
     """Add a model to the registry (built-in families and plugins alike)."""
     if model.input_kind not in INPUT_KINDS:
-        raise UsageError(f"model {model.name!r}: input_kind must be one of {INPUT_KINDS}, got {model.input_kind!r}")
+        raise RequestError(f"model {model.name!r}: input_kind must be one of {INPUT_KINDS}, got {model.input_kind!r}")
     if not model.apis():
-        raise UsageError(f"model {model.name!r}: no builder given (keras=, torch= or gluon=)")
+        raise RequestError(f"model {model.name!r}: no builder given (keras=, torch= or gluon=)")
     existing = MODELS.get(model.name)
     if existing is not None and existing != model:
-        raise UsageError(f"model {model.name!r} is already registered ({existing.description})")
+        raise RequestError(f"model {model.name!r} is already registered ({existing.description})")
     MODELS[model.name] = model
     return model
 
 
 def get(name: str) -> Model:
     if name not in MODELS:
-        raise UsageError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+        raise RequestError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
     return MODELS[name]
 
 
@@ -64,7 +64,7 @@ def load_plugins(directory: str | Path) -> list[str]:
     """
     root = Path(directory)
     if not root.is_dir():
-        raise UsageError(f"plugin folder {root} does not exist")
+        raise RequestError(f"plugin folder {root} does not exist")
     before = set(MODELS)
     for path in sorted(root.glob("*.py")):
         if path.name.startswith("_"):
@@ -75,17 +75,17 @@ def load_plugins(directory: str | Path) -> list[str]:
             continue
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
-            raise UsageError(f"{path}: cannot be imported as a Python module")
+            raise RequestError(f"{path}: cannot be imported as a Python module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
-        except UsageError as exc:
+        except RequestError as exc:
             del sys.modules[name]
-            raise UsageError(f"{path}: {exc}") from exc
+            raise RequestError(f"{path}: {exc}") from exc
         except Exception as exc:
             del sys.modules[name]
-            raise UsageError(f"{path}: plugin failed to import: {type(exc).__name__}: {exc}") from exc
+            raise RequestError(f"{path}: plugin failed to import: {type(exc).__name__}: {exc}") from exc
     return sorted(set(MODELS) - before)
 
 

@@ -25,7 +25,7 @@ from typing import Any, Optional, Protocol
 import numpy as np
 
 from workloads.crashes import report_native_crashes
-from workloads.errors import UsageError
+from workloads.errors import RequestError
 from workloads.result import Metric, OpsResult, Warmup
 
 OPS_MODEL = "ops"
@@ -83,7 +83,7 @@ def parse_metric_name(name: str) -> Optional[tuple[str, int]]:
 
 def check_framework(framework: str) -> None:
     if framework not in BACKENDS:
-        raise UsageError(
+        raise RequestError(
             f"the {OPS_MODEL} benchmark has no {framework} backend (it has: {', '.join(sorted(BACKENDS))})"
         )
 

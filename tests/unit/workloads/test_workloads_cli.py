@@ -16,7 +16,7 @@ from workloads.__main__ import main
 from workloads.contract import RESULT_SCHEMA, WorkloadExit
 from workloads.datasets.idx import FILES as IDX_FILES
 from workloads.datasets.idx import write_sample
-from workloads.errors import UsageError, oom_reason
+from workloads.errors import RequestError, oom_reason
 from workloads.frameworks import parse_options
 from workloads.replicas import share_bounds, usable_samples
 from workloads.timing import Recorder
@@ -280,7 +280,7 @@ def test_parse_options_defaults_and_values() -> None:
     }
     assert parse_options("tensorflow", ["gpu_memory=all"], device="gpu")["gpu_memory"] == "all"
     assert parse_options("jax", ["input=host", "drop_remainder=false"], device="cpu")["input"] == "host"
-    with pytest.raises(UsageError, match="supports gpu_memory=0.5 on GPUs only"):
+    with pytest.raises(RequestError, match="supports gpu_memory=0.5 on GPUs only"):
         parse_options("tensorflow", ["gpu_memory=0.5"], device="cpu")
     assert parse_options("jax", [])["jit_compile"] is None
     assert parse_options("keras-mxnet", []) == {"data_format": "channels_first", "input": None, "drop_remainder": True}
@@ -306,7 +306,7 @@ def test_parse_options_defaults_and_values() -> None:
     ],
 )
 def test_parse_options_refuses(framework: str, pair: str, message: str) -> None:
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(RequestError, match=message):
         parse_options(framework, [pair])
 
 
@@ -345,12 +345,12 @@ def test_non_finite_metrics_become_null(tmp_path: Path) -> None:
 
 
 def test_gpu_only_values_and_contradictions_are_refused() -> None:
-    with pytest.raises(UsageError, match="pytorch supports precision=fp16 on GPUs only"):
+    with pytest.raises(RequestError, match="pytorch supports precision=fp16 on GPUs only"):
         parse_options("pytorch", ["precision=fp16"], device="cpu")
     assert parse_options("pytorch", ["precision=fp16"], device="gpu")["precision"] == "fp16"
-    with pytest.raises(UsageError, match="tensorflow supports data_format=channels_first on GPUs only"):
+    with pytest.raises(RequestError, match="tensorflow supports data_format=channels_first on GPUs only"):
         parse_options("tensorflow", ["data_format=channels_first"], device="cpu")
-    with pytest.raises(UsageError, match="run_eagerly=true and jit_compile=true cannot be combined"):
+    with pytest.raises(RequestError, match="run_eagerly=true and jit_compile=true cannot be combined"):
         parse_options("tensorflow", ["run_eagerly=true", "jit_compile=true"])
 
 

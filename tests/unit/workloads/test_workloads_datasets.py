@@ -13,7 +13,7 @@ import pytest
 from workloads.datasets import DATASETS, cifar, imagefolder, open_dataset, selection
 from workloads.datasets.selection import select
 from workloads.datasets.synthetic import IMAGE_SHAPE, SEQUENCE_SHAPE
-from workloads.errors import DatasetError, UsageError
+from workloads.errors import DatasetError, RequestError
 
 
 @pytest.fixture
@@ -174,11 +174,11 @@ def test_a_training_split_too_big_for_memory_says_which_cap_fits(
     monkeypatch: pytest.MonkeyPatch, cifar_dir: Path
 ) -> None:
     monkeypatch.setattr(selection, "TRAIN_BYTES", 20 * 32 * 32 * 3 * 4)
-    with pytest.raises(UsageError, match="set max_samples to at most 20"):
+    with pytest.raises(RequestError, match="set max_samples to at most 20"):
         select("cifar10", cifar_dir, None, seed=0)
 
 
 def test_file_datasets_need_a_folder() -> None:
-    with pytest.raises(UsageError, match="dataset cifar10 is read from files: give --data-dir"):
+    with pytest.raises(RequestError, match="dataset cifar10 is read from files: give --data-dir"):
         open_dataset("cifar10", None)
     assert not DATASETS["synthetic"].needs_files and DATASETS["mnist"].validation_fraction == 0.2

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from workloads import models
-from workloads.errors import UsageError
+from workloads.errors import RequestError
 from workloads.frameworks import FRAMEWORKS, model_builder
 from workloads.models import InputSpec, Model, load_plugins, register, resnet50, resnet_cifar, vgg
 
@@ -45,18 +45,18 @@ def test_input_spec_layouts():
 
 
 def test_register_refuses_incomplete_or_clashing_models():
-    with pytest.raises(UsageError, match="no builder given"):
+    with pytest.raises(RequestError, match="no builder given"):
         register(Model("nothing", "image", "no builders"))
-    with pytest.raises(UsageError, match="input_kind must be one of"):
+    with pytest.raises(RequestError, match="input_kind must be one of"):
         register(Model("audio", "waveform", "x", torch=lambda torch, spec: None))
-    with pytest.raises(UsageError, match="'mlp' is already registered"):
+    with pytest.raises(RequestError, match="'mlp' is already registered"):
         register(Model("mlp", "image", "another mlp", torch=lambda torch, spec: None))
 
 
 def test_a_model_without_a_builder_for_an_api_says_which_it_has(monkeypatch):
     torch_only = Model("torch_only", "image", "x", torch=lambda torch, spec: None)
     monkeypatch.setitem(models.MODELS, "torch_only", torch_only)
-    with pytest.raises(UsageError, match="no gluon builder, so it cannot run on mxnet \\(it has: torch\\)"):
+    with pytest.raises(RequestError, match="no gluon builder, so it cannot run on mxnet \\(it has: torch\\)"):
         model_builder("mxnet", torch_only)
 
 
@@ -83,11 +83,11 @@ def test_plugins_register_their_models(tmp_path: Path, monkeypatch):
 def test_plugin_errors_name_the_file(tmp_path: Path, monkeypatch, source: str, problem: str):
     monkeypatch.setattr(models, "MODELS", dict(models.MODELS))
     (tmp_path / "bad.py").write_text(source)
-    with pytest.raises(UsageError, match=problem) as caught:
+    with pytest.raises(RequestError, match=problem) as caught:
         load_plugins(tmp_path)
     assert str(tmp_path / "bad.py") in str(caught.value)
 
 
 def test_missing_plugin_folder(tmp_path: Path):
-    with pytest.raises(UsageError, match="plugin folder .*nowhere does not exist"):
+    with pytest.raises(RequestError, match="plugin folder .*nowhere does not exist"):
         load_plugins(tmp_path / "nowhere")
