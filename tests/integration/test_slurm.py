@@ -99,7 +99,7 @@ def test_matrix_runs_as_slurm_jobs_into_the_store(slurm, built_images, sample_da
         state = subprocess.run(
             ["scontrol", "show", "job", "--oneliner", job], capture_output=True, text=True, env={**os.environ, **slurm}
         ).stdout
-        assert f"JobName=bm-{row['config_hash']}-r{row['repeat']}" in state and "JobState=COMPLETED" in state
+        assert f"JobName=bm-{row.config_hash}-r{row.repeat}" in state and "JobState=COMPLETED" in state
     # Each cell's host was recorded on its node, by the job (this cluster's node is this machine:
     # Slurm's own node name and the job's id are what only the node side knows); the run names the
     # submit host as that only, not as the machine that ran the cells.
