@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from workloads.result import Metric
+
 
 class Direction(Enum):
     """Which way a metric is better; NEITHER for what describes a cell rather than grades it."""
@@ -25,15 +27,6 @@ class Direction(Enum):
 def one_decimal(value: float) -> str:
     """The tables' default: thousands separated, one decimal ("1,234.5")."""
     return f"{value:,.1f}"
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One measured value of a cell, as the store holds it."""
-
-    name: str
-    value: float
-    unit: str
 
 
 @dataclass(frozen=True)

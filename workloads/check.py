@@ -11,7 +11,6 @@ is also a quick way to try a plugin model.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -23,6 +22,7 @@ import numpy as np
 from workloads import models
 from workloads.datasets import spec as dataset_spec
 from workloads.datasets.selection import select
+from workloads.files import write_atomically
 from workloads.frameworks import OptionValue, create
 from workloads.pairing import check_pairing
 from workloads.run import build, to_layout
@@ -92,7 +92,4 @@ def check_case(
 
 def write_check(path: Path, framework: str, cases: list[CaseResult]) -> None:
     document = {"schema": CHECK_SCHEMA, "framework": framework, "cases": [asdict(case) for case in cases]}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomically(path, lambda f: f.write((json.dumps(document, indent=2) + "\n").encode()))

@@ -278,36 +278,3 @@ def search(bench: Bench, state: SearchState, planned: tuple[int, ...], save: Cal
         step.outcome, step.summary, step.changes = judgement.outcome.name, judgement.summary, judgement.changes
         save()
     return conclude(state.versions, state.verdicts())
-
-
-def evidence_rows(state: SearchState) -> list[dict[str, str]]:
-    """One row per version of the range, measured or not, oldest first: the evidence table."""
-    rows = []
-    for version in state.versions[1:]:
-        step = state.steps.get(version)
-        if step is None:
-            rows.append(
-                {"version": version, "verdict": "not measured", "rounds": "", "slower than GOOD by": "", "time": ""}
-            )
-            continue
-        changes = ", ".join(f"{change:+.1%}" for change in step.changes.values()) or "--"
-        seconds = f"build {step.build_s:.0f} s, rounds {sum(step.rounds_s):.0f} s"
-        verdict = step.verdict.value if step.verdict else "in progress"
-        rows.append(
-            {
-                "version": version,
-                "verdict": verdict,
-                "rounds": str(len(step.runs)),
-                "slower than GOOD by": changes,
-                "time": seconds,
-            }
-        )
-    return rows
-
-
-def to_markdown(state: SearchState, conclusion: Conclusion, method: str) -> str:
-    rows = evidence_rows(state)
-    lines = [f"## bisect {state.versions[0]} … {state.versions[-1]}: {conclusion.text}", "", method, ""]
-    lines += ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(row.values()) + " |" for row in rows]
-    return "\n".join(lines) + "\n"

@@ -17,9 +17,8 @@ import pandas as pd
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import func, select
 
-from orchestrator.backends.interference import DISTURBED
 from orchestrator.errors import UsageError
-from orchestrator.metrics import SPEED
+from orchestrator.metrics import DISTURBED, SPEED
 from orchestrator.render import plots
 from orchestrator.render.report import summaries
 from orchestrator.spec.validate import NAME, VERSION

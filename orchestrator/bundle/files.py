@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from rich.console import Console
 from rich.progress import (
@@ -18,6 +19,8 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+
+from workloads.files import write_atomically
 
 CHUNK = 4 << 20
 OnBytes = Callable[[int], None]
@@ -58,24 +61,22 @@ def sha256_file(path: Path, on_bytes: OnBytes = lambda n: None) -> str:
 
 
 def write_stream(chunks: Iterable[bytes], target: Path, on_bytes: OnBytes = lambda n: None) -> Written:
-    """Write `chunks` to `target` through a `.part` file, hashing on the way; renamed only when complete."""
+    """Write `chunks` to `target`, hashing on the way; in place only when complete and on disk."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
     digest = hashlib.sha256()
     size = 0
-    try:
-        with partial.open("wb") as handle:
-            for block in chunks:
-                handle.write(block)
-                digest.update(block)
-                size += len(block)
-                on_bytes(len(block))
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.replace(target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+
+    def write(handle: BinaryIO) -> None:
+        nonlocal size
+        for block in chunks:
+            handle.write(block)
+            digest.update(block)
+            size += len(block)
+            on_bytes(len(block))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    write_atomically(target, write)
     return Written(digest.hexdigest(), size)
 
 

@@ -25,6 +25,7 @@ from orchestrator.cli.common_args import (
 from orchestrator.cli.compare import OUTCOME_ERRORS, add_compare_options, report_comparison, settings_of
 from orchestrator.cli.output import console
 from orchestrator.errors import UsageError
+from orchestrator.render import bisect as bisect_text
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.spec.matrix import spec_hash
 from orchestrator.store import queries
@@ -134,13 +135,13 @@ def cmd_bisect(args: argparse.Namespace) -> None:
         f"images built by this call: {', '.join(bench.built) or 'none'}; state: {path}",
         highlight=False,
     )
-    _write_markdown(args.markdown, bisect.to_markdown(state, conclusion, method))
+    _write_markdown(args.markdown, bisect_text.to_markdown(state, conclusion, method))
     if conclusion.outcome in OUTCOME_ERRORS:
         raise OUTCOME_ERRORS[conclusion.outcome](conclusion.text)
 
 
 def print_evidence(state: bisect.SearchState, conclusion: bisect.Conclusion) -> None:
-    rows = bisect.evidence_rows(state)
+    rows = bisect_text.evidence_rows(state)
     table = Table(title=f"{conclusion.text}  (GOOD: {state.versions[0]})", title_justify="left")
     for column in rows[0]:
         table.add_column(column, overflow="fold")

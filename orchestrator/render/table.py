@@ -12,8 +12,8 @@ from typing import Optional
 
 import pandas as pd
 
-from orchestrator.backends.interference import DISTURBED, DISTURBED_PREFIX
-from orchestrator.metrics import SPEED, TIMING_SUSPECT
+from orchestrator.backends.interference import DISTURBED_PREFIX
+from orchestrator.metrics import DISTURBED, SPEED, TIMING_SUSPECT
 from orchestrator.status import CellStatus
 from orchestrator.store.rows import CellRow
 from workloads.contract import TIMING_SUSPECT_PREFIX

@@ -8,16 +8,17 @@ downloaded inside a cell: `fetch` runs here, cells get the folder mounted read-o
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import shutil
 import stat
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
@@ -27,6 +28,7 @@ from orchestrator.progress import step
 from workloads.datasets import DATASETS as READERS
 from workloads.datasets import cifar, idx, imagefolder, provenance
 from workloads.datasets.provenance import sha256_of
+from workloads.files import write_atomically
 from workloads.ops import NO_DATASET
 
 Writer = Callable[..., list[Path]]
@@ -260,29 +262,28 @@ def _download(name: str, dataset: DatasetInfo, item: Download, directory: Path, 
     target = directory / item.name
     if target.is_file() and sha256_of(target) == item.sha256:
         return target
-    with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".part") as part:
-        partial = Path(part.name)
+
+    def fetch(part: BinaryIO) -> None:
+        """The download, placed only when its sha256 is the expected one."""
+        digest = hashlib.sha256()
         try:
             with urllib.request.urlopen(item.url, timeout=FETCH_TIMEOUT_S) as response:
                 size = response.headers.get("Content-Length")
                 task = progress.add_task(item.name, total=int(size) if size and size.isdigit() else None)
                 for block in iter(lambda: response.read(1 << 20), b""):
                     part.write(block)
+                    digest.update(block)
                     progress.advance(task, len(block))
         except (urllib.error.URLError, OSError) as exc:
-            partial.unlink(missing_ok=True)
             names = ", ".join(d.name for d in dataset.downloads)
             raise UsageError(
                 f"cannot download {item.url} ({getattr(exc, 'reason', exc)}). Without internet, place the official "
                 f"files {names} in {directory} (or use `data sample {name} --dir {directory}`)."
             ) from exc
-    found = sha256_of(partial)
-    if found != item.sha256:
-        partial.unlink()
-        raise BenchmatrixError(f"{item.url}: sha256 {found} does not match the expected {item.sha256}")
-    os.chmod(partial, 0o644)
-    partial.replace(target)
-    return target
+        if digest.hexdigest() != item.sha256:
+            raise BenchmatrixError(f"{item.url}: sha256 {digest.hexdigest()} does not match the expected {item.sha256}")
+
+    return write_atomically(target, fetch)
 
 
 def _extract(archive: Path, member_dir: str, files: tuple[str, ...], directory: Path) -> list[Path]:
@@ -297,14 +298,9 @@ def _extract(archive: Path, member_dir: str, files: tuple[str, ...], directory: 
             source = tar.extractfile(member) if member.isfile() else None
             if source is None:
                 raise BenchmatrixError(f"{archive}: {member_dir}/{name} is not a regular file")
-            with source, tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".part") as part:
+            with source:
                 try:
-                    for block in iter(functools.partial(source.read, 1 << 20), b""):
-                        part.write(block)
+                    placed.append(write_atomically(directory / name, functools.partial(shutil.copyfileobj, source)))
                 except (OSError, tarfile.TarError, EOFError) as exc:
-                    Path(part.name).unlink()
                     raise BenchmatrixError(f"{archive}: cannot read {member_dir}/{name} ({exc})") from exc
-            os.chmod(part.name, 0o644)
-            Path(part.name).replace(directory / name)
-            placed.append(directory / name)
     return placed

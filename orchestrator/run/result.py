@@ -57,7 +57,7 @@ def metrics_from(result: Document) -> list[Metric]:
         if _is_number(value := getattr(result, info.result_key, None))
     ]
     if isinstance(result, OpsResult):  # the `ops` benchmark carries its own metrics, one per operation and size
-        return found + [Metric(m.name, m.value, m.unit) for m in result.metrics if _is_number(m.value)]
+        return found + [metric for metric in result.metrics if _is_number(metric.value)]
     if result.epoch_seconds:
         found.append(measured(EPOCH_TIME, median(result.epoch_seconds)))
     found.append(measured(TIMING_SUSPECT, float(result.timing_suspect)))

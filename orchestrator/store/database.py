@@ -48,7 +48,6 @@ from orchestrator.status import CellStatus
 from orchestrator.store import migrations
 from orchestrator.store.rows import CellColumns, CellRow, RunRow
 
-SCHEMA_VERSION = migrations.LATEST
 WRITE_ATTEMPTS = 4
 DEFAULT_STORE = "results/results.db"
 Written = TypeVar("Written")

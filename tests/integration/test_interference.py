@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.backends.interference import DISTURBED
 from orchestrator.backends.local import MONITORING_OFF
 from orchestrator.errors import ExitCode
+from orchestrator.metrics import DISTURBED
 from orchestrator.store.database import Store
 from tests.integration.test_matrix import write_spec
 

@@ -222,12 +222,6 @@ def parse_options(framework: str, pairs: list[str], device: Optional[str] = None
     return {key: None if text is None else known[key].parse(text) for key, text in texts.items()}
 
 
-def model_builder(framework: str, model: Model) -> Any:
-    """The builder ``model`` has for ``framework``'s API, or a RequestError saying which APIs it has."""
-    check_api(framework, model.info())
-    return model.builder(FRAMEWORKS[framework].api)
-
-
 def check_api(framework: str, model: ModelInfo) -> None:
     """A RequestError unless ``model`` has a builder for ``framework``'s API (saying which APIs it has)."""
     api = FRAMEWORKS[framework].api

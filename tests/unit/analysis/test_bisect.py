@@ -19,6 +19,7 @@ from orchestrator.analysis.regress import RegressRequest
 from orchestrator.analysis.stats import summarize
 from orchestrator.cli.main import main
 from orchestrator.errors import ExitCode, SpecError, UsageError
+from orchestrator.render import bisect as bisect_text
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.store.database import Store
 from tests.unit.analysis.test_regress import SPEC, FakeRounds, noisy
@@ -78,7 +79,7 @@ def test_finds_a_monotone_regression_at_every_position(first_bad, tmp_path):
     assert len(bench.builds) == len(set(bench.builds)) <= bisect.steps_planned(len(VERSIONS)) == 4
     assert len(bench.builds) + 1 <= math.ceil(math.log2(len(VERSIONS))) + 1 + 1  # + GOOD's image
     assert bench.rounds == [v for v in bench.builds for _ in range(3)]  # one look each: all conclusive
-    assert {r["version"]: r["verdict"] for r in bisect.evidence_rows(state)}[VERSIONS[first_bad]] == "REGRESSION"
+    assert {r["version"]: r["verdict"] for r in bisect_text.evidence_rows(state)}[VERSIONS[first_bad]] == "REGRESSION"
 
 
 def test_no_regression_when_bad_is_not_slower(tmp_path):

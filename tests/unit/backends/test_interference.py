@@ -17,8 +17,9 @@ from orchestrator.backends.interference import (
     gpu_interference,
     verdict,
 )
-from orchestrator.backends.monitor import CellMonitor, ContainerSample, GpuSample, Nvml, TrainWindow, window_metrics
+from orchestrator.backends.monitor import CellMonitor, ContainerSample, GpuSample, Nvml, window_metrics
 from tests.unit.backends.test_monitor import MB, FakeNvml, reading, wait_for
+from workloads.result import TrainWindow
 
 TICK = os.sysconf("SC_CLK_TCK")
 CONTAINER_ID = "3f9c0d5e7a1b" * 5 + "abcd"

@@ -16,13 +16,13 @@ from orchestrator.backends.monitor import (
     ContainerSample,
     GpuSample,
     Nvml,
-    TrainWindow,
     cpu_percent,
     energy_joules,
     memory_used_mb,
     open_nvml,
     window_metrics,
 )
+from workloads.result import TrainWindow
 
 MB = 1024 * 1024
 

@@ -8,8 +8,7 @@ from dataclasses import replace
 import pandas as pd
 
 from orchestrator.analysis.compare import Settings, Verdict, compare
-from orchestrator.backends.interference import DISTURBED
-from orchestrator.metrics import Metric
+from orchestrator.metrics import DISTURBED, Metric
 from orchestrator.render import report, views
 from orchestrator.render.table import speed_table
 from orchestrator.store.database import Store

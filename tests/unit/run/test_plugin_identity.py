@@ -16,11 +16,12 @@ import pytest
 from orchestrator.analysis.compare import Settings, compare
 from orchestrator.backends.discovery import ContainerDiscoverer
 from orchestrator.errors import EngineUnavailable, ExitCode, UsageError
+from orchestrator.metrics import Metric
 from orchestrator.run.plan import Cell, plan
 from orchestrator.run.plugins import folder_digest
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.spec.matrix import load_spec
-from orchestrator.store.database import Metric, Store
+from orchestrator.store.database import Store
 from tests.conftest import REPO
 from tests.discovery import HostDiscoverer
 from tests.stores import cell as cell_record

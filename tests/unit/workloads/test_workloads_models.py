@@ -12,7 +12,7 @@ import pytest
 
 from workloads import models
 from workloads.errors import RequestError
-from workloads.frameworks import FRAMEWORKS, model_builder
+from workloads.frameworks import FRAMEWORKS, check_api
 from workloads.models import InputSpec, Model, load_plugins, register, resnet50, resnet_cifar, vgg
 
 BUILT_IN = {"mlp", "cnn", "lenet", "resnet20", "resnet56", "vgg16", "resnet50", "lstm"}
@@ -22,7 +22,8 @@ def test_every_built_in_model_has_a_builder_for_every_framework():
     assert set(models.MODELS) >= BUILT_IN
     for name in BUILT_IN:
         for framework in FRAMEWORKS:
-            assert callable(model_builder(framework, models.get(name))), (name, framework)
+            check_api(framework, models.get(name).info())
+            assert callable(models.get(name).builder(FRAMEWORKS[framework].api)), (name, framework)
     assert models.get("lstm").input_kind == "sequence" and models.get("vgg16").input_kind == "image"
 
 
@@ -57,7 +58,7 @@ def test_a_model_without_a_builder_for_an_api_says_which_it_has(monkeypatch):
     torch_only = Model("torch_only", "image", "x", torch=lambda torch, spec: None)
     monkeypatch.setitem(models.MODELS, "torch_only", torch_only)
     with pytest.raises(RequestError, match="no gluon builder, so it cannot run on mxnet \\(it has: torch\\)"):
-        model_builder("mxnet", torch_only)
+        check_api("mxnet", torch_only.info())
 
 
 def test_plugins_register_their_models(tmp_path: Path, monkeypatch):

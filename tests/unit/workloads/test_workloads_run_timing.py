@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from orchestrator.backends.monitor import GpuSample, TrainWindow, energy_joules
+from orchestrator.backends.monitor import GpuSample, energy_joules
 from orchestrator.run.result import train_window
 from tests.unit.workloads.test_workloads_timing import AsyncDevice, FakeClock
 from workloads import run as run_module
 from workloads.contract import RunArgs, Training
 from workloads.datasets.idx import write_sample
-from workloads.result import write_result
+from workloads.result import TrainWindow, write_result
 from workloads.run import RunConfig, run
 from workloads.timing import Recorder
 
