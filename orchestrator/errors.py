@@ -1,7 +1,7 @@
 """One exception class per exit code, so the CLI maps failures to codes in one place and a CI log
 can tell "slower" from "broken" from "not enough evidence" by the code alone.
 
-The README's exit-code table is this module; `tests/unit/cli/test_exit_codes.py` keeps them in step.
+docs/commands.md's exit-code table is this module; `tests/unit/cli/test_exit_codes.py` keeps them in step.
 """
 
 from __future__ import annotations

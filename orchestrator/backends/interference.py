@@ -34,7 +34,7 @@ BUSY_COLUMNS = (0, 1, 2, 5, 6, 7)
 # other work too, but no process of this host shows it, so the notes name it apart.
 STEAL_COLUMNS = (7,)
 # Other work on the cell's CPUs, in CPUs, over a sampling interval that disturbs a cell. Calibrated on
-# the 2-core development host (README, "Interference"): quiet cells read 0.02–0.20 at peak (the
+# the 2-core development host (docs/systems.md, "Interference"): quiet cells read 0.02–0.20 at peak (the
 # sampler, dockerd answering its stats calls, the orchestrator), cells beside a spinning process 1.0–1.5;
 # a TensorFlow CNN 32 % slower than quiet read 0.39, so the line sits nearer the quiet side.
 DISTURBING_OTHER_CPUS = 0.3

@@ -68,6 +68,6 @@ def cmd_fetch(args: argparse.Namespace) -> None:
         console.print(
             f"[yellow]offline: wrote a generated {args.name} sample in the same format to {args.dir} "
             "(its img/s may differ from real images': on CPU, uniform or zero pixels moved the MLP's img/s by "
-            "up to ~20 % in some frameworks — see the README's Honest numbers; accuracy means nothing on it)[/]"
+            "up to ~20 % in some frameworks — see docs/measurement.md; accuracy means nothing on it)[/]"
         )
     _print_files("ok", placed, args)

@@ -1,4 +1,4 @@
-"""`plan`: expand the matrix and print its cells (nothing runs)."""
+"""`plan`: expand the matrix and print its cells (no cell runs; a spec with plugins may run a discovery container)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from orchestrator.spec.matrix import load_spec
 
 
 def register(commands: Subparsers) -> None:
-    parser = commands.add_parser("plan", help="expand the matrix and print its cells (nothing runs)")
+    parser = commands.add_parser("plan", help="expand the matrix and print its cells (no cell runs)")
     add_matrix_options(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=cmd_plan)

@@ -46,7 +46,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     for name, run_id, summary in (("stored", stored.row.run_id, done.stored), ("now", done.run_id, done.new)):
         figures.add_row(name, run_id, *_summary_cells(summary))
     console.print(figures)
-    hosts = Table(title="hosts: stored run vs now", title_justify="left")
+    hosts = Table(title="hosts: the stored cell's machine vs now", title_justify="left")
     for column in ("field", "stored", "now", ""):
         hosts.add_column(column, overflow="fold")
     for key, before, now, same in done.hosts:

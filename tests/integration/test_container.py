@@ -135,7 +135,7 @@ def test_defaults_without_spec_limits_and_the_gpu_device_request(engine, built_i
     )
     with CellContainer(engine, spec) as cell:
         host = engine.api.inspect_container(cell.container.id)["HostConfig"]
-    # The README's promise, from the engine's own total: 75 % of it, no swap beyond.
+    # docs/systems.md's promise, from the engine's own total: 75 % of it, no swap beyond.
     assert host["Memory"] == int(engine.info()["MemTotal"] * 3 / 4) > 0
     assert host["MemorySwap"] == host["Memory"]  # no swap beyond the limit
     assert host["PidsLimit"] == 4096

@@ -16,7 +16,7 @@ import pytest
 from orchestrator.backends.engine import writable_by_cell
 from tests.integration.conftest import run_workloads
 
-# Trainable parameters, the same in every framework (stated in the README).
+# Trainable parameters, the same in every framework (stated in docs/workloads.md).
 EXPECTED_PARAMS = {
     "mlp": 101_770,
     "cnn": 203_434,

@@ -3,7 +3,7 @@
 One run of small cells, each narrowed to one framework (`frameworks:` on the workload):
 LeNet on MNIST with its validation split (Gluon, hybridized), ResNet-20 on CIFAR-10 (PyTorch,
 channels_last), the LSTM (keras-mxnet), LeNet on the JPEG folder (TensorFlow, graph mode),
-the operations benchmark (PyTorch, MXNet) and the README's plugin model (Gluon).
+the operations benchmark (PyTorch, MXNet) and docs/workloads.md's plugin model (Gluon).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def test_a_folder_this_user_cannot_write_is_refused():
 
 def refused_as_another_user(locked: Path) -> None:
     argv = ["data", "sample", "mnist", "--dir", str(locked)]
-    if os.geteuid() == 0:  # root writes anywhere: the user the README's warning is for is not root
+    if os.geteuid() == 0:  # root writes anywhere: the refusal is for a user who is not root
         command = [sys.executable, "-c", AS_UID_1000, *argv]
     else:
         command = [sys.executable, "-m", "orchestrator", *argv]

@@ -94,7 +94,7 @@ def test_data_fetch_offline_says_where_to_place_files(tmp_path, cli):
         str(tmp_path),
         env={"http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"},
     )
-    assert done.returncode == ExitCode.USAGE  # the README's "missing dataset": the user places the files
+    assert done.returncode == ExitCode.USAGE  # docs/commands.md's "missing dataset": the user places the files
     files = ", ".join(data.info("fashion_mnist").files)
     assert f"place the official files {files} in {tmp_path}" in done.stderr
     assert list(tmp_path.iterdir()) == [] and "Traceback" not in done.stderr  # no half-downloaded file left
