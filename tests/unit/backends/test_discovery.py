@@ -15,6 +15,7 @@ from rich.console import Console
 from orchestrator.errors import BuildFailed, ExitCode, ImageNotBuildable, Interrupted, SpecError, UsageError
 from orchestrator.run.plugins import PluginFolder
 from tests.discovery import CannedDiscoverer
+from workloads.discover import read_line
 
 FAILED = BuildFailed("pip: no matching wheel")
 TAGS = ("benchmatrix/mxnet:1.9.1-cpu", "benchmatrix/mxnet:1.9.1-mkl", "benchmatrix/mxnet:1.6.0-cpu")
@@ -119,3 +120,10 @@ def test_a_folder_that_fails_to_import_is_still_a_spec_error_at_its_index(tmp_pa
     discover._targets = lambda folders: ["/code/plugins/0"]  # type: ignore[method-assign]
     with pytest.raises(SpecError, match=r"plugins\.0.*ImportError in .*/plugins/m\.py"):
         discover("mxnet", TAGS, folders(tmp_path))
+
+
+@pytest.mark.parametrize("payload", ["[]", '"models"', "3", "null"])
+def test_a_marked_line_that_is_not_a_json_object_is_refused_where_it_is_read(payload):
+    with pytest.raises(ValueError, match="not a JSON object"):
+        read_line(f"BENCHMATRIX_PLUGINS {payload}\n")
+    assert read_line("no marker\n") is None
