@@ -160,8 +160,16 @@ def building_discoverer(
 def build_image(
     catalog: Catalog, options: BuildOptions, console: Optional[Console], client: docker.DockerClient, tag: str
 ) -> None:
-    """Plugin discovery runs in a framework's image: `run` builds one the plan needs when none is here."""
-    ensure_image(client, catalog, next(entry for entry in catalog.images if entry.tag == tag), options, console=console)
+    """Plugin discovery runs in a framework's image: `run` builds one the plan needs when none is here
+    (a spinner with the build's last line on a terminal, start/end lines in a log)."""
+    entry = next(entry for entry in catalog.images if entry.tag == tag)
+    if console is None:
+        ensure_image(client, catalog, entry, options)
+        return
+    with console.status(f"image {tag} (to learn the plugins' models)") as status:
+        ensure_image(
+            client, catalog, entry, options, on_line=lambda line: status.update(f"{tag}: {line[:70]}"), console=console
+        )
 
 
 def busy_host(cells: list[Cell]) -> Optional[str]:

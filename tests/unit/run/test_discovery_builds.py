@@ -59,7 +59,7 @@ def test_runs_discoverer_builds_with_the_runs_console_and_never_an_unbuildable_i
     console = Console(file=io.StringIO(), force_terminal=False)
     built: list[tuple[str, object]] = []
     monkeypatch.setattr(
-        runner, "ensure_image", lambda client, cat, entry, options, console=None: built.append((entry.tag, console))
+        runner, "ensure_image", lambda client, cat, entry, options, **kw: built.append((entry.tag, kw.get("console")))
     )
     discover = building_discoverer(tmp_path / "m.yaml", catalog, BuildOptions(), console)
     assert discover.console is console
