@@ -33,9 +33,16 @@ def discover(folders: list[str]) -> dict[str, Any]:
 
 
 def read_line(output: str) -> Optional[dict[str, Any]]:
-    """The discovery object in a container's output (the last marked line), or None when it printed none."""
+    """The discovery object in a container's output (the last marked line), or None when it printed none.
+
+    A marked line that is not a JSON object (a plugin may print its own) is a ValueError."""
     lines = [line for line in output.splitlines() if line.startswith(MARKER + " ")]
-    return json.loads(lines[-1][len(MARKER) + 1 :]) if lines else None
+    if not lines:
+        return None
+    found = json.loads(lines[-1][len(MARKER) + 1 :])
+    if not isinstance(found, dict):
+        raise ValueError(f"{MARKER} is followed by a {type(found).__name__}, not a JSON object")
+    return found
 
 
 def model_infos(found: dict[str, Any]) -> list[ModelInfo]:

@@ -27,13 +27,12 @@ from rich.console import Console
 from rich.status import Status
 
 from orchestrator.analysis.compare import BrokenSide, Comparison, Outcome, Settings, SideName, compare
-from orchestrator.backends.discovery import ContainerDiscoverer
 from orchestrator.backends.engine import connect
 from orchestrator.clock import now
 from orchestrator.errors import BuildFailed, UsageError
 from orchestrator.images.build import BuildOptions, ensure_image
 from orchestrator.run.plan import Filters, plan
-from orchestrator.run.runner import RunRequest, RunSummary, run_matrix
+from orchestrator.run.runner import RunRequest, RunSummary, building_discoverer, run_matrix
 from orchestrator.spec.catalog import load_catalog
 from orchestrator.spec.matrix import FrameworkSel, load_spec, require_system
 from orchestrator.store.database import Store
@@ -126,6 +125,8 @@ def regress_spec(request: RegressRequest, out: Path, order: Order = "AB") -> Pat
     frameworks = [b.model_dump(mode="json", exclude_none=True) for b in ordered]
     # The run's tables divide by the baseline's framework: the spec's own reference may not be run here.
     data.update(name=f"regress-{spec.name}", reference=builds[0].name, frameworks=frameworks)
+    if spec.plugins:  # relative to the spec's folder, which is not where this copy is written
+        data["plugins"] = [str((request.spec_path.parent / folder).resolve()) for folder in spec.plugins]
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"spec-{order}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -146,8 +147,9 @@ def build_images(rounds: Rounds, console: Console) -> Optional[BrokenSide]:
     spec_path = rounds.specs["AB"]
     catalog = load_catalog()
     filters = Filters(system=request.system)
-    cells = plan(load_spec(spec_path), spec_path, catalog, filters, 1, ContainerDiscoverer(spec_path))
     options = _build_options()
+    discover = building_discoverer(spec_path, catalog, options, console)
+    cells = plan(load_spec(spec_path), spec_path, catalog, filters, 1, discover)
     client = connect()
     sides: tuple[tuple[SideName, Selection], ...] = (("baseline", request.baseline), ("candidate", request.candidate))
     for name, selection in sides:

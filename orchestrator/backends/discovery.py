@@ -9,17 +9,19 @@ and no engine, `plan` fails saying so (exit code of `EngineUnavailable`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import docker
 import docker.errors
+from rich.console import Console
 
 from orchestrator.backends import CONTAINER_CODE, CONTAINER_PLUGINS
 from orchestrator.backends.engine import CellContainer, ContainerExit, ContainerSpec, Mount, connect
 from orchestrator.backends.local import WORKLOADS_DIR
-from orchestrator.errors import EngineUnavailable, SpecError, UsageError
+from orchestrator.errors import BenchmatrixError, EngineUnavailable, Interrupted, SpecError, UsageError
+from orchestrator.progress import step
 from orchestrator.run.plugins import PluginFolder, cache_path, read_cached, write_cached
 from workloads.discover import MARKER, model_infos, read_line
 from workloads.models import ModelInfo
@@ -32,8 +34,11 @@ DISCOVERY_LABEL = "benchmatrix.discovery"
 class ContainerDiscoverer:
     """Learns what plugins register by running `python -m workloads.discover` in one of a framework's images.
 
-    `build`, when given, builds the first preferred image if none is here (`run` builds what is
-    missing); without it a missing image is a usage error naming the command that builds one.
+    `build`, when given, builds the first preferred image if none is here (`run` and `regress` build
+    what is missing), skipping the tags in `unbuildable` and going on to the next tag when a build
+    fails; when none can be had, or without `build` none is here, it is a usage error naming the
+    framework (and each build's error, or the command that builds one). `console` gets the start
+    and end lines of the discovery container (`orchestrator.progress.step`).
     """
 
     def __init__(
@@ -42,11 +47,15 @@ class ContainerDiscoverer:
         client: Optional[docker.DockerClient] = None,
         build: Optional[Callable[[docker.DockerClient, str], None]] = None,
         cache_root: Optional[Path] = None,
+        unbuildable: Collection[str] = (),
+        console: Optional[Console] = None,
     ) -> None:
         self.spec_path = spec_path
         self.client = client
         self.build = build
         self.cache_root = cache_root
+        self.unbuildable = frozenset(unbuildable)
+        self.console = console
 
     def __call__(self, framework: str, images: tuple[str, ...], folders: tuple[PluginFolder, ...]) -> list[ModelInfo]:
         cached = cache_path(framework, folders, self.cache_root)
@@ -54,7 +63,7 @@ class ContainerDiscoverer:
         if models is not None:
             return models
         client = self._client(framework)
-        found = self._run(client, self._image(client, framework, images), folders)
+        found = self._run(client, framework, self._image(client, framework, images), folders)
         write_cached(cached, found)
         return model_infos(found)
 
@@ -76,29 +85,57 @@ class ContainerDiscoverer:
             except docker.errors.ImageNotFound:
                 continue
             return tag
-        if self.build is not None and images:
-            self.build(client, images[0])
-            return images[0]
+        if self.build is None:
+            raise UsageError(
+                f"{self.spec_path} names model plugins, learned in a container of a {framework} image, and none "
+                f"is built here ({', '.join(images)}): build one first "
+                f"(`python -m orchestrator images build --framework {framework}`), or `run` the spec, which builds it"
+            )
+        failed: list[str] = []
+        for tag in images:
+            if tag in self.unbuildable:
+                continue
+            try:
+                self.build(client, tag)
+            except (Interrupted, EngineUnavailable):
+                raise
+            except BenchmatrixError as exc:
+                failed.append(f"{tag}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
+                continue
+            return tag
         raise UsageError(
-            f"{self.spec_path} names model plugins, learned in a container of a {framework} image, and none is "
-            f"built here ({', '.join(images)}): build one first "
-            f"(`python -m orchestrator images build --framework {framework}`), or `run` the spec, which builds it"
+            f"{self.spec_path} names model plugins, learned in a container of a {framework} image, and no "
+            f"{framework} image is here or could be built"
+            + (f" ({'; '.join(failed)})" if failed else f" ({', '.join(images)} cannot be built here)")
         )
 
-    def _run(self, client: docker.DockerClient, image: str, folders: tuple[PluginFolder, ...]) -> dict:
+    def _run(
+        self, client: docker.DockerClient, framework: str, image: str, folders: tuple[PluginFolder, ...]
+    ) -> dict[str, Any]:
         targets = self._targets(folders)
-        ended = self._launch(client, image, folders, targets)
-        found = read_line(ended.logs)
+        with step(f"discover plugins of {framework} in {image}", self.console):
+            ended = self._launch(client, image, folders, targets)
+        tail = ended.logs.strip()[-2000:]
+        try:
+            found = read_line(ended.logs)
+            if found is not None and "error" in found:
+                index = int(found["folder"])
+                message = str(found["error"]).replace(targets[index], str(folders[index].path))
+            elif found is not None:
+                model_infos(found)  # the shape a cache entry and `plan` need
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise UsageError(
+                f"plugin discovery of {', '.join(str(folder.path) for folder in folders)} in {image} printed a "
+                f"malformed {MARKER} line ({type(exc).__name__}: {exc}), perhaps a plugin's own print; "
+                f"its output: {tail or 'none'}"
+            ) from exc
         if found is None:
-            tail = ended.logs.strip()[-2000:]
             raise UsageError(
                 f"plugin discovery in {image} printed no {MARKER} line (exit code {ended.exit_code}"
                 + (", timed out" if ended.timed_out else "")
                 + f"); its output: {tail or 'none'}"
             )
         if "error" in found:
-            index = int(found["folder"])
-            message = str(found["error"]).replace(targets[index], str(folders[index].path))
             raise SpecError(str(self.spec_path), f"plugins.{index}", message)
         return found
 

@@ -99,15 +99,16 @@ def new_run_id() -> str:
     return now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def prepare(request: RunRequest) -> Prepared:
-    """Everything that can be checked before anything starts (an engine only to learn new plugins' models)."""
+def prepare(request: RunRequest, console: Optional[Console] = None) -> Prepared:
+    """Everything that can be checked before anything starts (an engine only to learn new plugins' models,
+    building a framework's image for it when none is here; `console` gets those steps' lines)."""
     if request.timeout_s is not None and request.timeout_s <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {request.timeout_s:g}")
     if request.sample_hz < 0 or request.sample_hz > 100:
         raise UsageError(f"--sample-hz must be in [0, 100] (0: no monitoring), got {request.sample_hz:g}")
     spec = load_spec(request.spec_path)
     catalog = load_catalog()
-    discover = ContainerDiscoverer(request.spec_path, build=functools.partial(_build_image, catalog, request.build))
+    discover = building_discoverer(request.spec_path, catalog, request.build, console)
     cells = plan(spec, request.spec_path, catalog, request.filters, request.repeats, discover)
     if not cells:
         raise UsageError(f"{request.spec_path}: the filters select no cells")
@@ -143,9 +144,32 @@ def prepare(request: RunRequest) -> Prepared:
     return Prepared(spec, catalog, cells, allocator, setup, notes)
 
 
-def _build_image(catalog: Catalog, options: BuildOptions, client: docker.DockerClient, tag: str) -> None:
-    """Plugin discovery runs in a framework's image: `run` builds the first the plan needs when none is here."""
-    ensure_image(client, catalog, next(entry for entry in catalog.images if entry.tag == tag), options)
+def building_discoverer(
+    spec_path: Path, catalog: Catalog, options: BuildOptions, console: Optional[Console]
+) -> ContainerDiscoverer:
+    """The plugin discoverer of `run` and `regress`: with no image of a framework here it builds one
+    (not those the catalog marks unbuildable; the next one when a build fails), its steps on `console`."""
+    return ContainerDiscoverer(
+        spec_path,
+        build=functools.partial(build_image, catalog, options, console),
+        unbuildable=[entry.tag for entry in catalog.images if entry.unbuildable],
+        console=console,
+    )
+
+
+def build_image(
+    catalog: Catalog, options: BuildOptions, console: Optional[Console], client: docker.DockerClient, tag: str
+) -> None:
+    """Plugin discovery runs in a framework's image: `run` builds one the plan needs when none is here
+    (a spinner with the build's last line on a terminal, start/end lines in a log)."""
+    entry = next(entry for entry in catalog.images if entry.tag == tag)
+    if console is None:
+        ensure_image(client, catalog, entry, options)
+        return
+    with console.status(f"image {tag} (to learn the plugins' models)") as status:
+        ensure_image(
+            client, catalog, entry, options, on_line=lambda line: status.update(f"{tag}: {line[:70]}"), console=console
+        )
 
 
 def busy_host(cells: list[Cell]) -> Optional[str]:
@@ -182,7 +206,7 @@ def run_matrix(request: RunRequest, console: Console) -> RunSummary:
     resumed = _resumed_run(request) if request.resume else None
     system = request.filters.system or (resumed.system if resumed else "cpu")
     request = replace(request, filters=replace(request.filters, system=system))
-    prepared = prepare(request)
+    prepared = prepare(request, console)
     kind = backend_kind(request.backend)
     if kind.on_this_host:
         _check_environment(prepared.cells, request.strict_environment, console)
