@@ -1,0 +1,59 @@
+"""Synthetic stored cells: one cell's columns with placeholder facts, so a benchmark, a simulation or a
+test states only what it is about (its run, version, workload, status, metrics). Used by
+`bench.store_scale`, `scripts/bisect_sim.py` and the tests' `tests/stores.py`."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestrator.status import CellStatus
+from orchestrator.store.database import CellRecord
+from orchestrator.store.rows import CellColumns, CellRow
+
+T0 = datetime(2026, 11, 22, tzinfo=UTC)
+PLACEHOLDER = CellColumns(
+    run_id="run1",
+    config_hash="cfg",
+    repeat=0,
+    system="cpu",
+    framework="mxnet",
+    version="1",
+    variant="cpu",
+    workload="mlp",
+    model="mlp",
+    dataset="fashion_mnist",
+    batch_size=32,
+    epochs=1,
+    options={},
+    config={},
+    image="benchmatrix/mxnet:1-cpu",
+    image_id="sha256:x",
+    status=CellStatus.OK,
+    exit_code=0,
+    started_at=T0,
+    finished_at=T0,
+    log_path=None,
+    result_path=None,
+    versions={},
+    notes=[],
+    log_tail=None,
+)
+
+
+def _columns(**fields_: Any) -> dict[str, Any]:
+    placeholders = {field.name: getattr(PLACEHOLDER, field.name) for field in fields(CellColumns)}
+    return {**placeholders, **fields_}
+
+
+def record(**fields_: Any) -> CellRecord:
+    """A cell as a run writes it (`Store.record_cells`): placeholders and no metrics, `fields_` overriding."""
+    return CellRecord(**_columns(**{"metrics": [], **fields_}))
+
+
+def row(**fields_: Any) -> CellRow:
+    """A cell as the store reads it back (`Store.cell_rows`): placeholders, id 1 and no metrics,
+    `fields_` overriding (a status given as text becomes a `CellStatus`)."""
+    values = _columns(**{"id": 1, "metrics": {}, "data_provenance": None, **fields_})
+    return CellRow(**{**values, "status": CellStatus(values["status"])})
