@@ -57,3 +57,10 @@ def row(**fields_: Any) -> CellRow:
     `fields_` overriding (a status given as text becomes a `CellStatus`)."""
     values = _columns(**{"id": 1, "metrics": {}, "data_provenance": None, **fields_})
     return CellRow(**{**values, "status": CellStatus(values["status"])})
+
+
+def of_framework(framework: str, workload: str, **fields_: Any) -> CellRecord:
+    """A record of `framework`'s version 1 running `workload` (the model of that name): the build's
+    image and versions named after the framework, `fields_` overriding."""
+    built = {"image": f"benchmatrix/{framework}:1-cpu", "versions": {framework: "1"}}
+    return record(**{"framework": framework, "workload": workload, "model": workload, **built, **fields_})

@@ -46,19 +46,16 @@ def synthetic_cells(run_id: str) -> list[CellRecord]:
                     ]
                     values += [Metric(f"ops/{op}/{size}", size * 1e-9 / factor, "s") for op, size in OPS]
                     records.append(
-                        cells.record(
+                        cells.of_framework(
+                            framework,
+                            workload,
                             run_id=run_id,
                             config_hash=f"{framework}-{workload}-{batch}",
                             repeat=repeat,
-                            framework=framework,
-                            workload=workload,
-                            model=workload,
                             dataset="synthetic",
                             batch_size=batch,
                             config={"gpus": 0},
-                            image=f"benchmatrix/{framework}:1-cpu",
                             image_id="sha256:synthetic",
-                            versions={framework: "1"},
                             metrics=values,
                         )
                     )
