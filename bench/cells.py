@@ -1,6 +1,6 @@
-"""Synthetic stored cells: one cell's columns with placeholder facts, so a benchmark, a simulation or a
-test states only what it is about (its run, version, workload, status, metrics). Used by
-`bench.store_scale`, `scripts/bisect_sim.py` and the tests' `tests/stores.py`."""
+"""Synthetic cells: one cell with placeholder facts, as the plan makes it and as the store keeps it, so
+a benchmark, a simulation or a test states only what it is about (its run, version, workload, status,
+metrics). Used by `bench.store_scale`, `scripts/bisect_sim.py` and the tests (`tests/stores.py`)."""
 
 from __future__ import annotations
 
@@ -8,27 +8,50 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.run.plan import Cell
 from orchestrator.status import CellStatus
-from orchestrator.store.database import CellRecord
+from orchestrator.store.database import CellRecord, Store
 from orchestrator.store.rows import CellColumns, CellRow
 
 T0 = datetime(2026, 11, 22, tzinfo=UTC)
-PLACEHOLDER = CellColumns(
-    run_id="run1",
-    config_hash="cfg",
-    repeat=0,
+RUN_FIELDS = {  # a run's facts, as `Store.create_run` takes them
+    "spec_name": "t",
+    "spec_path": "t.yaml",
+    "spec_hash": "h",
+    "reference": "tensorflow",
+    "system": "cpu",
+    "command": "[]",
+    "tool_version": "0",
+    "host": "{}",
+}
+PLAN = Cell(  # the cell as `plan` makes it
     system="cpu",
+    system_kind="cpu",
     framework="mxnet",
     version="1",
     variant="cpu",
+    image="benchmatrix/mxnet:1-cpu",
     workload="mlp",
     model="mlp",
     dataset="fashion_mnist",
     batch_size=32,
     epochs=1,
-    options={},
+    optimizer="adam",
+    lr=0.001,
+    max_samples=None,
+    warmup_steps=10,
+    timeout_s=1800,
+)
+# The same cell as the store keeps it: the identity fields a plan's cell and a store's both name (the
+# options as a mapping, as `run.execute` stores them), then what a run adds (placeholders).
+_IDENTITY = {
+    field.name: getattr(PLAN, field.name) for field in fields(Cell) if field.name in CellColumns.__dataclass_fields__
+}
+PLACEHOLDER = CellColumns(
+    **{**_IDENTITY, "options": dict(PLAN.options)},
+    run_id="run1",
+    config_hash="cfg",
     config={},
-    image="benchmatrix/mxnet:1-cpu",
     image_id="sha256:x",
     status=CellStatus.OK,
     exit_code=0,
@@ -40,6 +63,12 @@ PLACEHOLDER = CellColumns(
     notes=[],
     log_tail=None,
 )
+
+
+def add_run(store: Store, run_id: str = "run1", **fields_: Any) -> Store:
+    """Create run `run_id` in `store` with placeholder facts, `fields_` overriding them."""
+    store.create_run(run_id, **{**RUN_FIELDS, **fields_})
+    return store
 
 
 def _columns(**fields_: Any) -> dict[str, Any]:

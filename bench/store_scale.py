@@ -70,16 +70,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         store = Store(args.store or str(Path(work) / "scale.db"))
         run_id = f"scale-{int(time.time())}"
-        store.create_run(
-            run_id,
-            spec_name="scale",
-            spec_path="synthetic",
-            spec_hash="-",
-            reference="tensorflow",
-            system="cpu",
-            command="python -m bench.store_scale",
-            tool_version="bench",
-            host='{"hostname": "synthetic"}',
+        cells.add_run(
+            store, run_id, spec_name="scale", command="python -m bench.store_scale", host='{"hostname": "synthetic"}'
         )
         records = synthetic_cells(run_id)
         started = time.perf_counter()
