@@ -11,7 +11,8 @@ from orchestrator.errors import UsageError
 from orchestrator.run.plan import Cell
 from orchestrator.run.scheduler import Allocator, Placement, Resources, format_cpuset, parse_cpuset
 
-BASE = cells.PLAN  # an mxnet mlp cell on the CPU
+# An mxnet 1.9.1 mlp cell on the CPU (test_execute, the backends' and devices' tests build on it too).
+BASE = dataclasses.replace(cells.PLAN, version="1.9.1", image="benchmatrix/mxnet:1.9.1-cpu")
 
 
 def cell(**changes) -> Cell:
