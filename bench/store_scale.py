@@ -14,12 +14,11 @@ import argparse
 import random
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import cells
 from orchestrator.metrics import Metric
 from orchestrator.render import report
-from orchestrator.status import CellStatus
 from orchestrator.store.database import CellRecord, Store
 
 FRAMEWORKS = {"tensorflow": 1.0, "pytorch": 1.4, "mxnet": 0.9, "keras-mxnet": 0.7, "jax": 1.2}
@@ -29,7 +28,6 @@ REPEATS = 200
 OPS = [(op, 10**exponent) for op in ("relu", "sigmoid", "tanh", "gemm", "dot", "flatten") for exponent in range(2, 10)][
     :47
 ]
-T0 = datetime(2026, 11, 22, tzinfo=UTC)
 
 
 def synthetic_cells(run_id: str) -> list[CellRecord]:
@@ -48,32 +46,16 @@ def synthetic_cells(run_id: str) -> list[CellRecord]:
                     ]
                     values += [Metric(f"ops/{op}/{size}", size * 1e-9 / factor, "s") for op, size in OPS]
                     records.append(
-                        CellRecord(
+                        cells.of_framework(
+                            framework,
+                            workload,
                             run_id=run_id,
                             config_hash=f"{framework}-{workload}-{batch}",
                             repeat=repeat,
-                            system="cpu",
-                            framework=framework,
-                            version="1",
-                            variant="cpu",
-                            workload=workload,
-                            model=workload,
                             dataset="synthetic",
                             batch_size=batch,
-                            epochs=1,
-                            options={},
                             config={"gpus": 0},
-                            image=f"benchmatrix/{framework}:1-cpu",
                             image_id="sha256:synthetic",
-                            status=CellStatus.OK,
-                            exit_code=0,
-                            started_at=T0,
-                            finished_at=T0,
-                            log_path=None,
-                            result_path=None,
-                            versions={framework: "1"},
-                            notes=[],
-                            log_tail=None,
                             metrics=values,
                         )
                     )
@@ -88,16 +70,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         store = Store(args.store or str(Path(work) / "scale.db"))
         run_id = f"scale-{int(time.time())}"
-        store.create_run(
-            run_id,
-            spec_name="scale",
-            spec_path="synthetic",
-            spec_hash="-",
-            reference="tensorflow",
-            system="cpu",
-            command="python -m bench.store_scale",
-            tool_version="bench",
-            host='{"hostname": "synthetic"}',
+        cells.add_run(
+            store, run_id, spec_name="scale", command="python -m bench.store_scale", host='{"hostname": "synthetic"}'
         )
         records = synthetic_cells(run_id)
         started = time.perf_counter()

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Optional
 
+from bench import cells
 from orchestrator.analysis import bisect, regress
 from orchestrator.analysis.compare import BrokenSide, Outcome, Settings, compare
 from orchestrator.metrics import SPEED
-from orchestrator.status import CellStatus
 from orchestrator.store.rows import CellRow
 
 BASE = 1000.0  # img/s of GOOD
@@ -34,35 +34,16 @@ BASE = 1000.0  # img/s of GOOD
 
 def row(run: int, cell_id: int, version: str, value: float) -> CellRow:
     """A stored cell as `select_cells` returns it, with only what the gate reads filled in."""
-    at = datetime(2026, 1, 1, tzinfo=UTC)
-    return CellRow(
+    return cells.row(
         id=cell_id,
         run_id=f"run{run}",
         config_hash=f"h{version}",
-        repeat=0,
-        system="cpu",
-        framework="mxnet",
         version=version,
-        variant="cpu",
-        workload="mlp",
-        model="mlp",
-        dataset="fashion_mnist",
-        batch_size=32,
-        epochs=1,
-        options={},
-        config={},
         image=f"benchmatrix/mxnet:{version}-cpu",
         image_id=f"sha256:{version}",
-        status=CellStatus.OK,
-        exit_code=0,
-        started_at=at,
-        finished_at=at,
-        log_path=None,
-        result_path=None,
+        started_at=datetime(2026, 1, 1, tzinfo=UTC),
+        finished_at=datetime(2026, 1, 1, tzinfo=UTC),
         versions=None,
-        notes=[],
-        log_tail=None,
-        data_provenance=None,
         metrics={SPEED: value},
     )
 

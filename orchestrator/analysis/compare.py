@@ -286,7 +286,7 @@ def compare(
     levels = settings.levels(len(shared), sum(_tests(base_groups[key][0], cand_groups[key][0]) for key in matched))
     pairs = sorted(
         (
-            judge_undisturbed(
+            judge(
                 _pair_label(base_groups[key][0][0], cand_groups[key][0][0]),
                 base_groups[key][0],
                 cand_groups[key][0],
@@ -357,29 +357,6 @@ def side(rows: list[CellRow], metric: str) -> Side:
     )
 
 
-def judge_undisturbed(
-    label: str,
-    baseline_rows: list[CellRow],
-    candidate_rows: list[CellRow],
-    settings: Settings,
-    levels: Optional[Levels] = None,
-) -> Pair:
-    """`judge` without the disturbed repeats (other work on the cell's CPUs or GPUs, issue 17): the
-    verdict leaves them out and its notes name them."""
-    left_out = {row.id: row for row in [*baseline_rows, *candidate_rows] if row.metrics.get(DISTURBED)}
-    pair = judge(
-        label,
-        [row for row in baseline_rows if row.id not in left_out],
-        [row for row in candidate_rows if row.id not in left_out],
-        settings,
-        levels,
-    )
-    if not left_out:
-        return pair
-    named = ", ".join(f"{_label(row)} repeat {row.repeat} of run {row.run_id}" for row in left_out.values())
-    return replace(pair, notes=(f"left out, disturbed: {named}", *pair.notes))
-
-
 def judge(
     label: str,
     baseline_rows: list[CellRow],
@@ -387,10 +364,27 @@ def judge(
     settings: Settings,
     levels: Optional[Levels] = None,
 ) -> Pair:
-    """One pair's verdict at this look's `levels` (default: one look, a gate of one test): a failure
-    the baseline never had, then the speed evidence (pass, regression or inconclusive), with the
-    accuracy test as one more regression."""
-    levels = levels or settings.levels(0, 1)
+    """One pair's verdict at this look's `levels` (default: one look, a gate of one test). Disturbed
+    repeats (other work on the cell's CPUs or GPUs, issue 17) are left out and the notes name them."""
+    left_out = {row.id: row for row in [*baseline_rows, *candidate_rows] if row.metrics.get(DISTURBED)}
+    pair = _judge_kept(
+        label,
+        [row for row in baseline_rows if row.id not in left_out],
+        [row for row in candidate_rows if row.id not in left_out],
+        settings,
+        levels or settings.levels(0, 1),
+    )
+    if not left_out:
+        return pair
+    named = ", ".join(f"{_label(row)} repeat {row.repeat} of run {row.run_id}" for row in left_out.values())
+    return replace(pair, notes=(f"left out, disturbed: {named}", *pair.notes))
+
+
+def _judge_kept(
+    label: str, baseline_rows: list[CellRow], candidate_rows: list[CellRow], settings: Settings, levels: Levels
+) -> Pair:
+    """The verdict on the repeats kept: a failure the baseline never had, then the speed evidence
+    (pass, regression or inconclusive), with the accuracy test as one more regression."""
     base, cand = side(baseline_rows, settings.metric), side(candidate_rows, settings.metric)
     invalid = _invalid_notes(baseline_rows, candidate_rows, settings.metric)
     new_statuses = sorted(set(cand.statuses) - set(base.statuses) - {CellStatus.OK})

@@ -131,16 +131,20 @@ def image_state(client: docker.DockerClient, catalog: Catalog, image: ImageSpec)
     return "current" if labels.get(HASH_LABEL) == catalog.entry_hash(image) else "stale"
 
 
-def build(
+def ensure_image(
     client: docker.DockerClient,
     catalog: Catalog,
     image: ImageSpec,
     options: BuildOptions,
     on_line: Callable[[str], None] = lambda line: None,
     console: Optional[Console] = None,
+    *,
+    force: bool = False,
 ) -> str:
-    """Build one image and return its id; the full log goes to `options.logs_dir` (start and end on
-    `console` when that is not a terminal)."""
+    """The image id, building first when the image is missing or stale (always, with `force`); a
+    build's full log goes to `options.logs_dir` (start and end on `console` when that is not a terminal)."""
+    if not force and image_state(client, catalog, image) == "current":
+        return client.images.get(image.tag).id
     if image.unbuildable:
         raise ImageNotBuildable(f"{image.key} cannot be built here: {' '.join(image.unbuildable.split())}")
     if image.wheelhouse and options.wheelhouse is None:
@@ -178,17 +182,3 @@ def _build(
                         tail.append(line)
                         on_line(line.strip())
     return client.images.get(image.tag).id
-
-
-def ensure_image(
-    client: docker.DockerClient,
-    catalog: Catalog,
-    image: ImageSpec,
-    options: BuildOptions,
-    on_line: Callable[[str], None] = lambda line: None,
-    console: Optional[Console] = None,
-) -> str:
-    """The image id, building first when the image is missing or stale."""
-    if image_state(client, catalog, image) == "current":
-        return client.images.get(image.tag).id
-    return build(client, catalog, image, options, on_line=on_line, console=console)

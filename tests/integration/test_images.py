@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from orchestrator.errors import UsageError
-from orchestrator.images.build import HASH_LABEL, BuildOptions, build
+from orchestrator.images.build import HASH_LABEL, BuildOptions, ensure_image
 from orchestrator.spec.catalog import load_catalog
 
 
@@ -32,10 +32,10 @@ def test_rebuild_of_unchanged_image_is_a_cache_hit(engine, built_images):
     build stage's cache (`docker image prune` removes it), which would make any rebuild a fresh one."""
     catalog = load_catalog()
     entry = catalog.find("mxnet", "1.9.1", "cpu")[0]
-    first = build(engine, catalog, entry, BuildOptions())
+    first = ensure_image(engine, catalog, entry, BuildOptions(), force=True)
     lines: list[str] = []
     log = Console(file=io.StringIO(), width=200)  # no terminal: a CI log's view
-    second = build(engine, catalog, entry, BuildOptions(), on_line=lines.append, console=log)
+    second = ensure_image(engine, catalog, entry, BuildOptions(), on_line=lines.append, console=log, force=True)
     steps = [line for line in lines if line.startswith("Step ")]
     cached = [line for line in lines if line == "---> Using cache"]
     assert second == first
@@ -95,7 +95,7 @@ def test_registry_style_base_builds_when_present(engine, built_images, tmp_path)
             'slim: {image: "bmtest/registry-python:3.11", python: "3.11"}',
             '  - {framework: bmtest, version: "1.0", base: slim, pip: ["six==1.16.0"]}\n',
         )
-        image_id = build(engine, catalog, catalog.images[0], BuildOptions())
+        image_id = ensure_image(engine, catalog, catalog.images[0], BuildOptions(), force=True)
         output = engine.containers.run(
             image_id, ["python3", "-c", "import six; print(six.__version__)"], remove=True, network_mode="none"
         )
@@ -112,4 +112,4 @@ def test_registry_base_that_cannot_be_pulled_says_so(engine, tmp_path):
         '  - {framework: bmtest, version: "1.0", base: slim, pip: ["six==1.16.0"]}\n',
     )
     with pytest.raises(UsageError, match="bmtest/not-here:1 is not present and cannot be pulled"):
-        build(engine, catalog, catalog.images[0], BuildOptions())
+        ensure_image(engine, catalog, catalog.images[0], BuildOptions(), force=True)

@@ -16,10 +16,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
+from bench import cells
 from orchestrator.metrics import SPEED, Metric
 from orchestrator.render import plots, report, views
 from orchestrator.store.database import Store
-from tests.stores import add_run, cell
+from tests.stores import add_run
 from workloads.ops import metric_name
 
 T0 = datetime(2026, 11, 22, tzinfo=UTC)
@@ -41,22 +42,20 @@ def record(framework, system, gpus, workload, batch, epochs, repeat, status="ok"
         Metric("test_accuracy", min(0.99, 0.80 + 0.03 * epochs + rng.uniform(-0.01, 0.01)), "1"),
     ]
     metrics = [*(training if workload != "ops" else []), *extra]
-    return cell(
+    return cells.of_framework(
+        framework,
+        workload,
         run_id=run_id,
         config_hash=f"{framework}-{system}-{workload}-{batch}-{epochs}",
         repeat=repeat,
         system=system,
-        framework=framework,
         variant="gpu" if gpus else "cpu",
-        workload=workload,
-        model=workload,
         batch_size=batch,
         epochs=epochs,
         config={"gpus": gpus},
         image=f"benchmatrix/{framework}:1",
         status=status,
         exit_code=0 if status == "ok" else 3,
-        versions={framework: "1"},
         log_tail=None if status == "ok" else "step 12\nBENCHMATRIX_OOM: CUDA out of memory",
         metrics=metrics if status == "ok" else [],
         data_provenance=OFFICIAL if status == "ok" and workload != "ops" else None,

@@ -8,19 +8,17 @@ from orchestrator.errors import ExitCode
 from orchestrator.run import data
 from orchestrator.store.database import Store
 
+NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent.sock"}
+
+
+def run_without_engine(cli, data_dir: Path, store: Path, *args: str):
+    """`run` with these data and store and no engine to reach: what it refuses is refused before one is needed."""
+    return cli("run", *args, "--data-dir", str(data_dir), "--store", str(store), env=NO_ENGINE)
+
 
 def test_missing_dataset_names_the_files_and_starts_nothing(tmp_path, cli):
     store = tmp_path / "results.db"
-    done = cli(
-        "run",
-        "--system",
-        "cpu",
-        "--data-dir",
-        str(tmp_path / "empty"),
-        "--store",
-        str(store),
-        env={"DOCKER_HOST": "unix:///nonexistent.sock"},
-    )
+    done = run_without_engine(cli, tmp_path / "empty", store, "--system", "cpu")
     assert done.returncode == 2
     assert "train-images-idx3-ubyte.gz" in done.stderr and "t10k-labels-idx1-ubyte.gz" in done.stderr
     assert "data sample fashion_mnist" in done.stderr
@@ -31,9 +29,7 @@ def test_engine_unreachable_says_how_to_start_one(tmp_path, cli):
     data.sample("fashion_mnist", tmp_path / "fashion_mnist", n_train=100, n_test=20)
     tmp_path.chmod(0o755)
     store = tmp_path / "results.db"
-    done = cli(
-        "run", "--data-dir", str(tmp_path), "--store", str(store), env={"DOCKER_HOST": "unix:///nonexistent.sock"}
-    )
+    done = run_without_engine(cli, tmp_path, store)
     assert done.returncode == 2
     assert "no Docker engine answers" in done.stderr and "dockerd" in done.stderr
     assert not store.exists() or Store(str(store)).run_ids() == []
@@ -47,16 +43,7 @@ def test_unbuildable_image_refused_before_start(tmp_path, cli):
         'name: s\nsystems: {cpu: {kind: cpu}}\nframeworks: [{name: tensorflow, version: "1.15.5"}]\n'
         "workloads: [{name: mlp, model: mlp, dataset: fashion_mnist, batch_sizes: [32]}]\n"
     )
-    done = cli(
-        "run",
-        "--spec",
-        str(spec),
-        "--data-dir",
-        str(tmp_path),
-        "--store",
-        str(tmp_path / "db"),
-        env={"DOCKER_HOST": "unix:///nonexistent.sock"},
-    )
+    done = run_without_engine(cli, tmp_path, tmp_path / "db", "--spec", str(spec))
     assert done.returncode == 2
     assert "cannot be built here" in done.stderr and "Python <= 3.7" in done.stderr
 
@@ -65,14 +52,7 @@ def test_dataset_unreadable_by_the_cell_user_is_refused(tmp_path, cli):
     data.sample("fashion_mnist", tmp_path / "fashion_mnist", n_train=100, n_test=20)
     tmp_path.chmod(0o755)
     (tmp_path / "fashion_mnist").chmod(0o700)
-    done = cli(
-        "run",
-        "--data-dir",
-        str(tmp_path),
-        "--store",
-        str(tmp_path / "db"),
-        env={"DOCKER_HOST": "unix:///nonexistent.sock"},
-    )
+    done = run_without_engine(cli, tmp_path, tmp_path / "db")
     assert done.returncode == 2
     assert "uid 1000" in done.stderr and "chmod -R o+rX" in done.stderr
 

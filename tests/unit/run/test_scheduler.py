@@ -6,28 +6,13 @@ import dataclasses
 
 import pytest
 
+from bench import cells
 from orchestrator.errors import UsageError
 from orchestrator.run.plan import Cell
 from orchestrator.run.scheduler import Allocator, Placement, Resources, format_cpuset, parse_cpuset
 
-BASE = Cell(
-    system="cpu",
-    system_kind="cpu",
-    framework="mxnet",
-    version="1.9.1",
-    variant="cpu",
-    image="benchmatrix/mxnet:1.9.1-cpu",
-    workload="mlp",
-    model="mlp",
-    dataset="fashion_mnist",
-    batch_size=32,
-    epochs=1,
-    optimizer="adam",
-    lr=0.001,
-    max_samples=None,
-    warmup_steps=10,
-    timeout_s=1800,
-)
+# An mxnet 1.9.1 mlp cell on the CPU (test_execute, the backends' and devices' tests build on it too).
+BASE = dataclasses.replace(cells.PLAN, version="1.9.1", image="benchmatrix/mxnet:1.9.1-cpu")
 
 
 def cell(**changes) -> Cell:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from bench import cells
 from orchestrator.errors import BenchmatrixError, UsageError
 from orchestrator.metrics import Metric
 from orchestrator.render.table import speed_table
 from orchestrator.store.database import Store
-from tests.stores import add_run, cell
+from tests.stores import add_run
 from workloads.contract import suspect_note
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -20,17 +21,14 @@ T0 = datetime(2026, 11, 22, tzinfo=UTC)
 
 
 def record(run_id: str, framework: str, workload: str, status: str, speed: float | None, repeat: int = 0, **extra):
-    return cell(
+    return cells.of_framework(
+        framework,
+        workload,
         run_id=run_id,
         config_hash=f"{framework}-{workload}",
         repeat=repeat,
-        framework=framework,
-        workload=workload,
-        model=workload,
-        image=f"benchmatrix/{framework}:1-cpu",
         status=status,
         exit_code=0 if status == "ok" else 1,
-        versions={framework: "1"},
         notes=extra.get("notes", []),
         metrics=[Metric("train_img_per_s", speed, "img/s")] if speed is not None else [],
     )
